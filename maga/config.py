@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -99,8 +100,10 @@ class GenerationConfig(_Strict):
     prompt_variant: PromptVariant = "base"
     pairs_per_doc: int = Field(5, ge=1, le=64)
     ga_max_tokens: int = Field(512, ge=16)
+    ga_field_max_chars: int = Field(400, ge=8)  # longest genre/audience description
     rewrite_max_tokens: int = Field(512, ge=16)
     judge_max_tokens: int = Field(96, ge=8)
+    judge_reason_max_chars: int = Field(200, ge=4)
     max_input_chars: int = Field(4000, ge=100)  # longer documents are truncated, counted
 
 
@@ -212,6 +215,9 @@ def load_config(
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     data.setdefault("profile", path.stem)
+    env_root = os.environ.get("MAGA_STORAGE_ROOT")
+    if env_root:  # deployments point every profile at shared storage
+        data.setdefault("storage", {})["root"] = env_root
     return config_from_dict(data, overrides, source=str(path))
 
 

@@ -33,6 +33,7 @@ class GenRequest:
     seed: int | None = None
     constraint: Constraint | None = None
     key: str = ""  # caller's id for logs and rejects
+    ignore_eos: bool = False  # benchmarks only: always produce max_tokens
 
 
 @dataclass

@@ -1,0 +1,92 @@
+"""maga_tool_models: build MAGA's tool models (the paper's Figure 2), every step a task.
+
+sample -> gate -> teacher GA pairs -> gate -> teacher rewrites -> teacher judge -> gate
+-> train GA-SLM || train reformulation SLM -> SLM vs teacher (Table 1) -> gate
+-> quantize -> evaluate quantized -> gate -> register (Asset event).
+
+Thin on purpose: all logic lives in ``maga`` and is imported inside task bodies, so
+parsing this file costs nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, Param, dag, task
+
+TOOL_MODELS_ASSET = Asset(name="maga_tool_models", uri="maga://registry/tool-models")
+
+# Mirrors maga.pipelines.tool_models.STEPS (kept literal so parsing imports nothing);
+# tests/dags/test_dag_integrity.py checks that the two stay identical.
+STEPS = (
+    ("sample_labeling_data", ()),
+    ("gate_sample", ("sample_labeling_data",)),
+    ("teacher_genre_audience", ("gate_sample",)),
+    ("gate_ga_labels", ("teacher_genre_audience",)),
+    ("teacher_reformulate", ("gate_ga_labels",)),
+    ("teacher_judge", ("teacher_reformulate",)),
+    ("gate_sft_data", ("teacher_judge",)),
+    ("train_ga_slm", ("gate_sft_data",)),
+    ("train_reformulation_slm", ("gate_sft_data",)),
+    ("evaluate_slm_vs_teacher", ("train_ga_slm", "train_reformulation_slm")),
+    ("gate_slm_parity", ("evaluate_slm_vs_teacher",)),
+    ("quantize_slms", ("gate_slm_parity",)),
+    ("evaluate_quantized", ("quantize_slms",)),
+    ("gate_quantized", ("evaluate_quantized",)),
+    ("register_tool_models", ("gate_quantized",)),
+)
+
+
+@dag(
+    dag_id="maga_tool_models",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["maga", "tool-models"],
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+    params={
+        "profile": Param("demo", type="string", enum=["tiny", "demo", "gpu"],
+                         description="Configuration profile from configs/."),
+        "corpus_uri": Param("", type="string",
+                            description="Source corpus: a folder or s3:// prefix of JSONL, "
+                                        "JSONL.gz or Parquet. Empty: the profile's corpus."),
+        "id_field": Param("", type="string", description="Id field name (empty: profile's)."),
+        "text_field": Param("", type="string", description="Text field (empty: profile's)."),
+        "sample_size": Param(0, type="integer", minimum=0,
+                             description="Labeling sample size (0: the profile's)."),
+        "prompt_variant": Param("base", type="string", enum=["base", "strict", "relaxed"],
+                                description="Reformulation prompt variant (paper Table 3)."),
+        "keep_threshold": Param(3, type="integer", minimum=1, maximum=5,
+                                description="Judge score an SFT example needs."),
+        "overrides": Param([], type="array", items={"type": "string"},
+                           description="Extra key=value config overrides."),
+    },
+    doc_md=__doc__,
+)
+def maga_tool_models():
+    @task(retries=0)
+    def prepare_run(**context) -> str:
+        from maga.pipelines.airflow_glue import prepare_run as prepare
+
+        return prepare(context["params"], context["run_id"])
+
+    def step_task(task_id: str):
+        outlets = [TOOL_MODELS_ASSET] if task_id == "register_tool_models" else []
+
+        @task(task_id=task_id, outlets=outlets)
+        def run_step(run_uri: str, **context) -> dict:
+            from maga.pipelines.airflow_glue import run_step_task
+
+            return run_step_task(run_uri, context, TOOL_MODELS_ASSET)
+
+        return run_step
+
+    run_uri = prepare_run()
+    tasks = {tid: step_task(tid)(run_uri) for tid, _ in STEPS}
+    for tid, upstream in STEPS:
+        for up in upstream:
+            tasks[up] >> tasks[tid]
+
+
+maga_tool_models()

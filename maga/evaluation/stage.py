@@ -1,0 +1,63 @@
+"""Stages that evaluate the tool models: after distillation (Table 1) and after
+quantization (quality and speed before vs after)."""
+
+from __future__ import annotations
+
+from maga.evaluation.students import evaluate_students
+from maga.jsonl import write_jsonl
+from maga.models.materialize import model_dir
+from maga.runs.context import RunContext
+from maga.runs.stage import StageStats
+
+
+class EvalSLMStage:
+    name = "eval_slm"
+    reads = ("teacher_judge/judged.jsonl", "train_ga_slm/_SUCCESS",
+             "train_reformulation_slm/_SUCCESS")
+    writes = ("eval_slm/table1.json",)
+
+    def run(self, ctx: RunContext) -> StageStats:
+        stats = StageStats()
+        ga = model_dir(ctx, "train_ga_slm", "model")
+        rf = model_dir(ctx, "train_reformulation_slm", "model")
+        table, ga_rows, slm_rows = evaluate_students(ctx, ga, rf, "", stats)
+        stats.extra["table1"] = table
+        for name, payload in (("ga_slm_labels", ga_rows), ("slm_rewrites", slm_rows)):
+            stats.artifacts[name] = ctx.uri(self.name, f"{name}.jsonl")
+            write_jsonl(ctx.storage, stats.artifacts[name], payload)
+        stats.artifacts["table1"] = ctx.uri(self.name, "table1.json")
+        ctx.storage.write_json(stats.artifacts["table1"], table)
+        return stats
+
+
+class EvalQuantizedStage:
+    name = "eval_quantized"
+    reads = ("eval_slm/table1.json", "quantize/_SUCCESS")
+    writes = ("eval_quantized/comparison.json",)
+
+    def run(self, ctx: RunContext) -> StageStats:
+        stats = StageStats()
+        before = ctx.storage.read_json(ctx.uri("eval_slm", "table1.json"))
+        quant = ctx.storage.read_json(ctx.uri("quantize", "stats.json"))
+        ga = model_dir(ctx, "quantize", "ga_slm")
+        rf = model_dir(ctx, "quantize", "reformulation_slm")
+        after, ga_rows, slm_rows = evaluate_students(ctx, ga, rf, "_quantized", stats)
+        comparison = {
+            "scheme": quant.get("scheme"),
+            "share_ge3_before": before["slm"]["share_ge3"],
+            "share_ge3_after": after["slm"]["share_ge3"],
+            "ga_json_valid_before": before["ga_slm_json_valid"],
+            "ga_json_valid_after": after["ga_slm_json_valid"],
+            "score_counts_before": before["slm"]["score_counts"],
+            "score_counts_after": after["slm"]["score_counts"],
+            "tokens_per_s_before": before["tokens_per_s"],
+            "tokens_per_s_after": after["tokens_per_s"],
+            "size_bytes": quant.get("models", {}),
+        }
+        stats.extra["comparison"] = comparison
+        for name, payload in (("ga_slm_labels", ga_rows), ("slm_rewrites", slm_rows)):
+            stats.artifacts[name] = ctx.uri(self.name, f"{name}.jsonl")
+            write_jsonl(ctx.storage, stats.artifacts[name], payload)
+        stats.artifacts["comparison"] = ctx.uri(self.name, "comparison.json")
+        ctx.storage.write_json(stats.artifacts["comparison"], comparison)
+        return stats

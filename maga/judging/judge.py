@@ -1,0 +1,53 @@
+"""Limited Consistency judging: a score 1-5 and a short reason for every rewrite,
+the score constrained by structured outputs. Shared by the teacher stage and the
+SLM evaluations (Table 1)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from maga.config import MagaConfig
+from maga.labeling.common import judge_request, truncate
+from maga.labeling.schemas import parse_judge
+from maga.llm.jobs import JobOutcome, run_generation
+from maga.llm.models import teacher_spec
+
+
+def judge_rewrites(
+    cfg: MagaConfig, sources: dict[str, str], items: list[dict[str, Any]], label: str = "judge"
+) -> tuple[list[dict[str, Any]], JobOutcome]:
+    """Return items with ``score`` (None if unparseable), ``judge_reason``, ``kept``."""
+    requests = []
+    for it in items:
+        source, _ = truncate(sources[it["source_id"]], cfg.generation.max_input_chars)
+        requests.append(judge_request(cfg, f"{label}:{it['id']}", source, it))
+    spec = teacher_spec(cfg)
+    spec.label = f"teacher-{label}"
+    outcome = run_generation(spec, requests)
+    judged = []
+    for it, res in zip(items, outcome.results, strict=True):
+        parsed = parse_judge(res.text) if res.ok else None
+        score = parsed.score if parsed else None
+        judged.append({
+            **it,
+            "score": score,
+            "judge_reason": parsed.reason if parsed else "",
+            "judge_reject": (parsed.reject if parsed else f"generation_error:{res.error}"),
+            "kept": score is not None and score >= cfg.judge.keep_threshold,
+        })
+    return judged, outcome
+
+
+def score_histogram(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts = Counter(r["score"] for r in rows)
+    hist = {str(s): counts.get(s, 0) for s in range(1, 6)}
+    hist["unparsed"] = counts.get(None, 0)
+    return hist
+
+
+def share_at_least(rows: list[dict[str, Any]], threshold: int) -> float:
+    """Share of rows judged >= threshold; unparsed judgements count as failures."""
+    if not rows:
+        return 0.0
+    return sum(1 for r in rows if r["score"] is not None and r["score"] >= threshold) / len(rows)

@@ -1,0 +1,199 @@
+"""Run a batch of generations against one model, the way every stage does it.
+
+vLLM engines run in a child process (``python -m maga.llm.worker``): one engine per
+process, freed when the process ends, so two stages never fight over memory even
+inside one Airflow worker or ``dag.test()``. HTTP backends run in-process.
+Progress (done, tokens/s, ETA) goes to the task log while the batch runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from maga.llm.base import Constraint, GenRequest, GenResult, LLMBackend, UsageCounter
+from maga.log import get_logger
+
+log = get_logger("llm.jobs")
+
+
+@dataclass
+class ModelSpec:
+    """What to load: a resolved local model folder (vLLM) or a served model (HTTP)."""
+
+    label: str
+    path: str
+    backend: str = "vllm"
+    engine: dict[str, Any] = field(default_factory=dict)
+    http: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass
+class BenchSpec:
+    """Fixed-length decode benchmark run after the main batch (same engine)."""
+
+    prompts: int = 16
+    max_tokens: int = 64
+
+
+@dataclass
+class JobOutcome:
+    results: list[GenResult]
+    usage: UsageCounter
+    startup_seconds: float = 0.0
+    bench: dict[str, Any] | None = None
+
+
+class GenerationJobError(RuntimeError):
+    pass
+
+
+def request_to_dict(req: GenRequest) -> dict[str, Any]:
+    data = asdict(req)
+    if req.constraint is not None:
+        data["constraint"] = {
+            "json_schema": req.constraint.json_schema,
+            "choice": list(req.constraint.choice) if req.constraint.choice else None,
+        }
+    return data
+
+
+def request_from_dict(data: dict[str, Any]) -> GenRequest:
+    data = dict(data)
+    c = data.pop("constraint", None)
+    constraint = None
+    if c:
+        choice = tuple(c["choice"]) if c.get("choice") else None
+        constraint = Constraint(json_schema=c.get("json_schema"), choice=choice)
+    return GenRequest(constraint=constraint, **data)
+
+
+def run_batches(
+    backend: LLMBackend, requests: list[GenRequest], label: str, batch_size: int = 128
+) -> tuple[list[GenResult], UsageCounter]:
+    """Generate in chunks, logging progress with tokens/s and ETA after each chunk."""
+    usage = UsageCounter()
+    results: list[GenResult] = []
+    total = len(requests)
+    last_log = 0.0
+    for start in range(0, total, batch_size):
+        chunk = requests[start : start + batch_size]
+        began = time.perf_counter()
+        out = backend.generate(chunk)
+        usage.add(out, time.perf_counter() - began)
+        results.extend(out)
+        done = len(results)
+        now = time.monotonic()
+        if done == total or now - last_log >= 30 or start == 0:
+            rate = done / usage.seconds if usage.seconds else 0.0
+            eta = (total - done) / rate if rate else 0.0
+            log.info(
+                "%s: %d/%d requests, %.1f completion tok/s, ETA %.0fs",
+                label, done, total, usage.tokens_per_s, eta,
+            )
+            last_log = now
+    return results, usage
+
+
+def bench_requests(requests: list[GenRequest], bench: BenchSpec) -> list[GenRequest]:
+    base = requests[: bench.prompts] or [
+        GenRequest(messages=[{"role": "user", "content": "Write about the sea."}], max_tokens=1)
+    ]
+    return [
+        GenRequest(messages=r.messages, max_tokens=bench.max_tokens, temperature=0.0,
+                   ignore_eos=True, key=f"bench-{i}")
+        for i, r in enumerate(base)
+    ]
+
+
+def bench_figures(results: list[GenResult], seconds: float) -> dict[str, Any]:
+    tokens = sum(r.completion_tokens for r in results)
+    return {
+        "requests": len(results),
+        "completion_tokens": tokens,
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(tokens / seconds, 2) if seconds > 0 else 0.0,
+    }
+
+
+def run_generation(
+    spec: ModelSpec, requests: list[GenRequest], bench: BenchSpec | None = None
+) -> JobOutcome:
+    if spec.backend == "openai":
+        return _run_http(spec, requests, bench)
+    if spec.backend != "vllm":
+        raise ValueError(f"unknown backend {spec.backend!r}")
+    return _run_subprocess(spec, requests, bench)
+
+
+def _run_http(spec: ModelSpec, requests: list[GenRequest], bench: BenchSpec | None) -> JobOutcome:
+    from maga.config import HTTPBackendConfig
+    from maga.llm.connection import resolve_endpoint
+    from maga.llm.http_backend import OpenAIHTTPBackend
+
+    http = HTTPBackendConfig.model_validate(spec.http)
+    backend = OpenAIHTTPBackend(
+        resolve_endpoint(http),
+        model=http.model or spec.path,
+        concurrency=http.concurrency,
+        timeout_s=http.timeout_s,
+        max_retries=http.max_retries,
+        backoff_s=http.backoff_s,
+    )
+    try:
+        results, usage = run_batches(backend, requests, spec.label)
+        figures = None
+        if bench:
+            began = time.perf_counter()
+            out = backend.generate(bench_requests(requests, bench))
+            figures = bench_figures(out, time.perf_counter() - began)
+        return JobOutcome(results, usage, 0.0, figures)
+    finally:
+        backend.close()
+
+
+def _run_subprocess(
+    spec: ModelSpec, requests: list[GenRequest], bench: BenchSpec | None
+) -> JobOutcome:
+    with tempfile.TemporaryDirectory(prefix=f"maga-{spec.label}-") as tmp:
+        job = Path(tmp)
+        (job / "spec.json").write_text(json.dumps(asdict(spec)))
+        if bench:
+            (job / "bench.json").write_text(json.dumps(asdict(bench)))
+        with (job / "requests.jsonl").open("w", encoding="utf-8") as fh:
+            for req in requests:
+                fh.write(json.dumps(request_to_dict(req), ensure_ascii=False) + "\n")
+        cmd = [sys.executable, "-m", "maga.llm.worker", str(job)]
+        log.info("%s: starting a vLLM engine process for %d requests", spec.label, len(requests))
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        tail: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = (tail + [line])[-40:]
+            if "maga." in line or "ERROR" in line or "Traceback" in line:
+                log.info("[%s] %s", spec.label, line)
+        code = proc.wait()
+        meta_path = job / "meta.json"
+        if code != 0 or not meta_path.exists():
+            raise GenerationJobError(
+                f"{spec.label}: engine process exited with {code}; last output:\n" + "\n".join(tail)
+            )
+        meta = json.loads(meta_path.read_text())
+        results = []
+        with (job / "results.jsonl").open(encoding="utf-8") as fh:
+            for line in fh:
+                results.append(GenResult(**json.loads(line)))
+        usage = UsageCounter(**meta["usage"])
+        return JobOutcome(results, usage, meta["startup_seconds"], meta.get("bench"))

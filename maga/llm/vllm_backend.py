@@ -1,0 +1,99 @@
+"""In-process vLLM (offline batch API). One engine per process: build it, run the
+stage's batch, then ``close()`` before another engine starts (see ``jobs.py``, which
+gives each engine its own process)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from typing import Any
+
+from maga.config import VLLMEngineConfig
+from maga.llm.base import GenRequest, GenResult
+from maga.log import get_logger
+
+log = get_logger("llm.vllm")
+MIN_COMPLETION_TOKENS = 16
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model_path: str, engine: VLLMEngineConfig, seed: int = 0) -> None:
+        if engine.kv_cache_space_gib and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(engine.kv_cache_space_gib)
+        from vllm import LLM
+
+        started = time.perf_counter()
+        self.max_model_len = engine.max_model_len
+        self.llm = LLM(
+            model=model_path,
+            max_model_len=engine.max_model_len,
+            gpu_memory_utilization=engine.gpu_memory_utilization,
+            max_num_seqs=engine.max_num_seqs,
+            dtype=engine.dtype,
+            enforce_eager=engine.enforce_eager,
+            seed=seed,
+            structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
+        )
+        self.tokenizer = self.llm.get_tokenizer()
+        self.startup_seconds = time.perf_counter() - started
+        log.info("vLLM engine for %s ready in %.1fs", model_path, self.startup_seconds)
+
+    def _sampling(self, req: GenRequest, max_tokens: int) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        structured = None
+        if req.constraint is not None:
+            c = req.constraint
+            structured = StructuredOutputsParams(
+                json=c.json_schema, choice=list(c.choice) if c.choice else None
+            )
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            seed=req.seed,
+            ignore_eos=req.ignore_eos,
+            structured_outputs=structured,
+        )
+
+    def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+        results: list[GenResult | None] = [None] * len(requests)
+        prompts, params, index = [], [], []
+        for i, req in enumerate(requests):
+            ids = self.tokenizer.apply_chat_template(
+                req.messages, add_generation_prompt=True, tokenize=True
+            )
+            if hasattr(ids, "input_ids"):  # BatchEncoding in newer transformers
+                ids = ids["input_ids"]
+            room = self.max_model_len - len(ids)
+            if room < MIN_COMPLETION_TOKENS:
+                results[i] = GenResult("", prompt_tokens=len(ids), error="prompt_too_long")
+                continue
+            prompts.append({"prompt_token_ids": list(ids)})
+            params.append(self._sampling(req, min(req.max_tokens, room)))
+            index.append(i)
+        if prompts:
+            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+            for i, out in zip(index, outputs, strict=True):
+                comp = out.outputs[0]
+                results[i] = GenResult(
+                    text=comp.text,
+                    prompt_tokens=len(out.prompt_token_ids or []),
+                    completion_tokens=len(comp.token_ids),
+                    finish_reason=comp.finish_reason,
+                )
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        engine = getattr(self, "llm", None)
+        if engine is None:
+            return
+        shutdown = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
+        if shutdown is not None and hasattr(shutdown, "shutdown"):
+            shutdown.shutdown()
+        del self.llm
+        gc.collect()

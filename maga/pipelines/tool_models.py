@@ -1,0 +1,96 @@
+"""The ``maga_tool_models`` pipeline (the paper's Figure 2 up to registered, quantized
+tool models) as an ordered list of steps. The Airflow DAG makes each step a task;
+the CLI runs the same steps in order. Nothing here imports Airflow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from maga.config import MagaConfig, load_config
+from maga.log import get_logger
+from maga.runs.context import RunContext
+from maga.runs.stage import Stage, run_stage
+
+log = get_logger("pipeline")
+DAG_ID = "maga_tool_models"
+
+
+@dataclass(frozen=True)
+class Step:
+    task_id: str
+    kind: str  # "stage" | "gate"
+    upstream: tuple[str, ...]
+    make: Callable[[], Stage] | None = None
+    gate: str | None = None
+
+
+def _stages() -> dict[str, Callable[[], Stage]]:
+    from maga.distill.stage import TrainSLMStage
+    from maga.evaluation.stage import EvalQuantizedStage, EvalSLMStage
+    from maga.judging.stage import TeacherJudgeStage
+    from maga.labeling.ga_stage import TeacherGAStage
+    from maga.labeling.reformulate_stage import TeacherReformulateStage
+    from maga.quantize.stage import QuantizeStage
+    from maga.registry.stage import RegisterStage
+    from maga.sampling.stage import SampleStage
+
+    return {
+        "sample_labeling_data": SampleStage,
+        "teacher_genre_audience": TeacherGAStage,
+        "teacher_reformulate": TeacherReformulateStage,
+        "teacher_judge": TeacherJudgeStage,
+        "train_ga_slm": lambda: TrainSLMStage("ga"),
+        "train_reformulation_slm": lambda: TrainSLMStage("reform"),
+        "evaluate_slm_vs_teacher": EvalSLMStage,
+        "quantize_slms": QuantizeStage,
+        "evaluate_quantized": EvalQuantizedStage,
+        "register_tool_models": RegisterStage,
+    }
+
+
+STEPS: tuple[Step, ...] = (
+    Step("sample_labeling_data", "stage", ()),
+    Step("gate_sample", "gate", ("sample_labeling_data",), gate="sample"),
+    Step("teacher_genre_audience", "stage", ("gate_sample",)),
+    Step("gate_ga_labels", "gate", ("teacher_genre_audience",), gate="ga_labels"),
+    Step("teacher_reformulate", "stage", ("gate_ga_labels",)),
+    Step("teacher_judge", "stage", ("teacher_reformulate",)),
+    Step("gate_sft_data", "gate", ("teacher_judge",), gate="sft"),
+    Step("train_ga_slm", "stage", ("gate_sft_data",)),
+    Step("train_reformulation_slm", "stage", ("gate_sft_data",)),
+    Step("evaluate_slm_vs_teacher", "stage", ("train_ga_slm", "train_reformulation_slm")),
+    Step("gate_slm_parity", "gate", ("evaluate_slm_vs_teacher",), gate="parity"),
+    Step("quantize_slms", "stage", ("gate_slm_parity",)),
+    Step("evaluate_quantized", "stage", ("quantize_slms",)),
+    Step("gate_quantized", "gate", ("evaluate_quantized",), gate="quantized"),
+    Step("register_tool_models", "stage", ("gate_quantized",)),
+)
+STEP_BY_ID = {s.task_id: s for s in STEPS}
+
+
+def start_run(
+    profile: str, overrides: list[str] | dict[str, Any] | None, run_id: str
+) -> RunContext:
+    config: MagaConfig = load_config(profile, overrides)
+    return RunContext.create(config, DAG_ID, run_id)
+
+
+def run_step(ctx: RunContext, task_id: str) -> dict[str, Any]:
+    step = STEP_BY_ID[task_id]
+    if step.kind == "gate":
+        from maga.gates.runner import run_tool_models_gate
+
+        return run_tool_models_gate(ctx, step.gate or "")
+    stage = _stages()[task_id]()
+    return run_stage(ctx, stage)
+
+
+def run_all(ctx: RunContext, until: str | None = None) -> None:
+    """Run every step in order (the CLI's path); stops at the first failure."""
+    for step in STEPS:
+        log.info("=== %s ===", step.task_id)
+        run_step(ctx, step.task_id)
+        if step.task_id == until:
+            break

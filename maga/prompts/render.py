@@ -1,0 +1,59 @@
+"""Prompt templates are data: plain text files under ``templates/`` with ``${name}``
+placeholders. This module loads and fills them, and fails loudly on a missing value."""
+
+from __future__ import annotations
+
+import string
+from functools import cache
+from pathlib import Path
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+VARIANTS = ("base", "strict", "relaxed")
+
+
+@cache
+def load_template(name: str) -> string.Template:
+    path = TEMPLATE_DIR / f"{name}.txt"
+    if not path.exists():
+        raise FileNotFoundError(f"prompt template {name!r} not found in {TEMPLATE_DIR}")
+    return string.Template(path.read_text(encoding="utf-8").strip())
+
+
+def render(name: str, **values: object) -> str:
+    template = load_template(name)
+    try:
+        return template.substitute({k: str(v) for k, v in values.items()})
+    except KeyError as exc:
+        raise KeyError(f"prompt template {name!r} needs a value for {exc.args[0]!r}") from None
+
+
+def chat(name: str, **values: object) -> list[dict[str, str]]:
+    """System + user messages for the template pair ``<name>.system`` / ``<name>.user``."""
+    return [
+        {"role": "system", "content": render(f"{name}.system")},
+        {"role": "user", "content": render(f"{name}.user", **values)},
+    ]
+
+
+def genre_audience_messages(document: str, n_pairs: int) -> list[dict[str, str]]:
+    return chat("genre_audience", document=document, n_pairs=n_pairs)
+
+
+def reformulate_messages(
+    document: str, genre: str, audience: str, variant: str
+) -> list[dict[str, str]]:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown prompt variant {variant!r}; choose one of {VARIANTS}")
+    return [
+        {"role": "system", "content": render("reformulate.system")},
+        {
+            "role": "user",
+            "content": render(
+                f"reformulate.{variant}.user", document=document, genre=genre, audience=audience
+            ),
+        },
+    ]
+
+
+def judge_messages(document: str, genre: str, audience: str, rewrite: str) -> list[dict[str, str]]:
+    return chat("judge", document=document, genre=genre, audience=audience, rewrite=rewrite)

@@ -1,0 +1,73 @@
+"""Register the tool models: a versioned manifest with model URIs, their config and
+the evaluation and quantization figures. ``latest.json`` points at the newest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from maga.runs.context import RunContext
+from maga.runs.stage import StageStats
+from maga.storage import join_uri
+
+_VERSION = re.compile(r"/v(\d{4,})/manifest\.json$")
+
+
+def registry_uri(ctx: RunContext) -> str:
+    return join_uri(ctx.root, "registry", "tool_models")
+
+
+def next_version(ctx: RunContext) -> int:
+    found = [int(m.group(1)) for o in ctx.storage.list(registry_uri(ctx), suffixes=(".json",))
+             if (m := _VERSION.search(o.uri))]
+    return max(found, default=0) + 1
+
+
+class RegisterStage:
+    name = "register"
+    reads = ("eval_slm/table1.json", "eval_quantized/comparison.json", "quantize/_SUCCESS")
+    writes = ("register/manifest.json",)
+
+    def run(self, ctx: RunContext) -> StageStats:
+        cfg = ctx.config
+        version = next_version(ctx)
+        quant = ctx.storage.read_json(ctx.uri("quantize", "stats.json"))
+        summary = ctx.storage.read_json(ctx.uri("summary.json"))
+        manifest = {
+            "name": "maga-tool-models",
+            "version": version,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "run_uri": ctx.run_uri,
+            "dag_id": ctx.dag_id,
+            "run_id": ctx.run_id,
+            "profile": cfg.profile,
+            "demo_models": cfg.demo_models,
+            "models": {
+                "ga_slm": {"uri": ctx.uri("train_ga_slm", "model"),
+                           "quantized_uri": quant["artifacts"]["ga_slm"]},
+                "reformulation_slm": {"uri": ctx.uri("train_reformulation_slm", "model"),
+                                      "quantized_uri": quant["artifacts"]["reformulation_slm"]},
+            },
+            "quantization": {"scheme": cfg.quantize.scheme, "tool": cfg.quantize.tool},
+            "config": {
+                "teacher": cfg.teacher.path,
+                "generation": cfg.generation.model_dump(),
+                "judge": cfg.judge.model_dump(),
+                "distill": cfg.distill.model_dump(),
+                "student_engine": cfg.student_engine.model_dump(),
+            },
+            "eval": {
+                "table1": ctx.storage.read_json(ctx.uri("eval_slm", "table1.json")),
+                "quantized": ctx.storage.read_json(ctx.uri("eval_quantized", "comparison.json")),
+            },
+            "gates": {k: v["passed"] for k, v in summary.get("gates", {}).items()},
+        }
+        uri = join_uri(registry_uri(ctx), f"v{version:04d}", "manifest.json")
+        ctx.storage.write_json(uri, manifest)
+        ctx.storage.write_json(ctx.uri(self.name, "manifest.json"), manifest)
+        ctx.storage.write_json(join_uri(registry_uri(ctx), "latest.json"),
+                               {"version": version, "manifest": uri})
+        stats = StageStats(docs_in=2, docs_out=2)
+        stats.artifacts["manifest"] = uri
+        stats.extra["version"] = version
+        return stats

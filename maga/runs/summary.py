@@ -1,0 +1,85 @@
+"""``summary.json``: the run's contract for other tools.
+
+Rebuilt from the stage ``stats.json`` files and gate results after every stage and
+gate, so it is complete whichever task ran last and never needs a lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from maga.log import get_logger
+from maga.runs.context import RunContext
+
+log = get_logger("summary")
+SCHEMA_VERSION = 1
+
+# Stage folders in pipeline order; anything else found is appended alphabetically.
+KNOWN_ORDER = [
+    "sample",
+    "teacher_ga",
+    "teacher_reformulate",
+    "teacher_judge",
+    "train_ga_slm",
+    "train_reformulation_slm",
+    "eval_slm",
+    "quantize",
+    "eval_quantized",
+    "register",
+]
+
+
+def _stage_names(ctx: RunContext) -> list[str]:
+    found = {
+        info.uri[len(ctx.run_uri) :].strip("/").split("/")[0]
+        for info in ctx.storage.list(ctx.run_uri, suffixes=("stats.json",))
+    }
+    found.discard("gates")
+    return [n for n in KNOWN_ORDER if n in found] + sorted(found - set(KNOWN_ORDER))
+
+
+def build_summary(ctx: RunContext) -> dict[str, Any]:
+    stages: dict[str, Any] = {}
+    artifacts: dict[str, str] = {}
+    for name in _stage_names(ctx):
+        stats = ctx.storage.read_json(ctx.uri(name, "stats.json"))
+        stages[name] = {k: v for k, v in stats.items() if k != "artifacts"}
+        for key, uri in (stats.get("artifacts") or {}).items():
+            artifacts[f"{name}.{key}"] = uri
+    gates: dict[str, Any] = {}
+    for info in ctx.storage.list(ctx.uri("gates"), suffixes=("gate.json",)):
+        result = ctx.storage.read_json(info.uri)
+        gates[result["gate"]] = {
+            "passed": result["passed"],
+            "reason": result.get("reason", ""),
+            "checks": [
+                {k: c.get(k) for k in ("name", "passed", "observed", "threshold", "blocking")}
+                for c in result.get("checks", [])
+            ],
+            "report": info.uri[: -len("gate.json")] + "gate.md",
+        }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "dag_id": ctx.dag_id,
+        "run_id": ctx.run_id,
+        "run_uri": ctx.run_uri,
+        "profile": ctx.config.profile,
+        "demo_models": ctx.config.demo_models,
+        "note": (
+            "Model text in this run comes from demo models (weak or random weights); "
+            "it shows the pipeline working, not the method's output quality."
+            if ctx.config.demo_models
+            else ""
+        ),
+        "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "stages": stages,
+        "gates": gates,
+        "artifacts": artifacts,
+    }
+
+
+def refresh_summary(ctx: RunContext) -> str:
+    uri = ctx.uri("summary.json")
+    ctx.storage.write_json(uri, build_summary(ctx))
+    return uri
