@@ -102,7 +102,7 @@ class JudgeParse:
     reject: str | None
 
 
-_SCORE_RE = re.compile(r'"?score"?\s*[:=]\s*"?([1-5])\b')
+_SCORE_RE = re.compile(r'"?score"?\s*[:=]\s*"?([1-5])\b', re.IGNORECASE)
 
 
 def parse_judge(text: str) -> JudgeParse:
