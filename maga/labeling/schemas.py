@@ -57,15 +57,24 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean(text: str) -> str:
+    """Drop control characters (grammar-constrained small models emit them raw)."""
+    return _CONTROL.sub("", text).strip()
+
+
 def _load_json_object(text: str) -> Any:
-    """json.loads, falling back to the outermost {...} span (models add chatter)."""
+    """Lenient json.loads (raw control characters allowed inside strings), falling back
+    to the outermost {...} span, since models add chatter around the object."""
     try:
-        return json.loads(text)
+        return json.loads(text, strict=False)
     except json.JSONDecodeError:
         start, end = text.find("{"), text.rfind("}")
         if start == -1 or end <= start:
             raise
-        return json.loads(text[start : end + 1])
+        return json.loads(text[start : end + 1], strict=False)
 
 
 def parse_ga(text: str, n_pairs: int) -> GAParse:
@@ -84,7 +93,7 @@ def parse_ga(text: str, n_pairs: int) -> GAParse:
         genre, audience = item.get("genre"), item.get("audience")
         if not isinstance(genre, str) or not isinstance(audience, str):
             return GAParse([], "invalid_structure")
-        pairs.append({"genre": genre.strip(), "audience": audience.strip()})
+        pairs.append({"genre": _clean(genre), "audience": _clean(audience)})
     if len(pairs) != n_pairs:
         return GAParse(pairs, "wrong_pair_count")
     if any(not p["genre"] or not p["audience"] for p in pairs):
@@ -114,7 +123,7 @@ def parse_judge(text: str) -> JudgeParse:
             score = int(score.strip())
         if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 5:
             reason = data.get("reason", "")
-            return JudgeParse(score, reason if isinstance(reason, str) else "", None)
+            return JudgeParse(score, _clean(reason) if isinstance(reason, str) else "", None)
         return JudgeParse(None, "", "score_out_of_range")
     except (json.JSONDecodeError, ValueError):
         match = _SCORE_RE.search(text)

@@ -182,7 +182,7 @@ def _run_subprocess(
         for line in proc.stdout:
             line = line.rstrip()
             tail = (tail + [line])[-40:]
-            if "maga." in line or "ERROR" in line or "Traceback" in line:
+            if " maga." in line:
                 log.info("[%s] %s", spec.label, line)
         code = proc.wait()
         meta_path = job / "meta.json"

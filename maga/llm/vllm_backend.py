@@ -38,6 +38,11 @@ class VLLMBackend:
             structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
         )
         self.tokenizer = self.llm.get_tokenizer()
+        from vllm.platforms import current_platform
+
+        # vLLM's CPU sampler rejects per-request seeds ("CPU Generator does not use
+        # offset"); there the engine seed alone makes a run repeatable.
+        self.per_request_seed = not current_platform.is_cpu()
         self.startup_seconds = time.perf_counter() - started
         log.info("vLLM engine for %s ready in %.1fs", model_path, self.startup_seconds)
 
@@ -55,7 +60,7 @@ class VLLMBackend:
             max_tokens=max_tokens,
             temperature=req.temperature,
             top_p=req.top_p,
-            seed=req.seed,
+            seed=req.seed if self.per_request_seed else None,
             ignore_eos=req.ignore_eos,
             structured_outputs=structured,
         )

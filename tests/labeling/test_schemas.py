@@ -58,3 +58,10 @@ def test_schemas_shape():
     s = ga_schema(5, 40)
     assert s["properties"]["pairs"]["minItems"] == 5 == s["properties"]["pairs"]["maxItems"]
     assert judge_schema()["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
+
+
+def test_raw_control_characters_are_tolerated_and_removed():
+    text = pairs(5).replace("genre 0", "gen\x12re 0")
+    parsed = parse_ga(text, 5)
+    assert parsed.reject is None
+    assert parsed.pairs[0]["genre"] == "genre 0"
