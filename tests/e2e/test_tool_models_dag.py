@@ -1,0 +1,86 @@
+"""End to end: the real ``maga_tool_models`` DAG under ``airflow dags test`` on the
+tiny profile, with real vLLM, real training, real quantization and real
+great-expectations; and a gate that blocks everything downstream."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.airflow_env import airflow_env, dags_test, last_run, migrate
+
+pytestmark = pytest.mark.slow
+
+STEPS_AFTER_SAMPLE_GATE = ["teacher_genre_audience", "teacher_reformulate", "register_tool_models"]
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow")
+    store = tmp_path_factory.mktemp("store")
+    env = airflow_env(home, store)
+    migrate(env)
+    return env, store, home
+
+
+def _tail(log: Path) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-60:])
+
+
+def test_blocking_gate_stops_downstream(airflow):
+    env, store, home = airflow
+    log = home / "blocked.log"
+    conf = {"profile": "tiny", "overrides": ["gates.sample_min_docs=500"]}
+    dags_test(env, "maga_tool_models", conf, log)
+    run = last_run(env, "maga_tool_models")
+    assert run["state"] == "failed", _tail(log)
+    assert run["tasks"]["sample_labeling_data"] == "success"
+    assert run["tasks"]["gate_sample"] == "failed"
+    for task in STEPS_AFTER_SAMPLE_GATE:
+        assert run["tasks"][task] == "upstream_failed"
+    assert "gate failed: sample: rows 16 < 500" in log.read_text()
+    gate_files = list(store.glob("runs/maga_tool_models/*/gates/sample/gate.json"))
+    assert len(gate_files) == 1
+    result = json.loads(gate_files[0].read_text())
+    assert result["passed"] is False and "rows" in result["reason"]
+    summary = json.loads((gate_files[0].parents[2] / "summary.json").read_text())
+    assert summary["gates"]["sample"]["passed"] is False
+    assert not (store / "registry").exists()
+
+
+def test_full_dag_builds_registers_and_reports(airflow):
+    env, store, home = airflow
+    log = home / "full.log"
+    code = dags_test(env, "maga_tool_models", {"profile": "tiny"}, log)
+    run = last_run(env, "maga_tool_models")
+    assert code == 0 and run["state"] == "success", _tail(log)
+    assert set(run["tasks"].values()) == {"success"}
+
+    run_dir = next(p for p in store.glob("runs/maga_tool_models/*")
+                   if (p / "register" / "_SUCCESS").exists())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert list(summary["stages"]) == [
+        "sample", "teacher_ga", "teacher_reformulate", "teacher_judge", "train_ga_slm",
+        "train_reformulation_slm", "eval_slm", "quantize", "eval_quantized", "register"]
+    assert set(summary["gates"]) == {"sample", "ga_labels", "sft", "parity", "quantized"}
+    assert all(g["passed"] for g in summary["gates"].values())
+    for name, stage in summary["stages"].items():
+        assert {"docs_in", "docs_out", "dropped", "prompt_tokens", "completion_tokens",
+                "seconds"} <= set(stage), name
+    assert summary["stages"]["teacher_ga"]["completion_tokens"] > 0
+
+    table1 = summary["stages"]["eval_slm"]["table1"]
+    assert sum(table1["slm"]["score_counts"].values()) == table1["judged_items"] > 0
+    assert table1["gap_share_ge3"] == pytest.approx(
+        table1["teacher"]["share_ge3"] - table1["slm"]["share_ge3"], abs=1e-3)
+
+    latest = json.loads((store / "registry" / "tool_models" / "latest.json").read_text())
+    manifest = json.loads(Path(latest["manifest"]).read_text())
+    assert manifest["version"] == latest["version"] == 1
+    for model in manifest["models"].values():
+        qcfg = json.loads((Path(model["quantized_uri"]) / "config.json").read_text())
+        assert "quantization_config" in qcfg
+    assert manifest["eval"]["quantized"]["tokens_per_s_after"]["ga_slm"] > 0
+    assert any(e.get("version") == 1 for e in run["asset_events"])
