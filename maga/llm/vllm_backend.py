@@ -23,6 +23,10 @@ class VLLMBackend:
     def __init__(self, model_path: str, engine: VLLMEngineConfig, seed: int = 0) -> None:
         if engine.kv_cache_space_gib and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(engine.kv_cache_space_gib)
+        extra: dict[str, Any] = {}
+        if engine.single_process:
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+            extra["distributed_executor_backend"] = "uni"
         from vllm import LLM
 
         started = time.perf_counter()
@@ -36,6 +40,7 @@ class VLLMBackend:
             enforce_eager=engine.enforce_eager,
             seed=seed,
             structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
+            **extra,
         )
         self.tokenizer = self.llm.get_tokenizer()
         from vllm.platforms import current_platform

