@@ -3,6 +3,7 @@
     maga run tool-models --config configs/demo.yaml [--set key=value ...] [--run-id ID]
     maga demo
     maga summary RUN_URI
+    maga report RUN_URI [--no-data-docs] [--no-embeddings]
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     show = sub.add_parser("summary", help="print a run summary")
     show.add_argument("path", help="path or URI of summary.json")
     show.add_argument("--json", action="store_true")
+    rep = sub.add_parser("report", help="build a run's data-quality report (report.html)")
+    rep.add_argument("run_uri", help="run folder: local path or s3:// URI")
+    rep.add_argument("--no-data-docs", action="store_true",
+                     help="skip the great-expectations Data Docs")
+    rep.add_argument("--no-embeddings", action="store_true",
+                     help="skip the embedding sections (no model load)")
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -71,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
             _print_summary(path)
             print("\nDemo models are a 135M teacher and students distilled from it: "
                   "their text is demo-model output, weak by design.")
+        elif args.command == "report":
+            from maga.report import build_report
+
+            uri = build_report(args.run_uri, data_docs=not args.no_data_docs,
+                               with_embeddings=not args.no_embeddings)
+            print(uri)
         elif args.command == "summary":
             if args.json:
                 from maga.storage import Storage
