@@ -17,9 +17,16 @@ def registry_uri(ctx: RunContext) -> str:
     return join_uri(ctx.root, "registry", "tool_models")
 
 
-def next_version(ctx: RunContext) -> int:
-    found = [int(m.group(1)) for o in ctx.storage.list(registry_uri(ctx), suffixes=(".json",))
-             if (m := _VERSION.search(o.uri))]
+def choose_version(ctx: RunContext) -> int:
+    """This run's version if it registered before (a rerun after a crash between the
+    manifest and the stage marker), else one more than the highest version."""
+    found: dict[int, str] = {}
+    for o in ctx.storage.list(registry_uri(ctx), suffixes=("manifest.json",)):
+        if m := _VERSION.search(o.uri):
+            found[int(m.group(1))] = o.uri
+    for version, uri in sorted(found.items()):
+        if ctx.storage.read_json(uri).get("run_uri") == ctx.run_uri:
+            return version
     return max(found, default=0) + 1
 
 
@@ -30,7 +37,7 @@ class RegisterStage:
 
     def run(self, ctx: RunContext) -> StageStats:
         cfg = ctx.config
-        version = next_version(ctx)
+        version = choose_version(ctx)
         quant = ctx.storage.read_json(ctx.uri("quantize", "stats.json"))
         summary = ctx.storage.read_json(ctx.uri("summary.json"))
         manifest = {
