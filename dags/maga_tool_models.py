@@ -10,10 +10,17 @@ parsing this file costs nothing.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, task
 
+# Tasks that load a model go to this Celery queue (``gpu`` once GPU workers run).
+MODEL_QUEUE = os.environ.get("MAGA_MODEL_QUEUE", "default")
+MODEL_TASKS = {
+    "teacher_genre_audience", "teacher_reformulate", "teacher_judge", "train_ga_slm",
+    "train_reformulation_slm", "evaluate_slm_vs_teacher", "quantize_slms", "evaluate_quantized",
+}
 TOOL_MODELS_ASSET = Asset(name="maga_tool_models", uri="maga://registry/tool-models")
 
 # Mirrors maga.pipelines.tool_models.STEPS (kept literal so parsing imports nothing);
@@ -74,7 +81,9 @@ def maga_tool_models():
     def step_task(task_id: str):
         outlets = [TOOL_MODELS_ASSET] if task_id == "register_tool_models" else []
 
-        @task(task_id=task_id, outlets=outlets)
+        queue = MODEL_QUEUE if task_id in MODEL_TASKS else "default"
+
+        @task(task_id=task_id, outlets=outlets, queue=queue)
         def run_step(run_uri: str, **context) -> dict:
             from maga.pipelines.airflow_glue import run_step_task
 

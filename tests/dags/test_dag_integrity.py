@@ -71,3 +71,13 @@ def test_parsing_imports_nothing_heavy():
                          check=True, cwd=ROOT).stdout.splitlines()
     assert out[-2] == "[]", f"DAG parsing imported heavy modules: {out[-2]}"
     assert time.perf_counter() - began < 30
+
+
+def test_model_tasks_follow_the_model_queue(monkeypatch):
+    import runpy
+
+    monkeypatch.setenv("MAGA_MODEL_QUEUE", "gpu")
+    dag = runpy.run_path(str(DAGS / "maga_tool_models.py"))["maga_tool_models"]()
+    queues = {t.task_id: t.queue for t in dag.tasks}
+    assert queues["teacher_judge"] == "gpu" and queues["train_ga_slm"] == "gpu"
+    assert queues["gate_sft_data"] == "default" and queues["sample_labeling_data"] == "default"
