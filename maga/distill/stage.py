@@ -39,7 +39,8 @@ class TrainSLMStage:
         train = train_sft(str(base), records, str(out), cfg.distill)
         stats.docs_out = int(train.get("examples", 0))
         for reason, n in (train.get("dropped") or {}).items():
-            stats.drop(reason, n)
+            if n:
+                stats.drop(reason, n)
         stats.extra["training"] = train
         shutil.rmtree(base, ignore_errors=True)  # the trained model is the artifact
         stats.artifacts["model"] = publish_model(ctx, out, self.name, "model")

@@ -30,6 +30,14 @@ KNOWN_ORDER = [
 ]
 
 
+GATE_ORDER = ["sample", "ga_labels", "sft", "parity", "quantized"]
+
+
+def _gate_rank(uri: str) -> tuple[int, str]:
+    name = uri.rstrip("/").split("/")[-2]
+    return (GATE_ORDER.index(name) if name in GATE_ORDER else len(GATE_ORDER), name)
+
+
 def _stage_names(ctx: RunContext) -> list[str]:
     found = {
         info.uri[len(ctx.run_uri) :].strip("/").split("/")[0]
@@ -48,7 +56,8 @@ def build_summary(ctx: RunContext) -> dict[str, Any]:
         for key, uri in (stats.get("artifacts") or {}).items():
             artifacts[f"{name}.{key}"] = uri
     gates: dict[str, Any] = {}
-    for info in ctx.storage.list(ctx.uri("gates"), suffixes=("gate.json",)):
+    gate_files = ctx.storage.list(ctx.uri("gates"), suffixes=("gate.json",))
+    for info in sorted(gate_files, key=lambda i: _gate_rank(i.uri)):
         result = ctx.storage.read_json(info.uri)
         gates[result["gate"]] = {
             "passed": result["passed"],
