@@ -14,6 +14,8 @@ import json
 import sys
 
 from maga.config import ConfigError
+from maga.corpus.reader import CorpusError
+from maga.runs.context import RunConfigMismatch
 from maga.log import get_logger
 
 log = get_logger("cli")
@@ -27,8 +29,15 @@ def _new_run_id() -> str:
 def run_tool_models(config: str, overrides: list[str], run_id: str | None) -> str:
     from maga.pipelines.tool_models import run_all, start_run
 
-    ctx = start_run(config, overrides, run_id or _new_run_id())
-    run_all(ctx)
+    run_id = run_id or _new_run_id()
+    ctx = start_run(config, overrides, run_id)
+    try:
+        run_all(ctx)
+    except Exception:
+        print(f"maga: run {ctx.run_uri} stopped; finished steps are kept. After fixing the "
+              f"cause, resume with: maga run tool-models --config {config} --run-id {run_id}",
+              file=sys.stderr)
+        raise
     return ctx.uri("summary.json")
 
 
@@ -94,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"maga: {exc}", file=sys.stderr)
         return 2
+    except (CorpusError, RunConfigMismatch, FileNotFoundError) as exc:
+        print(f"maga: {exc}", file=sys.stderr)
+        return 4
     except Exception as exc:  # one readable line; the traceback is in the log above
         from maga.gates.core import GateFailed
 
