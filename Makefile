@@ -9,7 +9,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export MAGA_HOME := $(CURDIR)
 export VLLM_CPU_KVCACHE_SPACE ?= 2
 
-.PHONY: env demo test test-fast lint format airflow bench clean
+.PHONY: env demo test test-fast lint format airflow bench clean quantizer-env
 
 env: $(VENV)/.installed
 
@@ -45,6 +45,13 @@ format: env
 
 airflow: env
 	scripts/airflow-standalone.sh
+
+# llm-compressor (GPU FP8 quantization) pins other compressed-tensors/transformers
+# releases than vLLM: it gets its own environment, used via MAGA_QUANTIZER_PYTHON.
+quantizer-env:
+	test -x .venv-quant/bin/python || $(PYTHON) -m venv .venv-quant
+	.venv-quant/bin/pip install -q "llmcompressor==0.14.0.1"
+	@echo "export MAGA_QUANTIZER_PYTHON=$(CURDIR)/.venv-quant/bin/python"
 
 clean:
 	rm -rf var/runs var/airflow
