@@ -47,14 +47,21 @@ def _inputs(ctx: RunContext, gate: str) -> tuple[Any, str, dict[str, Any]]:
 
 
 def run_tool_models_gate(ctx: RunContext, gate: str) -> dict[str, Any]:
+    """Validate once per run: the artifact and thresholds of a run never change, so a
+    rerun (an Airflow retry, a resumed CLI run) reuses the stored verdict."""
     from maga.gates import tool_models
-    from maga.gates.core import enforce, write_gate_result
+    from maga.gates.core import GateResult, enforce, write_gate_result
 
-    data, uri, kwargs = _inputs(ctx, gate)
-    fn = getattr(tool_models, f"gate_{gate}")
-    result = fn(data, ctx.config.gates, uri, **kwargs)
-    write_gate_result(result, ctx.uri("gates", gate), storage=ctx.storage)
-    refresh_summary(ctx)
+    stored = ctx.uri("gates", gate, "gate.json")
+    if ctx.storage.exists(stored):
+        result = GateResult.from_dict(ctx.storage.read_json(stored))
+        log.info("gate %s already evaluated for this run; reusing its verdict", gate)
+    else:
+        data, uri, kwargs = _inputs(ctx, gate)
+        fn = getattr(tool_models, f"gate_{gate}")
+        result = fn(data, ctx.config.gates, uri, **kwargs)
+        write_gate_result(result, ctx.uri("gates", gate), storage=ctx.storage)
+        refresh_summary(ctx)
     if result.passed:
         log.info("gate %s passed (%d checks)", gate, len(result.checks))
     else:

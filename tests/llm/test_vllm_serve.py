@@ -141,3 +141,29 @@ def test_server_side_rejections_become_errors(
     with OpenAIHTTPBackend(Endpoint(server.base_url, API_KEY), "no-such-model") as wrong:
         (missing,) = wrong.generate([ok])
     assert missing.error is not None and missing.error.startswith("http 404")
+
+
+def test_teacher_stage_through_airflow_connection(
+    served: tuple[VLLMServer, str], tmp_path, monkeypatch
+) -> None:
+    """The pipeline's teacher stage on the HTTP backend, its endpoint and key taken
+    from the Airflow connection ``maga_teacher`` given as an environment variable."""
+    from maga.jsonl import read_jsonl
+    from maga.pipelines.tool_models import run_step, start_run
+
+    server, model = served
+    host, port = server.base_url.split("//")[1].split("/")[0].split(":")
+    conn = {"conn_type": "http", "host": host, "port": int(port), "schema": "v1",
+            "password": API_KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_MAGA_TEACHER", json.dumps(conn))
+    monkeypatch.delenv("MAGA_TEACHER_API_KEY", raising=False)
+    ctx = start_run("tiny", [f"storage.root={tmp_path}", "teacher.backend=openai",
+                             f"teacher.path={model}", "sampling.size=12",
+                             "sampling.heldout_docs=2", "teacher.http.concurrency=4"], "http")
+    run_step(ctx, "sample_labeling_data")
+    stats = run_step(ctx, "teacher_genre_audience")
+    labels = read_jsonl(ctx.storage, ctx.uri("teacher_ga", "labels.jsonl"))
+    assert len(labels) == 12 and stats["docs_in"] == 12
+    assert stats["completion_tokens"] > 0
+    assert stats["models"]["teacher"]["failed_requests"] == 0
+    assert sum(r["valid"] for r in labels) + sum(stats["dropped"].values()) == 12
