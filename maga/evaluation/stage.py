@@ -22,11 +22,7 @@ class EvalSLMStage:
         rf = model_dir(ctx, "train_reformulation_slm", "model")
         table, ga_rows, slm_rows = evaluate_students(ctx, ga, rf, "", stats)
         stats.extra["table1"] = table
-        for name, payload in (("ga_slm_labels", ga_rows), ("slm_rewrites", slm_rows)):
-            stats.artifacts[name] = ctx.uri(self.name, f"{name}.jsonl")
-            write_jsonl(ctx.storage, stats.artifacts[name], payload)
-        stats.artifacts["table1"] = ctx.uri(self.name, "table1.json")
-        ctx.storage.write_json(stats.artifacts["table1"], table)
+        _write_outputs(ctx, self.name, stats, ga_rows, slm_rows, "table1", table)
         return stats
 
 
@@ -55,9 +51,15 @@ class EvalQuantizedStage:
             "size_bytes": quant.get("models", {}),
         }
         stats.extra["comparison"] = comparison
-        for name, payload in (("ga_slm_labels", ga_rows), ("slm_rewrites", slm_rows)):
-            stats.artifacts[name] = ctx.uri(self.name, f"{name}.jsonl")
-            write_jsonl(ctx.storage, stats.artifacts[name], payload)
-        stats.artifacts["comparison"] = ctx.uri(self.name, "comparison.json")
-        ctx.storage.write_json(stats.artifacts["comparison"], comparison)
+        _write_outputs(ctx, self.name, stats, ga_rows, slm_rows, "comparison", comparison)
         return stats
+
+
+def _write_outputs(ctx: RunContext, stage: str, stats: StageStats, ga_rows: list[dict],
+                   slm_rows: list[dict], name: str, figures: dict) -> None:
+    """The judged student outputs as JSONL plus the stage's figures as JSON."""
+    for key, rows in (("ga_slm_labels", ga_rows), ("slm_rewrites", slm_rows)):
+        stats.artifacts[key] = ctx.uri(stage, f"{key}.jsonl")
+        write_jsonl(ctx.storage, stats.artifacts[key], rows)
+    stats.artifacts[name] = ctx.uri(stage, f"{name}.json")
+    ctx.storage.write_json(stats.artifacts[name], figures)

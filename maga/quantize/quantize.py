@@ -22,12 +22,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 from maga.log import get_logger
+from maga.models.publish import publish_dir
 
 log = get_logger("quantize")
 
@@ -75,10 +75,7 @@ def quantize_model(
         raise QuantizationError(f"dst_dir must differ from src_dir ({src})")
 
     started = time.perf_counter()
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the model is for other processes too
-    try:
+    with publish_dir(dst) as tmp:
         log.info("quantizing %s with %s (%s) into %s", src, scheme, tool, dst)
         if tool == "builtin":
             _quantize_builtin(src, tmp, PRESETS[scheme])
@@ -89,9 +86,6 @@ def quantize_model(
         layers = _count_quantized_layers(tmp)
         if layers == 0:
             raise QuantizationError(f"no Linear layer of {src} was quantized")
-        _replace_dir(tmp, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
     result = {
         "scheme": scheme,
@@ -229,20 +223,3 @@ def _count_quantized_layers(folder: Path) -> int:
             names = f.keys()  # safe_open handles are not iterable
             count += sum(1 for key in names if key.endswith(".weight_scale"))
     return count
-
-
-def _replace_dir(tmp: Path, dst: Path) -> None:
-    """Move ``tmp`` to ``dst``; an old ``dst`` is moved aside first, then deleted."""
-    old = None
-    if dst.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=dst.parent))
-        dst.rename(old / dst.name)
-    try:
-        tmp.rename(dst)
-    except OSError:
-        if old is not None:  # put the previous model back
-            (old / dst.name).rename(dst)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
