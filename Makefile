@@ -31,6 +31,7 @@ demo: env
 	$(BIN)/maga demo
 
 test: env
+	scripts/ci-system-deps.sh || echo "no chromium: the browser test will be skipped"
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
@@ -42,6 +43,9 @@ lint: env
 
 format: env
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+bench: env
+	$(BIN)/maga bench --config tiny --docs 8 --scale 10
 
 airflow: env
 	scripts/airflow-standalone.sh

@@ -1,8 +1,9 @@
 """maga_tool_models: build MAGA's tool models (the paper's Figure 2), every step a task.
 
-sample -> gate -> teacher GA pairs -> gate -> teacher rewrites -> teacher judge -> gate
--> train GA-SLM || train reformulation SLM -> SLM vs teacher (Table 1) -> gate
--> quantize -> evaluate quantized -> gate -> register (Asset event).
+sample -> gate -> teacher GA pairs -> gate -> teacher rewrites -> teacher judge
+-> gates (SFT data, collapse early warning) -> train GA-SLM || train reformulation SLM -> SLM vs teacher (Table 1) -> gate
+-> quantize -> evaluate quantized -> gate -> register (Asset event); a teardown task
+writes the run's data-quality report (report.html beside summary.json) in any case.
 
 Thin on purpose: all logic lives in ``maga`` and is imported inside task bodies, so
 parsing this file costs nothing.
@@ -33,8 +34,9 @@ STEPS = (
     ("teacher_reformulate", ("gate_ga_labels",)),
     ("teacher_judge", ("teacher_reformulate",)),
     ("gate_sft_data", ("teacher_judge",)),
-    ("train_ga_slm", ("gate_sft_data",)),
-    ("train_reformulation_slm", ("gate_sft_data",)),
+    ("gate_collapse", ("teacher_judge",)),
+    ("train_ga_slm", ("gate_sft_data", "gate_collapse")),
+    ("train_reformulation_slm", ("gate_sft_data", "gate_collapse")),
     ("evaluate_slm_vs_teacher", ("train_ga_slm", "train_reformulation_slm")),
     ("gate_slm_parity", ("evaluate_slm_vs_teacher",)),
     ("quantize_slms", ("gate_slm_parity",)),
@@ -91,11 +93,21 @@ def maga_tool_models():
 
         return run_step
 
+    @task(retries=0)
+    def build_data_quality_report(run_uri: str) -> str | None:
+        from maga.pipelines.tool_models import build_run_report
+
+        return build_run_report(run_uri)
+
     run_uri = prepare_run()
     tasks = {tid: step_task(tid)(run_uri) for tid, _ in STEPS}
     for tid, upstream in STEPS:
         for up in upstream:
             tasks[up] >> tasks[tid]
+    # A teardown: the report is built also when a gate stops the run (the run still fails).
+    tasks["register_tool_models"] >> build_data_quality_report(run_uri).as_teardown(
+        setups=run_uri
+    )
 
 
 maga_tool_models()

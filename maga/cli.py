@@ -2,6 +2,8 @@
 
     maga run tool-models --config configs/demo.yaml [--set key=value ...] [--run-id ID]
     maga demo
+    maga run corpus-refresh --config tiny --set refresh.source_uri=s3://b/corpus [--dry-run]
+    maga bench [--config tiny] [--docs 8] [--scale 10]
     maga summary RUN_URI
     maga report RUN_URI [--no-data-docs] [--no-embeddings]
 """
@@ -15,11 +17,11 @@ import sys
 
 from maga.config import ConfigError
 from maga.corpus.reader import CorpusError
-from maga.runs.context import RunConfigMismatch
 from maga.log import get_logger
+from maga.runs.context import RunConfigMismatch
 
 log = get_logger("cli")
-PIPELINES = ("tool-models",)
+PIPELINES = ("tool-models", "corpus-refresh")
 
 
 def _new_run_id() -> str:
@@ -41,6 +43,23 @@ def run_tool_models(config: str, overrides: list[str], run_id: str | None) -> st
     return ctx.uri("summary.json")
 
 
+def run_corpus_refresh(config: str, overrides: list[str], run_id: str | None,
+                       dry_run: bool = False) -> tuple[str, bool]:
+    """Run (or resume) a corpus refresh; (summary path, every shard published)."""
+    from maga.refresh.pipeline import RefreshIncomplete, run_all, start_run
+
+    run_id = run_id or _new_run_id()
+    ctx = start_run(config, [*overrides, *(["refresh.dry_run=true"] if dry_run else [])], run_id)
+    complete = True
+    try:
+        run_all(ctx)
+    except RefreshIncomplete as exc:
+        print(f"maga: {exc}", file=sys.stderr)
+        complete = False
+    print(f"report: {ctx.uri('report.md')}")
+    return ctx.uri("summary.json"), complete
+
+
 def _print_summary(path: str) -> None:
     from maga.storage import Storage
 
@@ -49,11 +68,15 @@ def _print_summary(path: str) -> None:
     if summary.get("demo_models"):
         print("  (demo-model output: the models are small or random; see summary 'note')")
     for name, st in summary["stages"].items():
-        print(f"  {name:28s} in={st['docs_in']:<5} out={st['docs_out']:<5} "
-              f"{st['seconds']:>8.1f}s  dropped={st['dropped']}")
+        print(f"  {name:28s} in={st.get('docs_in', '-')!s:<5} out={st.get('docs_out', '-')!s:<5} "
+              f"{float(st.get('seconds', 0)):>8.1f}s  dropped={st.get('dropped', {})}")
     for name, g in summary["gates"].items():
-        print(f"  gate {name:23s} {'PASSED' if g['passed'] else 'FAILED'}  {g['reason']}")
-        print(f"       report: {g['report']}")
+        print(f"  gate {name:23s} {'PASSED' if g['passed'] else 'FAILED'}  {g.get('reason', '')}")
+        if g.get("report"):
+            print(f"       report: {g['report']}")
+    report = path[: -len("summary.json")] + "report.html"
+    if Storage().exists(report):
+        print(f"Data-quality report: {report}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", dest="overrides", action="append", default=[],
                      metavar="KEY=VALUE", help="override a config value (repeatable)")
     run.add_argument("--run-id", help="resume or name a run (default: a new timestamped id)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="corpus-refresh: only list the shards that would be processed")
+    bench = sub.add_parser("bench", help="benchmark the corpus-refresh reformulation step")
+    bench.add_argument("--config", default="tiny", help="profile name or YAML path")
+    bench.add_argument("--set", dest="overrides", action="append", default=[])
+    bench.add_argument("--docs", type=int, default=8, help="documents in the 1x shard")
+    bench.add_argument("--scale", type=int, default=10, help="size of the large shard (x)")
+    bench.add_argument("--out", help="also write the figures as JSON to this path")
     demo = sub.add_parser("demo", help="run the demo profile on the built-in corpus")
     demo.add_argument("--set", dest="overrides", action="append", default=[])
     show = sub.add_parser("summary", help="print a run summary")
@@ -79,14 +110,39 @@ def main(argv: list[str] | None = None) -> int:
                      help="skip the embedding sections (no model load)")
     args = parser.parse_args(argv)
     try:
-        if args.command == "run":
+        if args.command == "run" and args.pipeline == "corpus-refresh":
+            path, complete = run_corpus_refresh(args.config, args.overrides, args.run_id,
+                                                args.dry_run)
+            _print_summary(path)
+            if not complete:
+                return 5
+        elif args.command == "run":
             path = run_tool_models(args.config, args.overrides, args.run_id)
             _print_summary(path)
+        elif args.command == "bench":
+            from maga.bench.refresh import run_bench
+
+            run_bench(args.config, args.overrides, args.docs, args.scale, args.out)
         elif args.command == "demo":
+            from pathlib import Path
+
+            from maga.demo import write_demo_shards
+            from maga.pipelines.tool_models import build_run_report
+            from maga.runs.context import resolve_root
+
             path = run_tool_models("demo", args.overrides, None)
             _print_summary(path)
+            source = Path(resolve_root("var")) / "demo-corpus"
+            write_demo_shards(source)
+            print(f"\nCorpus refresh of {source} with the tool models just registered:")
+            refresh, complete = run_corpus_refresh(
+                "demo", [*args.overrides, f"refresh.source_uri={source}"], None)
+            build_run_report(refresh[: -len("/summary.json")])
+            _print_summary(refresh)
             print("\nDemo models are a 135M teacher and students distilled from it: "
                   "their text is demo-model output, weak by design.")
+            if not complete:
+                return 5
         elif args.command == "report":
             from maga.report import build_report
 

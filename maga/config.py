@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "configs"
@@ -163,11 +170,79 @@ class ReportConfig(_Strict):
     collapse_min_coverage: float = Field(0.5, ge=0, le=1)
     coverage_k: int = Field(5, ge=1)  # neighbourhood size for the coverage score
     max_embed_docs: int = Field(1000, ge=10)  # per side; larger runs are sampled
+    max_plot_points: int = Field(400, ge=10)  # per side in the 2-D projection (t-SNE is O(n^2))
     projection: Literal["tsne", "pca"] = "tsne"
     keywords_per_doc: int = Field(10, ge=1)
     examples_per_reason: int = Field(3, ge=0, le=20)
     side_by_side: int = Field(2, ge=0, le=10)  # sources shown next to their rewrites
     seed: int = 1234
+
+
+class RefreshCleanConfig(_Strict):
+    """Cleaning of generated rewrites (corpus refresh): boilerplate, coverage, length, dedup."""
+
+    # A first/last line is boilerplate when outputs of this many source docs start (end)
+    # with the same words, and they are at least this share of the shard's source docs.
+    boilerplate_min_docs: int = Field(3, ge=2)
+    boilerplate_min_share: float = Field(0.05, ge=0, le=1)
+    boilerplate_key_words: int = Field(4, ge=1)  # leading words that identify an edge line
+    keywords_per_doc: int = Field(12, ge=1)  # most frequent content words of the source
+    min_keyword_coverage: float = Field(0.2, ge=0, le=1)
+    min_chars: int = Field(50, ge=1)
+    min_length_ratio: float = Field(0.1, ge=0)  # rewrite chars / source chars (as prompted)
+    max_length_ratio: float = Field(5.0, gt=0)
+    near_dup_threshold: float = Field(0.8, gt=0, le=1)  # Jaccard on non-template shingles
+    shingle_words: int = Field(5, ge=1)
+    # A shingle seen in outputs of this many source docs is template text, not content.
+    template_min_docs: int = Field(5, ge=2)
+    drop_examples_per_reason: int = Field(3, ge=0, le=50)
+
+    @model_validator(mode="after")
+    def _ratios(self) -> RefreshCleanConfig:
+        if self.min_length_ratio >= self.max_length_ratio:
+            raise ValueError("refresh.clean.min_length_ratio must be below max_length_ratio")
+        return self
+
+
+class RefreshGateThresholds(_Strict):
+    """Per-shard and aggregate gates of the corpus refresh."""
+
+    min_kept_share: float = Field(0.3, ge=0, le=1)  # kept rewrites / generated rewrites
+    # Share of judged scores <= 2: the paper's collapse signal (Relaxed prompt: 60%).
+    max_low_score_share: float = Field(0.3, ge=0, le=1)
+    min_expansion_ratio: float = Field(1.0, ge=0)  # kept output chars / accepted input chars
+    max_unparsed_judge_share: float = Field(0.5, ge=0, le=1)
+
+
+class RefreshConfig(_Strict):
+    """``maga_corpus_refresh``: incremental, sharded reformulation of a whole corpus."""
+
+    source_uri: str | None = None  # folder or s3:// prefix of shards; None: corpus.uri
+    output_uri: str = "corpus/maga"  # relative paths sit under storage.root
+    cron: str | None = "0 3 * * *"  # None: only asset-triggered and manual runs
+    shard_limit: int = Field(16, ge=1, le=1024)  # Airflow's max_map_length is 1024
+    chunk_docs: int = Field(64, ge=1)  # documents per generation chunk (memory stays flat)
+    long_doc_policy: Literal["truncate", "split"] = "truncate"  # beyond max_input_chars
+    max_parts: int = Field(4, ge=1)  # split: parts kept per document, the rest counted
+    min_doc_chars: int = Field(1, ge=1)
+    max_doc_chars: int = Field(1_000_000, ge=1)  # longer records are quarantined
+    bad_record_max_share: float = Field(0.1, ge=0, le=1)  # shard stops above this
+    tool_model_version: str = "latest"  # registry version number or "latest"
+    redo_on_new_tool_models: bool = False  # reprocess shards made with an older version
+    judge: Literal["teacher", "reformulation_slm"] = "teacher"
+    judge_sample: int = Field(32, ge=0)  # judged rewrites per shard; 0 disables judging
+    validate_max_rows: int = Field(100_000, ge=1)  # rows per shard the GE row suite reads
+    dry_run: bool = False
+    model_queue: str = "default"  # Celery queue/pool of tasks that load a model
+    model_pool: str = "default_pool"
+    progress_every_s: float = Field(30.0, gt=0)
+    clean: RefreshCleanConfig = Field(default_factory=RefreshCleanConfig)
+    gates: RefreshGateThresholds = Field(default_factory=RefreshGateThresholds)
+
+    @field_validator("tool_model_version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
 
 
 class MagaConfig(_Strict):
@@ -184,6 +259,7 @@ class MagaConfig(_Strict):
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
     gates: GateThresholds = Field(default_factory=GateThresholds)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    refresh: RefreshConfig = Field(default_factory=RefreshConfig)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)

@@ -197,3 +197,152 @@ def _run_subprocess(
                 results.append(GenResult(**json.loads(line)))
         usage = UsageCounter(**meta["usage"])
         return JobOutcome(results, usage, meta["startup_seconds"], meta.get("bench"))
+
+
+class EngineSession:
+    """One engine process kept alive across many ``generate`` calls (chunks, shards).
+
+    A vLLM spec runs in ``python -m maga.llm.worker --session``, started on the first
+    call and kept while later calls name the same model, engine settings and seed; a
+    call with another spec ends that process and starts a fresh one, so one engine at
+    a time holds memory. Requests and results go through files in a private folder,
+    commands through stdin, replies through a pipe. HTTP specs run in-process.
+    ``deterministic`` makes each request's output depend on its own seed only, so a
+    chunk regenerated after a crash comes out byte-identical.
+    """
+
+    def __init__(self, deterministic: bool = True) -> None:
+        self.deterministic = deterministic
+        self.engine_starts = 0
+        self.startup_seconds = 0.0  # engine construction, as the worker measures it
+        self.spawn_seconds = 0.0  # process start to engine ready (imports included)
+        self._proc: subprocess.Popen | None = None
+        self._key: str | None = None
+        self._reply: Any = None
+        self._tail: list[str] = []
+        self._tmp = tempfile.TemporaryDirectory(prefix="maga-session-")
+        self._calls = 0
+
+    def __enter__(self) -> EngineSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _engine_key(spec: ModelSpec) -> str:
+        return json.dumps([spec.path, spec.engine, spec.seed], sort_keys=True)
+
+    def generate(self, spec: ModelSpec, requests: list[GenRequest]) -> JobOutcome:
+        if spec.backend == "openai":
+            return _run_http(spec, requests, None)
+        if spec.backend != "vllm":
+            raise ValueError(f"unknown backend {spec.backend!r}")
+        if not requests:
+            return JobOutcome([], UsageCounter())
+        key = self._engine_key(spec)
+        startup = 0.0
+        if self._proc is None or key != self._key or self._proc.poll() is not None:
+            startup = self._start(spec, key)
+        self._calls += 1
+        job = Path(self._tmp.name)
+        req_path, res_path = job / f"req-{self._calls}.jsonl", job / f"res-{self._calls}.jsonl"
+        with req_path.open("w", encoding="utf-8") as fh:
+            for req in requests:
+                fh.write(json.dumps(request_to_dict(req), ensure_ascii=False) + "\n")
+        command = {"op": "generate", "label": spec.label, "requests": str(req_path),
+                   "results": str(res_path)}
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(json.dumps(command) + "\n")
+            self._proc.stdin.flush()
+            line = self._reply.readline()
+        except (BrokenPipeError, OSError):
+            line = ""
+        if not line:
+            code = self._proc.wait()
+            self._proc = None
+            raise GenerationJobError(
+                f"{spec.label}: engine process exited with {code}; last output:\n"
+                + "\n".join(self._tail)
+            )
+        reply = json.loads(line)
+        req_path.unlink(missing_ok=True)
+        if not reply.get("ok"):
+            raise GenerationJobError(f"{spec.label}: {reply.get('error')}")
+        with res_path.open(encoding="utf-8") as fh:
+            results = [GenResult(**json.loads(row)) for row in fh]
+        res_path.unlink(missing_ok=True)
+        return JobOutcome(results, UsageCounter(**reply["usage"]), startup)
+
+    def _start(self, spec: ModelSpec, key: str) -> float:
+        import threading
+
+        self._stop()
+        spec_path = Path(self._tmp.name) / "spec.json"
+        spec_path.write_text(json.dumps({**asdict(spec), "deterministic": self.deterministic}))
+        read_fd, write_fd = os.pipe()
+        cmd = [sys.executable, "-m", "maga.llm.worker", "--session", str(spec_path),
+               str(write_fd)]
+        log.info("%s: starting a vLLM engine process (session)", spec.label)
+        began = time.perf_counter()
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, env=env, pass_fds=(write_fd,),
+        )
+        os.close(write_fd)
+        self._reply = os.fdopen(read_fd, "r", encoding="utf-8")
+        self._key = key
+        self._tail = []
+        label = spec.label
+        threading.Thread(target=self._pump, args=(self._proc, label), daemon=True).start()
+        line = self._reply.readline()  # the worker says "ready" once its engine is up
+        if not line:
+            code = self._proc.wait()
+            self._proc = None
+            raise GenerationJobError(
+                f"{label}: engine process exited with {code} while starting; last output:\n"
+                + "\n".join(self._tail)
+            )
+        ready = json.loads(line)
+        if not ready.get("ok"):
+            raise GenerationJobError(f"{label}: engine failed to start: {ready.get('error')}")
+        startup = float(ready.get("startup_seconds") or 0.0)
+        self.engine_starts += 1
+        self.startup_seconds += startup
+        self.spawn_seconds += time.perf_counter() - began
+        return startup
+
+    def _pump(self, proc: subprocess.Popen, label: str) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            self._tail = (self._tail + [line])[-40:]
+            if " maga." in line:
+                log.info("[%s] %s", label, line)
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(json.dumps({"op": "close"}) + "\n")
+                proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._reply is not None:
+            self._reply.close()
+            self._reply = None
+
+    def close(self) -> None:
+        """End the engine process and remove the exchange folder."""
+        self._stop()
+        self._tmp.cleanup()

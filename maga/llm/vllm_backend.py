@@ -20,7 +20,12 @@ MIN_COMPLETION_TOKENS = 16
 class VLLMBackend:
     name = "vllm"
 
-    def __init__(self, model_path: str, engine: VLLMEngineConfig, seed: int = 0) -> None:
+    def __init__(
+        self, model_path: str, engine: VLLMEngineConfig, seed: int = 0, *,
+        deterministic: bool = False,
+    ) -> None:
+        """``deterministic``: honour per-request seeds everywhere, so a request's output
+        does not depend on what else is in the batch (resumable chunked jobs need it)."""
         if engine.kv_cache_space_gib and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(engine.kv_cache_space_gib)
         extra: dict[str, Any] = {}
@@ -28,7 +33,12 @@ class VLLMBackend:
             os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
             extra["distributed_executor_backend"] = "uni"
         from vllm import LLM
+        from vllm.platforms import current_platform
 
+        if deterministic and current_platform.is_cpu():
+            # Whole prompts per step: a chunked prefill would rewind the request's
+            # generator, which CPU generators cannot do.
+            extra["enable_chunked_prefill"] = False
         started = time.perf_counter()
         self.max_model_len = engine.max_model_len
         self.llm = LLM(
@@ -43,11 +53,10 @@ class VLLMBackend:
             **extra,
         )
         self.tokenizer = self.llm.get_tokenizer()
-        from vllm.platforms import current_platform
-
-        # vLLM's CPU sampler rejects per-request seeds ("CPU Generator does not use
-        # offset"); there the engine seed alone makes a run repeatable.
-        self.per_request_seed = not current_platform.is_cpu()
+        # vLLM's CPU sampler rejects per-request seeds under chunked prefill ("CPU
+        # Generator does not use offset"); there the engine seed alone seeds a run,
+        # unless ``deterministic`` turned chunked prefill off.
+        self.per_request_seed = deterministic or not current_platform.is_cpu()
         self.startup_seconds = time.perf_counter() - started
         log.info("vLLM engine for %s ready in %.1fs", model_path, self.startup_seconds)
 

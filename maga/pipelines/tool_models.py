@@ -58,8 +58,9 @@ STEPS: tuple[Step, ...] = (
     Step("teacher_reformulate", "stage", ("gate_ga_labels",)),
     Step("teacher_judge", "stage", ("teacher_reformulate",)),
     Step("gate_sft_data", "gate", ("teacher_judge",), gate="sft"),
-    Step("train_ga_slm", "stage", ("gate_sft_data",)),
-    Step("train_reformulation_slm", "stage", ("gate_sft_data",)),
+    Step("gate_collapse", "gate", ("teacher_judge",), gate="collapse"),
+    Step("train_ga_slm", "stage", ("gate_sft_data", "gate_collapse")),
+    Step("train_reformulation_slm", "stage", ("gate_sft_data", "gate_collapse")),
     Step("evaluate_slm_vs_teacher", "stage", ("train_ga_slm", "train_reformulation_slm")),
     Step("gate_slm_parity", "gate", ("evaluate_slm_vs_teacher",), gate="parity"),
     Step("quantize_slms", "stage", ("gate_slm_parity",)),
@@ -82,15 +83,37 @@ def run_step(ctx: RunContext, task_id: str) -> dict[str, Any]:
     if step.kind == "gate":
         from maga.gates.runner import run_tool_models_gate
 
+        if step.gate == "collapse":  # embedding + judge-score early warning (report)
+            from maga.report.collapse import run_collapse_gate
+
+            return run_collapse_gate(ctx)
         return run_tool_models_gate(ctx, step.gate or "")
     stage = _stages()[task_id]()
     return run_stage(ctx, stage)
 
 
-def run_all(ctx: RunContext, until: str | None = None) -> None:
-    """Run every step in order (the CLI's path); stops at the first failure."""
-    for step in STEPS:
-        log.info("=== %s ===", step.task_id)
-        run_step(ctx, step.task_id)
-        if step.task_id == until:
-            break
+def run_all(ctx: RunContext, until: str | None = None, report: bool = True) -> None:
+    """Run every step in order (the CLI's path); stops at the first failure. The
+    data-quality report is built in any case, like the DAG's teardown task."""
+    try:
+        for step in STEPS:
+            log.info("=== %s ===", step.task_id)
+            run_step(ctx, step.task_id)
+            if step.task_id == until:
+                break
+    finally:
+        if report:
+            build_run_report(ctx.run_uri)
+
+
+def build_run_report(run_uri: str) -> str | None:
+    """Build ``report.html`` beside the summary; a report failure never hides the run's."""
+    from maga.report import build_report
+
+    try:
+        uri = build_report(run_uri)
+        log.info("data-quality report: %s", uri)
+        return uri
+    except Exception:
+        log.exception("could not build the data-quality report for %s", run_uri)
+        return None

@@ -27,10 +27,17 @@ KNOWN_ORDER = [
     "quantize",
     "eval_quantized",
     "register",
+    # maga_corpus_refresh (per-step totals over the run's shards)
+    "discover",
+    "gate_input",
+    "reformulate",
+    "clean",
+    "validate",
+    "publish",
 ]
 
 
-GATE_ORDER = ["sample", "ga_labels", "sft", "parity", "quantized"]
+GATE_ORDER = ["sample", "ga_labels", "sft", "collapse", "parity", "quantized"]
 
 
 def _gate_rank(uri: str) -> tuple[int, str]:

@@ -32,7 +32,7 @@ def test_every_dag_has_tags_retries_and_docs(dagbag):
         assert dag.tags, f"{dag_id} has no tags"
         assert dag.doc_md, f"{dag_id} has no documentation"
         for t in dag.tasks:
-            if t.task_id != "prepare_run":
+            if t.task_id not in ("prepare_run", "build_data_quality_report"):
                 assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
 
 
@@ -40,18 +40,22 @@ def test_tool_models_wiring_matches_library(dagbag):
     from maga.pipelines.tool_models import STEPS
 
     dag = dagbag.dags["maga_tool_models"]
-    assert {t.task_id for t in dag.tasks} == {"prepare_run"} | {s.task_id for s in STEPS}
+    assert {t.task_id for t in dag.tasks} == (
+        {"prepare_run", "build_data_quality_report"} | {s.task_id for s in STEPS})
     for step in STEPS:
         task = dag.get_task(step.task_id)
         expected = set(step.upstream) | {"prepare_run"}
         assert task.upstream_task_ids == expected, step.task_id
     register = dag.get_task("register_tool_models")
     assert [a.name for a in register.outlets] == ["maga_tool_models"]
+    report = dag.get_task("build_data_quality_report")
+    assert report.is_teardown and "register_tool_models" in report.upstream_task_ids
 
 
 def test_gates_sit_between_data_hand_offs(dagbag):
     dag = dagbag.dags["maga_tool_models"]
     for consumer, gate in [("teacher_genre_audience", "gate_sample"),
+                           ("train_reformulation_slm", "gate_collapse"),
                            ("teacher_reformulate", "gate_ga_labels"),
                            ("train_ga_slm", "gate_sft_data"),
                            ("quantize_slms", "gate_slm_parity"),

@@ -48,6 +48,8 @@ def test_blocking_gate_stops_downstream(airflow):
     summary = json.loads((gate_files[0].parents[2] / "summary.json").read_text())
     assert summary["gates"]["sample"]["passed"] is False
     assert not (store / "registry").exists()
+    assert run["tasks"]["build_data_quality_report"] == "success"
+    assert (gate_files[0].parents[2] / "report.html").exists()
 
 
 def test_full_dag_builds_registers_and_reports(airflow):
@@ -64,7 +66,8 @@ def test_full_dag_builds_registers_and_reports(airflow):
     assert list(summary["stages"]) == [
         "sample", "teacher_ga", "teacher_reformulate", "teacher_judge", "train_ga_slm",
         "train_reformulation_slm", "eval_slm", "quantize", "eval_quantized", "register"]
-    assert set(summary["gates"]) == {"sample", "ga_labels", "sft", "parity", "quantized"}
+    assert list(summary["gates"]) == ["sample", "ga_labels", "sft", "collapse", "parity",
+                                      "quantized"]
     assert all(g["passed"] for g in summary["gates"].values())
     for name, stage in summary["stages"].items():
         assert {"docs_in", "docs_out", "dropped", "prompt_tokens", "completion_tokens",
@@ -84,3 +87,5 @@ def test_full_dag_builds_registers_and_reports(airflow):
         assert "quantization_config" in qcfg
     assert manifest["eval"]["quantized"]["tokens_per_s_after"]["ga_slm"] > 0
     assert any(e.get("version") == 1 for e in run["asset_events"])
+    report = (run_dir / "report.html").read_text()
+    assert "demo-model" in report.lower() and "Limited Consistency" in report

@@ -1,0 +1,134 @@
+"""maga_corpus_refresh: expand a whole corpus incrementally with the registered tool models.
+
+prepare_run -> discover (new/changed shards vs the processed-shards manifest, at most
+the shard limit) -> per shard, a mapped task group: gate_shard -> reformulate_shard
+(GA-SLM pairs + reformulation SLM rewrites, chunked, resumable) -> clean_shard ->
+validate_shard (expectation suites + judged sample + gate) -> publish (Parquet shards,
+manifest, dataset card, Asset event) -> finish (fails the run if a shard was stopped).
+
+Runs on the profile's cron and whenever new tool models are registered. Mapping is over
+shards, never documents (Airflow's max_map_length is 1024). Thin on purpose: all logic
+lives in ``maga`` and is imported inside task bodies.
+
+The schedule, queue and pool come from the profile named by ``MAGA_PROFILE`` (default
+demo) when the file is parsed; ``MAGA_MODEL_QUEUE`` overrides the queue of the tasks that
+load a model.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    TriggerRule,
+    dag,
+    task,
+    task_group,
+)
+
+from maga.config import load_config
+
+PROFILE = os.environ.get("MAGA_PROFILE", "demo")
+SETTINGS = load_config(PROFILE).refresh
+MODEL_QUEUE = os.environ.get("MAGA_MODEL_QUEUE") or SETTINGS.model_queue
+MODEL_POOL = SETTINGS.model_pool
+# Same identity as in maga_tool_models.py: its register task emits this Asset's events.
+TOOL_MODELS_ASSET = Asset(name="maga_tool_models", uri="maga://registry/tool-models")
+CORPUS_ASSET = Asset(name="maga_corpus", uri="maga://corpus/refresh")
+SHARD_STEPS = ("gate_shard", "reformulate_shard", "clean_shard", "validate_shard")
+MODEL_STEPS = ("reformulate_shard", "validate_shard")  # load a model: model queue and pool
+
+if SETTINGS.cron:
+    SCHEDULE = AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(SETTINGS.cron, timezone="UTC"), assets=TOOL_MODELS_ASSET
+    )
+else:
+    SCHEDULE = TOOL_MODELS_ASSET
+
+
+@dag(
+    dag_id="maga_corpus_refresh",
+    schedule=SCHEDULE,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,  # one writer of the processed-shards manifest
+    tags=["maga", "corpus-refresh"],
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+    params={
+        "profile": Param(PROFILE, type="string", enum=["tiny", "demo", "gpu"],
+                         description="Configuration profile from configs/."),
+        "source": Param("", type="string",
+                        description="Source corpus: a folder or s3:// prefix of JSONL, "
+                                    "JSONL.gz or Parquet shards. Empty: the profile's."),
+        "output": Param("", type="string",
+                        description="Output location (folder or s3:// prefix). Empty: the "
+                                    "profile's refresh.output_uri."),
+        "tool_model_version": Param("latest", type="string",
+                                    description="Registry version number, or latest."),
+        "shard_limit": Param(0, type="integer", minimum=0, maximum=1024,
+                             description="Most shards this run (0: the profile's)."),
+        "prompt_variant": Param("base", type="string", enum=["base", "strict", "relaxed"],
+                                description="Reformulation prompt variant (paper Table 3)."),
+        "dry_run": Param(False, type="boolean",
+                         description="Only list what would be processed."),
+        "overrides": Param([], type="array", items={"type": "string"},
+                           description="Extra key=value config overrides."),
+    },
+    doc_md=__doc__,
+)
+def maga_corpus_refresh():
+    @task(retries=0)
+    def prepare_run(**context) -> str:
+        from maga.pipelines.corpus_refresh import prepare_run as prepare
+
+        return prepare(context["params"], context["run_id"])
+
+    @task
+    def discover(run_uri: str, **context) -> list[dict]:
+        from maga.pipelines.corpus_refresh import discover_task
+
+        return discover_task(run_uri, context)
+
+    def shard_task(step: str):
+        extra = {"queue": MODEL_QUEUE, "pool": MODEL_POOL} if step in MODEL_STEPS else {}
+
+        @task(task_id=step, **extra)
+        def run_step(run_uri: str, shard: dict, **context) -> dict:
+            from maga.pipelines.corpus_refresh import shard_step_task
+
+            return shard_step_task(step, run_uri, shard, context)
+
+        return run_step
+
+    @task_group(group_id="shard")
+    def per_shard(run_uri: str, shard: dict):
+        tasks = [shard_task(step)(run_uri, shard) for step in SHARD_STEPS]
+        for up, down in zip(tasks, tasks[1:], strict=False):
+            up >> down
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[CORPUS_ASSET])
+    def publish(run_uri: str, **context) -> dict:
+        from maga.pipelines.corpus_refresh import publish_task
+
+        return publish_task(run_uri, context, CORPUS_ASSET)
+
+    @task
+    def finish(run_uri: str, **context) -> dict:
+        from maga.pipelines.corpus_refresh import finish_task
+
+        return finish_task(run_uri, context)
+
+    run_uri = prepare_run()
+    shards = discover(run_uri)
+    groups = per_shard.partial(run_uri=run_uri).expand(shard=shards)
+    published = publish(run_uri)
+    groups >> published
+    published >> finish(run_uri)
+
+
+maga_corpus_refresh()

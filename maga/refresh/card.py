@@ -1,0 +1,126 @@
+"""The dataset card: ``README.md`` at the output root, in the Hugging Face style (YAML
+front matter, then prose and tables), rebuilt from the processed-shards manifest after
+every publish, so its statistics always describe exactly the published files."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from maga.config import MagaConfig
+
+SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                   (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")]  # fmt: skip
+
+
+def _size_category(n: int) -> str:
+    return next((name for bound, name in SIZE_CATEGORIES if n < bound), "n>10M")
+
+
+def card_stats(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Totals over the published shards of the manifest."""
+    t: Counter = Counter()
+    dropped: Counter = Counter()
+    quarantined: Counter = Counter()
+    doc_rejects: Counter = Counter()
+    hist: Counter = Counter()
+    langs: Counter = Counter()
+    versions, variants = set(), set()
+    for entry in manifest.get("shards", {}).values():
+        s = entry.get("stats", {})
+        quarantined.update(s.get("quarantine_reasons", {}))
+        t["records"] += s.get("records", 0)
+        if entry.get("status") != "published":
+            t["rejected_shards"] += 1
+            continue
+        t["shards"] += 1
+        for k in ("docs", "docs_with_output", "rewrites", "kept", "input_chars", "output_chars",
+                  "prompt_tokens", "completion_tokens"):
+            t[k] += s.get(k, 0)
+        dropped.update(s.get("dropped", {}))
+        doc_rejects.update(s.get("doc_rejects", {}))
+        hist.update(s.get("score_histogram", {}))
+        langs.update(s.get("languages", {}))
+        versions.add(entry.get("tool_model_version"))
+        variants.add(entry.get("prompt_variant"))
+    return {**dict(t), "dropped": dict(dropped), "quarantined": dict(quarantined),
+            "doc_rejects": dict(doc_rejects), "score_histogram": dict(hist),
+            "languages": dict(langs), "tool_model_versions": sorted(v for v in versions if v),
+            "prompt_variants": sorted(v for v in variants if v)}  # fmt: skip
+
+
+def _table(counts: dict[str, int], head: str, by_count: bool = True) -> str:
+    if not counts:
+        return "_none_\n"
+    items = sorted(counts.items(), key=lambda kv: -kv[1]) if by_count else sorted(counts.items())
+    rows = [f"| {head} | count |", "|---|---:|"]
+    rows += [f"| {k} | {v:,} |" for k, v in items]
+    return "\n".join(rows) + "\n"
+
+
+def render_card(manifest: dict[str, Any], cfg: MagaConfig, output: str) -> str:
+    s = card_stats(manifest)
+    kept, docs = s.get("kept", 0), s.get("docs", 0)
+    ratio = s.get("output_chars", 0) / s["input_chars"] if s.get("input_chars") else 0.0
+    langs = sorted(k for k in s["languages"] if k != "unknown") or ["multilingual"]
+    front = ["---", "language:", *[f"- {lang}" for lang in langs], "license: other",
+             "task_categories:", "- text-generation", "tags:", "- synthetic", "- maga",
+             "- reformulation", "size_categories:", f"- {_size_category(kept)}", "configs:",
+             "- config_name: default", "  data_files:", "  - split: train",
+             "    path: data/*.parquet", "---"]  # fmt: skip
+    demo = ("\n> **Demo models.** These rewrites come from small or randomly initialised "
+            "models; they show the pipeline working, not the method's output quality.\n"
+            if cfg.demo_models else "")  # fmt: skip
+    judged = sum(v for k, v in s["score_histogram"].items() if k != "unparsed")
+    low = sum(s["score_histogram"].get(str(k), 0) for k in (1, 2))
+    body = f"""
+# MAGA reformulated corpus
+{demo}
+Synthetic pretraining text made by MAGA genre-audience reformulation: for every source
+document a small tool model (GA-SLM) proposes {cfg.generation.pairs_per_doc} (genre,
+audience) pairs in one pass, and a reformulation SLM rewrites the document once per pair.
+The rewrites are cleaned (generation boilerplate stripped, low keyword coverage, length
+bounds, exact and near duplicates within a source) and a sample is judged for Limited
+Consistency before a shard is published. Every row links back to its source document.
+
+## Statistics (all published shards)
+
+| | |
+|---|---:|
+| published shards | {s.get('shards', 0):,} |
+| rejected shards (input gate) | {s.get('rejected_shards', 0):,} |
+| source records read | {s.get('records', 0):,} |
+| source documents reformulated | {docs:,} |
+| documents with at least one kept rewrite | {s.get('docs_with_output', 0):,} |
+| rewrites generated | {s.get('rewrites', 0):,} |
+| rewrites kept (rows) | {kept:,} |
+| rewrites per source document | {kept / docs if docs else 0:.2f} |
+| expansion ratio (output chars / source chars) | {ratio:.2f} |
+| generated tokens (prompt / completion) | {s.get('prompt_tokens', 0):,} / {s.get('completion_tokens', 0):,} |
+| judged sample, share scored <= 2 | {low / judged if judged else 0:.1%} of {judged:,} |
+| tool-model versions | {', '.join(f'v{v:04d}' for v in s['tool_model_versions']) or '-'} |
+| prompt variants | {', '.join(s['prompt_variants']) or '-'} |
+
+### Dropped rewrites by reason
+{_table(s['dropped'], 'reason')}
+### Source documents without output
+{_table(s['doc_rejects'], 'reason')}
+### Quarantined input records
+{_table(s['quarantined'], 'reason')}
+### Judge scores (sample)
+{_table(s['score_histogram'], 'score', by_count=False)}
+## Files and schema
+
+- `data/<shard>.parquet`: one file per source shard; columns `source_id`, `genre`,
+  `audience`, `prompt_variant`, `tool_model_version`, `text`, plus `id` (unique:
+  `<source_id>#<pair>`, `~pN` marks a part of a split document), `part`, `pair_index`,
+  `n_chars`, `source_shard`.
+- `rejects/<shard>.parquet`: rejected input records and dropped rewrites with `stage`,
+  `reason` and `detail`.
+- `manifest.json`: processed source shards (URI, content hash, run, statistics).
+
+Group rows by `source_id` to stitch the rewrites of one source into a megadocument.
+Source: `{manifest.get('source_uri', '')}`; location: `{output}`; updated
+{manifest.get('updated_at', '')}.
+"""
+    return "\n".join(front) + "\n" + body

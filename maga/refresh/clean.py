@@ -1,0 +1,287 @@
+"""Step 4: clean one shard's rewrites; every drop is counted by reason.
+
+Two passes over the generated chunks. The first learns from the outputs themselves:
+first and last lines whose leading words repeat across the outputs of many source
+documents (generation boilerplate such as "Sure! Here is the rewrite:" or "I hope this
+helps!"), and word shingles that recur across many source documents (template text),
+counted in a fixed-size sketch. The second pass, per source document's group of
+rewrites: strips boilerplate edge lines, then drops empty outputs, outputs outside the
+length bounds (absolute and relative to the source text as prompted), outputs with low
+keyword coverage of the source, and exact or near duplicates within the group. Near
+duplicates are judged on shingles that are *not* template text, so rewrites that only
+share a template are never merged. A sample of each drop reason is kept for the report.
+
+Writes ``output.parquet`` (kept rows, the published schema) and ``rejects.parquet``
+(quarantined input records, documents without any output, dropped rewrites) to staging.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from maga.config import RefreshCleanConfig
+from maga.log import get_logger
+from maga.refresh.discover import read_plan
+from maga.refresh.files import ParquetRows, iter_jsonl_stream, put_file
+from maga.refresh.layout import ShardPaths, shard_paths
+from maga.refresh.reformulate import iter_units
+from maga.refresh.state import record_step, save_staged, staged
+from maga.refresh.textstats import (
+    CountMinSketch,
+    edge_key,
+    jaccard,
+    keyword_coverage,
+    keywords,
+    shingles,
+    text_hash,
+)
+from maga.runs.context import RunContext
+
+log = get_logger("refresh.clean")
+S, I32 = pa.string(), pa.int32()
+OUTPUT_SCHEMA = pa.schema([
+    ("source_id", S), ("genre", S), ("audience", S), ("prompt_variant", S),
+    ("tool_model_version", I32), ("text", S), ("id", S), ("part", I32), ("pair_index", I32),
+    ("n_chars", I32), ("source_shard", S),
+])  # fmt: skip
+REJECT_SCHEMA = pa.schema([
+    ("source_shard", S), ("record", pa.int64()), ("source_id", S), ("rewrite_id", S),
+    ("stage", S), ("reason", S), ("detail", S), ("genre", S), ("audience", S), ("text", S),
+])  # fmt: skip
+MAX_EDGE_LINES = 3
+MIN_CONTENT_SHINGLES = 3
+REJECT_TEXT_CHARS = 1000
+_PRUNE_AT = 200_000
+
+
+@dataclass
+class Learned:
+    """What pass 1 learned from the shard's outputs."""
+
+    first: dict[str, int]
+    last: dict[str, int]
+    sketch: CountMinSketch
+    docs: int
+    threshold: int
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _prune(counter: Counter) -> None:
+    if len(counter) > _PRUNE_AT:  # lossy counting: singletons cannot be boilerplate yet
+        for key in [k for k, v in counter.items() if v <= 1]:
+            del counter[key]
+
+
+def learn(groups: Any, cfg: RefreshCleanConfig) -> Learned:
+    """``groups``: iterable of lists of rewrite texts, one list per source document."""
+    first: Counter = Counter()
+    last: Counter = Counter()
+    sketch, docs = CountMinSketch(), 0
+    for texts in groups:
+        docs += 1
+        f, t, sh = set(), set(), set()
+        for text in texts:
+            lines = _lines(text)
+            if len(lines) > 1:
+                f.add(edge_key(lines[0], cfg.boilerplate_key_words))
+                t.add(edge_key(lines[-1], cfg.boilerplate_key_words))
+            sh |= shingles(text, cfg.shingle_words)
+        first.update(f)
+        last.update(t)
+        sketch.add(sh)
+        _prune(first)
+        _prune(last)
+    threshold = max(cfg.boilerplate_min_docs, math.ceil(cfg.boilerplate_min_share * docs))
+    keep = lambda c: {k: v for k, v in c.most_common() if v >= threshold}  # noqa: E731
+    return Learned(keep(first), keep(last), sketch, docs, threshold)
+
+
+def strip_boilerplate(text: str, learned: Learned, key_words: int) -> tuple[str, int]:
+    """Remove learned boilerplate first/last lines, keeping at least one line."""
+    lines = _lines(text)
+    lead = trail = 0
+    while (lead < MAX_EDGE_LINES and len(lines) - lead - trail > 1
+           and edge_key(lines[lead], key_words) in learned.first):  # fmt: skip
+        lead += 1
+    while (trail < MAX_EDGE_LINES and len(lines) - lead - trail > 1
+           and edge_key(lines[-1 - trail], key_words) in learned.last):  # fmt: skip
+        trail += 1
+    if not lead and not trail:
+        return text, 0
+    return "\n".join(lines[lead : len(lines) - trail]).strip(), lead + trail
+
+
+@dataclass
+class GroupResult:
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
+    lines_stripped: int = 0
+    rewrites_stripped: int = 0
+
+
+def clean_group(
+    rows: list[dict[str, Any]], sources: dict[str, str], learned: Learned, cfg: RefreshCleanConfig
+) -> GroupResult:
+    """Clean the rewrites of ONE source document (``sources``: unit id -> prompted text)."""
+    out = GroupResult()
+    seen_hashes: dict[bytes, str] = {}
+    kept_shingles: list[tuple[str, set[int]]] = []
+    kw_cache: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get("error"):
+            out.dropped.append((row, "generation_error", str(row["error"])))
+            continue
+        text, n = strip_boilerplate(row["text"], learned, cfg.boilerplate_key_words)
+        out.lines_stripped += n
+        out.rewrites_stripped += n > 0
+        if not text:
+            out.dropped.append((row, "empty_output", ""))
+            continue
+        source = sources[row["unit_id"]]
+        ratio = len(text) / max(1, len(source))
+        kws = kw_cache.setdefault(row["unit_id"], keywords(source, cfg.keywords_per_doc))
+        coverage = keyword_coverage(kws, text)
+        if len(text) < cfg.min_chars:
+            out.dropped.append((row, "too_short", f"{len(text)} chars < {cfg.min_chars}"))
+        elif ratio < cfg.min_length_ratio:
+            out.dropped.append((row, "length_ratio_low", f"ratio {ratio:.3f}"))
+        elif ratio > cfg.max_length_ratio:
+            out.dropped.append((row, "length_ratio_high", f"ratio {ratio:.3f}"))
+        elif coverage < cfg.min_keyword_coverage:
+            out.dropped.append((row, "low_keyword_coverage", f"coverage {coverage:.3f}"))
+        elif (h := text_hash(text)) in seen_hashes:
+            out.dropped.append((row, "exact_duplicate", f"same as {seen_hashes[h]}"))
+        else:
+            sh = list(shingles(text, cfg.shingle_words))
+            counts = learned.sketch.counts(sh)
+            content = {s for s, c in zip(sh, counts, strict=True) if c < cfg.template_min_docs}
+            twin = None
+            if len(content) >= MIN_CONTENT_SHINGLES:
+                twin = next((rid for rid, other in kept_shingles
+                             if len(other) >= MIN_CONTENT_SHINGLES
+                             and jaccard(content, other) >= cfg.near_dup_threshold), None)  # fmt: skip
+            if twin is not None:
+                out.dropped.append((row, "near_duplicate", f"near {twin}"))
+                continue
+            seen_hashes[h] = row["id"]
+            kept_shingles.append((row["id"], content))
+            out.kept.append({**row, "text": text})
+    return out
+
+
+def _groups(storage: Any, paths: ShardPaths, n_chunks: int):
+    """(chunk index, {source_id: [rewrite rows]}) in chunk order; a document's rewrites
+    never straddle chunks."""
+    for k in range(n_chunks):
+        groups: dict[str, list[dict]] = {}
+        for row in storage.read_json(paths.chunk("gen", k))["rows"]:
+            groups.setdefault(row["source_id"], []).append(row)
+        yield k, groups
+
+
+def _doc_reason(doc_id: str, ga_rows: list[dict], result: GroupResult | None) -> tuple[str, str]:
+    rejects = [g["reject"] for g in ga_rows if g["source_id"] == doc_id and g["reject"]]
+    units = [g for g in ga_rows if g["source_id"] == doc_id]
+    if units and len(rejects) == len(units):
+        return f"ga_{rejects[0].split(':')[0]}", rejects[0]
+    reasons = Counter(r for _, r, _ in result.dropped) if result else Counter()
+    return "all_rewrites_dropped", ", ".join(f"{k}={v}" for k, v in sorted(reasons.items()))
+
+
+def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    cfg, storage = ctx.config, ctx.storage
+    ccfg, paths = cfg.refresh.clean, shard_paths(cfg, shard)
+    done = staged(storage, paths, "clean")
+    if done is not None:
+        record_step(ctx, shard["key"], "clean", "ok", done, seconds=time.perf_counter() - t0)
+        return done
+    gate = staged(storage, paths, "gate")
+    if gate is None or staged(storage, paths, "reformulate") is None:
+        raise FileNotFoundError(f"clean {shard['key']}: reformulation not done in {paths.staging}")
+    n = gate["chunks"]
+    learned = learn(([r["text"] for r in rows if not r.get("error") and r["text"]]
+                     for _, g in _groups(storage, paths, n) for rows in g.values()), ccfg)  # fmt: skip
+    version = int(read_plan(ctx)["tool_models"]["version"])
+    variant, uri = cfg.generation.prompt_variant, shard["uri"]
+    dropped: Counter = Counter()
+    doc_rejects: Counter = Counter()
+    examples: dict[str, list] = {}
+    c: Counter = Counter()
+    with tempfile.TemporaryDirectory(prefix="maga-clean-") as tmp:
+        out = ParquetRows(Path(tmp) / "output.parquet", OUTPUT_SCHEMA)
+        rej = ParquetRows(Path(tmp) / "rejects.parquet", REJECT_SCHEMA)
+        for q in iter_jsonl_stream(storage, paths.stage("gate", "quarantine.jsonl")):
+            rej.add({"source_shard": uri, "record": q["record"], "source_id": q["id"],
+                     "stage": "input", "reason": q["reason"], "detail": q["detail"]})
+        for k, groups in _groups(storage, paths, n):
+            sources = {u["unit_id"]: u["text"] for u in iter_units(storage, paths, k, cfg)}
+            ga_rows = storage.read_json(paths.chunk("ga", k))["rows"]
+            for doc in iter_jsonl_stream(storage, paths.chunk("input", k)):
+                c["docs"] += 1
+                c["input_chars"] += len(doc["text"])
+                rows = groups.get(doc["id"], [])
+                res = clean_group(rows, sources, learned, ccfg) if rows else None
+                c["rewrites"] += len(rows)
+                for row, reason, detail in res.dropped if res else []:
+                    dropped[reason] += 1
+                    rej.add({"source_shard": uri, "record": doc["record"],
+                             "source_id": row["source_id"], "rewrite_id": row["id"],
+                             "stage": "clean", "reason": reason, "detail": detail,
+                             "genre": row["genre"], "audience": row["audience"],
+                             "text": row["text"][:REJECT_TEXT_CHARS]})  # fmt: skip
+                    if len(examples.setdefault(reason, [])) < ccfg.drop_examples_per_reason:
+                        examples[reason].append({"id": row["id"], "detail": detail,
+                                                 "text": row["text"][:300]})  # fmt: skip
+                if res:
+                    c["lines_stripped"] += res.lines_stripped
+                    c["rewrites_stripped"] += res.rewrites_stripped
+                if not res or not res.kept:
+                    reason, detail = _doc_reason(doc["id"], ga_rows, res)
+                    doc_rejects[reason] += 1
+                    rej.add({"source_shard": uri, "record": doc["record"], "source_id": doc["id"],
+                             "stage": "generation" if reason.startswith("ga_") else "clean",
+                             "reason": reason, "detail": detail})  # fmt: skip
+                    continue
+                c["docs_with_output"] += 1
+                for row in res.kept:
+                    c["kept"] += 1
+                    c["output_chars"] += len(row["text"])
+                    out.add({"source_id": row["source_id"], "genre": row["genre"],
+                             "audience": row["audience"], "prompt_variant": variant,
+                             "tool_model_version": version, "text": row["text"], "id": row["id"],
+                             "part": row["part"], "pair_index": row["pair_index"],
+                             "n_chars": len(row["text"]), "source_shard": uri})  # fmt: skip
+        out.close()
+        rej.close()
+        put_file(storage, out.path, paths.stage("clean", "output.parquet"))
+        put_file(storage, rej.path, paths.stage("clean", "rejects.parquet"))
+        c["output_rows"], c["reject_rows"] = out.count, rej.count
+    stats = {
+        **dict(c), "dropped": dict(sorted(dropped.items())),
+        "doc_rejects": dict(sorted(doc_rejects.items())),
+        "kept_share": round(c["kept"] / c["rewrites"], 4) if c["rewrites"] else 0.0,
+        "expansion_ratio": round(c["output_chars"] / c["input_chars"], 4)
+        if c["input_chars"] else 0.0,
+        "boilerplate": {"docs": learned.docs, "min_docs": learned.threshold,
+                        "first_lines": dict(list(learned.first.items())[:10]),
+                        "last_lines": dict(list(learned.last.items())[:10])},
+        "drop_examples": examples,
+    }  # fmt: skip
+    save_staged(storage, paths, "clean", stats)
+    record_step(ctx, shard["key"], "clean", "ok", stats, seconds=time.perf_counter() - t0)
+    log.info("clean %s: %d rewrites -> %d kept (%.0f%%), dropped %s, docs without output %s",
+             shard["key"], c["rewrites"], c["kept"], 100 * stats["kept_share"], stats["dropped"],
+             stats["doc_rejects"])
+    return stats

@@ -1,0 +1,94 @@
+"""Step 1: find the source shards this run processes.
+
+Lists the source (folder or ``s3://`` prefix of JSONL, JSONL.gz or Parquet shards),
+compares each shard's URI and content hash (S3 ETag, sha256 locally) with the
+processed-shards manifest, and takes the new, changed (and stale) ones in URI order up
+to ``refresh.shard_limit``; the rest wait for the next run. The tool-model version is
+resolved here, once per run. The plan goes to ``<run>/discover/plan.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maga.corpus.reader import CorpusError, list_shards
+from maga.log import get_logger
+from maga.refresh.layout import data_settings, fingerprint, output_root, shard_key, source_root
+from maga.refresh.manifest import classify, load_manifest
+from maga.refresh.toolmodels import resolve_tool_models
+from maga.runs.context import RunContext
+from maga.runs.stage import StageStats
+
+log = get_logger("refresh.discover")
+
+
+def build_plan(ctx: RunContext) -> dict[str, Any]:
+    cfg, storage = ctx.config, ctx.storage
+    source = source_root(cfg)
+    if source.startswith("builtin://"):
+        raise CorpusError(
+            f"refresh source {source!r} is a built-in corpus; point refresh.source_uri (or the "
+            "'source' param) at a folder or s3:// prefix of JSONL, JSONL.gz or Parquet shards"
+        )
+    shards = list_shards(cfg.corpus.model_copy(update={"uri": source}), storage)
+    models = resolve_tool_models(cfg, storage, cfg.refresh.tool_model_version)
+    output = output_root(cfg)
+    manifest = load_manifest(storage, output)
+    classified = classify(shards, manifest, models["version"], cfg.refresh.redo_on_new_tool_models)
+    todo = [c for c in classified if c.status != "unchanged"]
+    limit = cfg.refresh.shard_limit
+    settings = data_settings(cfg, models["version"])
+    selected = [
+        {"uri": c.shard.uri, "etag": c.shard.etag, "size": c.shard.size, "status": c.status,
+         "key": shard_key(source, c.shard.uri), "fingerprint": fingerprint(c.shard.etag, settings)}
+        for c in todo[:limit]
+    ]  # fmt: skip
+    listed = {s.uri for s in shards}
+    return {
+        "source": source,
+        "output": output,
+        "dry_run": cfg.refresh.dry_run,
+        "shard_limit": limit,
+        "prompt_variant": cfg.generation.prompt_variant,
+        "tool_models": models,
+        "shards": selected,
+        "deferred": [{"uri": c.shard.uri, "status": c.status} for c in todo[limit:]],
+        "unchanged": [c.shard.uri for c in classified if c.status == "unchanged"],
+        "missing_from_source": sorted(set(manifest.get("shards", {})) - listed),
+        "counts": {s: sum(c.status == s for c in classified)
+                   for s in ("new", "changed", "stale", "unchanged")},
+    }  # fmt: skip
+
+
+class DiscoverStage:
+    name = "discover"
+    reads: tuple[str, ...] = ()
+    writes = ("discover/plan.json",)
+
+    def run(self, ctx: RunContext) -> StageStats:
+        plan = build_plan(ctx)
+        uri = ctx.uri(self.name, "plan.json")
+        ctx.storage.write_json(uri, plan)
+        stats = StageStats(docs_in=sum(plan["counts"].values()), docs_out=len(plan["shards"]))
+        stats.artifacts["plan"] = uri
+        stats.extra.update({
+            "unit": "shards",
+            "shard_counts": plan["counts"],
+            "selected": [s["uri"] for s in plan["shards"]],
+            "deferred": len(plan["deferred"]),
+            "tool_model_version": plan["tool_models"]["version"],
+            "dry_run": plan["dry_run"],
+        })
+        verb = "would process" if plan["dry_run"] else "processing"
+        log.info("discover: %d shards listed (%s); %s %d now, %d wait for the next run",
+                 stats.docs_in, plan["counts"], verb, len(plan["shards"]), len(plan["deferred"]))
+        return stats
+
+
+def read_plan(ctx: RunContext) -> dict[str, Any]:
+    return ctx.storage.read_json(ctx.uri("discover", "plan.json"))
+
+
+def mapped_shards(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the DAG maps over: the selected shards, none in a dry run."""
+    return [] if plan["dry_run"] else list(plan["shards"])

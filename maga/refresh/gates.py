@@ -1,0 +1,83 @@
+"""The corpus-refresh gates, built like ``maga.gates.tool_models``: great-expectations
+suites on row frames plus named aggregate metrics, one verdict per artifact.
+
+* ``shard_input.<key>``: the shard was readable and its share of bad records is small.
+* ``shard_output.<key>``: every output row is well-formed (GE row suite), enough
+  rewrites survived cleaning, the judged sample does not drift toward "Relaxed"
+  (share of scores <= 2), and the shard expanded enough.
+* ``refresh_aggregate``: the same numbers over every shard of the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from maga.config import RefreshConfig
+from maga.gates.core import Expect, GateResult, Metric, run_gate
+
+OUTPUT_COLUMNS = ["source_id", "genre", "audience", "prompt_variant", "tool_model_version",
+                  "text"]  # fmt: skip
+
+
+def _share(part: float, whole: float) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def gate_input(stats: dict[str, Any], cfg: RefreshConfig, key: str, uri: str) -> GateResult:
+    records = int(stats.get("records", 0))
+    metrics = {
+        "schema_readable": Metric(0 if stats.get("schema_error") else 1, 1, ">="),
+        "bad_record_share": Metric(_share(stats.get("quarantined", 0), records) or 0.0,
+                                   cfg.bad_record_max_share, "<="),
+        "accepted_records": Metric(int(stats.get("accepted", 0)), 1, ">="),
+    }  # fmt: skip
+    return run_gate(f"shard_input.{key}", uri, None, [], metrics)
+
+
+def quality_metrics(totals: dict[str, Any], cfg: RefreshConfig) -> dict[str, Metric]:
+    """kept share, judged low-score share, unparsed judge share, expansion ratio."""
+    g = cfg.gates
+    metrics = {
+        "kept_share": Metric(_share(totals["kept"], totals["generated"]), g.min_kept_share, ">="),
+        "expansion_ratio": Metric(_share(totals["output_chars"], totals["input_chars"]),
+                                  g.min_expansion_ratio, ">="),
+    }  # fmt: skip
+    if totals.get("judge_requested"):
+        scored = totals["judged"]
+        metrics["low_score_share"] = Metric(
+            _share(totals["low_scores"], scored), g.max_low_score_share, "<=")
+        metrics["unparsed_judge_share"] = Metric(
+            _share(totals["judge_requested"] - scored, totals["judge_requested"]),
+            g.max_unparsed_judge_share, "<=")
+    return metrics
+
+
+def gate_output(
+    frame: pd.DataFrame, totals: dict[str, Any], cfg: RefreshConfig,
+    key: str, uri: str, *, prompt_variant: str, tool_model_version: int, min_chars: int,
+) -> GateResult:
+    """``frame``: up to ``validate_max_rows`` output rows (id, the output columns, n_chars)."""
+    col = "expect_column_values_to_"
+    exps: list[Expect] = [
+        Expect(f"{c}_not_null", f"{col}not_be_null", {"column": c}) for c in OUTPUT_COLUMNS
+    ]
+    exps += [
+        Expect("id_unique", f"{col}be_unique", {"column": "id"}),
+        Expect("prompt_variant", f"{col}be_in_set",
+               {"column": "prompt_variant", "value_set": [prompt_variant]}),
+        Expect("tool_model_version", f"{col}be_in_set",
+               {"column": "tool_model_version", "value_set": [tool_model_version]}),
+        Expect("text_min_chars", f"{col}be_between", {"column": "n_chars", "min_value": min_chars}),
+        Expect("rows", "expect_table_row_count_to_be_between", {"min_value": 1}),
+    ]  # fmt: skip
+    metrics = quality_metrics(totals, cfg)
+    metrics["duplicate_ids"] = Metric(int(totals.get("duplicate_ids", 0)), 0, "<=")
+    return run_gate(f"shard_output.{key}", uri, frame, exps, metrics)
+
+
+def gate_aggregate(totals: dict[str, Any], cfg: RefreshConfig, uri: str) -> GateResult:
+    metrics = quality_metrics(totals, cfg)
+    metrics["published_rows"] = Metric(int(totals["kept"]), 1, ">=")
+    return run_gate("refresh_aggregate", uri, None, [], metrics)

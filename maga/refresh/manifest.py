@@ -1,0 +1,83 @@
+"""The processed-shards manifest: which source shard (URI + content hash) has been
+processed, with which tool models, and where its output is.
+
+``O/manifest.json``::
+
+    {"schema_version": 1, "kind": "maga-processed-shards", "updated_at": ...,
+     "shards": {"<source shard URI>": {"etag": ..., "key": ..., "status": "published"
+                 | "rejected", "output": ..., "rejects": ..., "rows": ..., "run_id": ...,
+                 "tool_model_version": ..., "prompt_variant": ..., "stats": {...}}}}
+
+A shard whose URI is absent is *new*; present with another etag, *changed*; present with
+the same etag, *unchanged* (skipped), unless it was made with an older tool-model
+version and ``refresh.redo_on_new_tool_models`` is on (*stale*). The file is written in
+one atomic put by the publish step, the only writer (the DAG runs one run at a time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from maga.log import get_logger
+from maga.refresh.layout import manifest_uri
+from maga.storage import ObjectInfo, Storage
+
+log = get_logger("refresh.manifest")
+SCHEMA_VERSION = 1
+KIND = "maga-processed-shards"
+
+
+def empty_manifest() -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "kind": KIND, "updated_at": None, "shards": {}}
+
+
+def load_manifest(storage: Storage, output: str) -> dict[str, Any]:
+    uri = manifest_uri(output)
+    if not storage.exists(uri):
+        return empty_manifest()
+    data = storage.read_json(uri)
+    if data.get("kind") != KIND:
+        raise ValueError(f"{uri} is not a processed-shards manifest (kind={data.get('kind')!r})")
+    return data
+
+
+@dataclass(frozen=True)
+class Classified:
+    shard: ObjectInfo
+    status: str  # new | changed | stale | unchanged
+
+
+def classify(
+    shards: list[ObjectInfo], manifest: dict[str, Any], version: int, redo_older: bool
+) -> list[Classified]:
+    done = manifest.get("shards", {})
+    out = []
+    for info in shards:
+        entry = done.get(info.uri)
+        if entry is None:
+            status = "new"
+        elif entry.get("etag") != info.etag:
+            status = "changed"
+        elif redo_older and int(entry.get("tool_model_version") or 0) < version:
+            status = "stale"
+        else:
+            status = "unchanged"
+        out.append(Classified(info, status))
+    return out
+
+
+def update_manifest(
+    storage: Storage, output: str, entries: dict[str, dict[str, Any]], source: str
+) -> dict[str, Any]:
+    """Merge ``entries`` (keyed by source shard URI) into the manifest and write it."""
+    manifest = load_manifest(storage, output)
+    manifest["shards"].update(entries)
+    manifest["shards"] = dict(sorted(manifest["shards"].items()))
+    manifest["source_uri"] = source
+    manifest["updated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    storage.write_json(manifest_uri(output), manifest)
+    log.info("manifest %s: %d shards (%d updated)", manifest_uri(output),
+             len(manifest["shards"]), len(entries))
+    return manifest

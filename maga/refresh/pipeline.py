@@ -1,0 +1,114 @@
+"""The ``maga_corpus_refresh`` pipeline as plain functions (no Airflow import).
+
+The DAG makes ``discover`` a task, the four shard steps a task group mapped over the
+shards discover returns, then ``publish`` and ``finish``. :func:`run_all` runs the
+same steps in order in one process, sharing one engine process across every shard
+(the CLI's path, and the end-to-end tests'); a shard whose gate stops it or whose step
+fails is recorded and the others go on, as with mapped tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from maga.config import MagaConfig, load_config
+from maga.gates.core import GateFailed
+from maga.llm.jobs import EngineSession
+from maga.log import get_logger
+from maga.runs.context import RunContext
+from maga.runs.stage import run_stage
+
+log = get_logger("refresh")
+DAG_ID = "maga_corpus_refresh"
+SHARD_STEPS = ("gate_shard", "reformulate_shard", "clean_shard", "validate_shard")
+MODEL_STEPS = ("reformulate_shard", "validate_shard")  # may load a model: model queue/pool
+
+
+class RefreshIncomplete(RuntimeError):
+    """Some shards were stopped by a gate or failed; the message names them."""
+
+
+def start_run(
+    profile: str, overrides: list[str] | dict[str, Any] | None, run_id: str
+) -> RunContext:
+    config: MagaConfig = load_config(profile, overrides)
+    return RunContext.create(config, DAG_ID, run_id)
+
+
+def discover(ctx: RunContext) -> list[dict[str, Any]]:
+    """Plan the run; the shards to map over (none in a dry run)."""
+    from maga.refresh.discover import DiscoverStage, mapped_shards, read_plan
+
+    run_stage(ctx, DiscoverStage())
+    return mapped_shards(read_plan(ctx))
+
+
+def _step(name: str) -> Callable[..., dict[str, Any]]:
+    if name == "gate_shard":
+        from maga.refresh.shard_gate import gate_shard
+
+        return lambda ctx, shard, session=None: gate_shard(ctx, shard)
+    if name == "reformulate_shard":
+        from maga.refresh.reformulate import reformulate_shard
+
+        return reformulate_shard
+    if name == "clean_shard":
+        from maga.refresh.clean import clean_shard
+
+        return lambda ctx, shard, session=None: clean_shard(ctx, shard)
+    if name == "validate_shard":
+        from maga.refresh.validate import validate_shard
+
+        return validate_shard
+    raise KeyError(name)
+
+
+def run_shard_step(
+    ctx: RunContext, step: str, shard: dict[str, Any], session: EngineSession | None = None
+) -> dict[str, Any]:
+    """One step for one shard; raises GateFailed when a gate stops the shard."""
+    log.info("=== %s %s (%s) ===", step, shard["key"], shard["uri"])
+    return _step(step)(ctx, shard, session=session)
+
+
+def publish(ctx: RunContext) -> dict[str, Any]:
+    from maga.refresh.publish import PublishStage
+
+    return run_stage(ctx, PublishStage())
+
+
+def finish(ctx: RunContext) -> dict[str, Any]:
+    """The run's verdict: raises RefreshIncomplete when a shard was stopped or failed."""
+    stats = ctx.storage.read_json(ctx.uri("publish", "stats.json"))
+    failed = stats.get("failed") or {}
+    log.info("refresh %s: %d shard(s) published, %d rows; report %s", ctx.run_id,
+             len(stats.get("published", [])), stats.get("rows_published", 0),
+             ctx.uri("report.md"))
+    if failed:
+        detail = "; ".join(f"{uri}: {why}" for uri, why in sorted(failed.items()))
+        raise RefreshIncomplete(f"{len(failed)} shard(s) not published: {detail}")
+    return stats
+
+
+def run_all(ctx: RunContext, session: EngineSession | None = None) -> dict[str, Any]:
+    """Every step in order in this process, one engine process for all shards."""
+    own = session is None
+    session = session or EngineSession()
+    try:
+        for shard in discover(ctx):
+            for step in SHARD_STEPS:
+                try:
+                    run_shard_step(ctx, step, shard, session)
+                except GateFailed as exc:
+                    log.error("%s %s: gate stopped the shard: %s", step, shard["key"], exc)
+                    break
+                except Exception:
+                    log.exception("%s %s failed; the shard is left for the next run",
+                                  step, shard["key"])
+                    break
+    finally:
+        if own:
+            session.close()
+    publish(ctx)
+    return finish(ctx)

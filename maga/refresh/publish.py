@@ -1,0 +1,187 @@
+"""Step 6: publish the run's validated shards, atomically and idempotently.
+
+Order, chosen so that a crash anywhere leaves readers a consistent corpus and a rerun
+no duplicates:
+
+1. the aggregate gate over every validated shard (a failure publishes nothing);
+2. each validated shard's staged ``output.parquet`` and ``rejects.parquet`` are copied
+   to ``data/<key>.parquet`` and ``rejects/<key>.parquet``: one atomic object/file each,
+   at a path that depends on the shard alone, so a changed shard replaces its old
+   output and a repeated copy writes the same bytes again;
+3. shards the input gate stopped get a rejects file naming every record's reason, and
+   lose any output of an older version;
+4. the processed-shards manifest is written (one atomic put), then the dataset card;
+5. only then the shards' staging areas are removed. A shard already in the manifest
+   with the same content hash and no staging left was published by an earlier attempt.
+
+Shards that failed validation or a task keep their staging (a later run resumes from
+it) and stay out of the manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from maga.gates.core import GateFailed, write_gate_result
+from maga.log import get_logger
+from maga.refresh.card import render_card
+from maga.refresh.clean import REJECT_SCHEMA
+from maga.refresh.discover import read_plan
+from maga.refresh.files import ParquetRows, copy_file, iter_jsonl_stream, put_file
+from maga.refresh.gates import gate_aggregate
+from maga.refresh.layout import ShardPaths, card_uri, manifest_uri, shard_paths
+from maga.refresh.manifest import load_manifest, update_manifest
+from maga.refresh.report import build_report, render_markdown, shard_summary, totals
+from maga.refresh.state import shard_outcome, staged
+from maga.runs.context import RunContext
+from maga.runs.stage import StageStats
+
+log = get_logger("refresh.publish")
+ENTRY_STATS = ("records", "quarantine_reasons", "languages", "docs", "docs_with_output",
+               "rewrites", "kept", "input_chars", "output_chars", "dropped", "doc_rejects",
+               "score_histogram", "judged", "low_scores", "truncated_docs", "split_docs")  # fmt: skip
+
+
+def _stopped_rejects(ctx: RunContext, shard: dict, paths: ShardPaths, reason: str) -> None:
+    """Every record of a stopped shard, with its own reason or ``shard_stopped``."""
+    storage = ctx.storage
+    gate = staged(storage, paths, "gate") or {"chunks": 0}
+    with tempfile.TemporaryDirectory(prefix="maga-publish-") as tmp:
+        rej = ParquetRows(Path(tmp) / "rejects.parquet", REJECT_SCHEMA)
+        quarantine = paths.stage("gate", "quarantine.jsonl")
+        if storage.exists(quarantine):
+            for q in iter_jsonl_stream(storage, quarantine):
+                rej.add({"source_shard": shard["uri"], "record": q["record"],
+                         "source_id": q["id"], "stage": "input", "reason": q["reason"],
+                         "detail": q["detail"]})  # fmt: skip
+        for k in range(gate["chunks"]):
+            for doc in iter_jsonl_stream(storage, paths.chunk("input", k)):
+                rej.add({"source_shard": shard["uri"], "record": doc["record"],
+                         "source_id": doc["id"], "stage": "shard", "reason": "shard_stopped",
+                         "detail": reason})  # fmt: skip
+        rej.close()
+        put_file(storage, rej.path, paths.rejects)
+
+
+def _entry(ctx: RunContext, shard: dict, paths: ShardPaths, summary: dict, status: str,
+           plan: dict) -> dict[str, Any]:  # fmt: skip
+    stats = {k: summary[k] for k in ENTRY_STATS}
+    stats["prompt_tokens"] = sum(t["prompt"] for t in summary["tokens"].values())
+    stats["completion_tokens"] = sum(t["completion"] for t in summary["tokens"].values())
+    return {
+        "etag": shard["etag"], "key": shard["key"], "status": status,
+        "output": paths.data if status == "published" else None, "rejects": paths.rejects,
+        "rows": summary["kept"] if status == "published" else 0,
+        "reason": summary["reason"], "run_id": ctx.run_id,
+        "tool_model_version": plan["tool_models"]["version"],
+        "prompt_variant": plan["prompt_variant"],
+        "processed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "stats": stats,
+    }  # fmt: skip
+
+
+def _write_step_stats(ctx: RunContext, rows: list[dict]) -> None:
+    """Per-step totals over the shards, as ``<run>/<step>/stats.json`` for the summary."""
+    steps = {
+        "gate_input": ("records", "accepted", "quarantine_reasons", "gate"),
+        "reformulate": ("docs", "rewrites", "ga_rejects", "reformulate"),
+        "clean": ("rewrites", "kept", "dropped", "clean"),
+        "validate": ("kept", "kept", None, "validate"),
+    }
+    for name, (src, dst, reasons, step) in steps.items():
+        dropped: dict[str, int] = {}
+        for r in rows:
+            for k, v in (r[reasons] if reasons else {}).items():
+                dropped[k] = dropped.get(k, 0) + v
+        tok = {"prompt_tokens": 0, "completion_tokens": 0}
+        if name in ("reformulate", "validate"):
+            for r in rows:
+                for model, t in r["tokens"].items():
+                    if (model == "judge") == (name == "validate"):
+                        tok["prompt_tokens"] += t["prompt"]
+                        tok["completion_tokens"] += t["completion"]
+        ctx.storage.write_json(ctx.uri(name, "stats.json"), {
+            "docs_in": sum(r[src] for r in rows), "docs_out": sum(r[dst] for r in rows),
+            "dropped": dict(sorted(dropped.items())), **tok, "artifacts": {},
+            "seconds": round(sum(r["step_seconds"].get(step) or 0 for r in rows), 3),
+            "shards": len(rows)})  # fmt: skip
+
+
+class PublishStage:
+    name = "publish"
+    reads = ("discover/plan.json",)
+    writes = ("publish/stats.json", "report.json", "report.md")
+
+    def run(self, ctx: RunContext) -> StageStats:
+        plan, storage = read_plan(ctx), ctx.storage
+        output, cfg = plan["output"], ctx.config
+        summaries = {s["key"]: shard_summary(s, shard_outcome(ctx, s["key"]))
+                     for s in ([] if plan["dry_run"] else plan["shards"])}  # fmt: skip
+        ok = [s for s in plan["shards"] if s["key"] in summaries
+              and summaries[s["key"]]["outcome"] == "ok"]  # fmt: skip
+        stopped = [s for s in plan["shards"] if s["key"] in summaries
+                   and summaries[s["key"]]["outcome"] == "stopped"
+                   and summaries[s["key"]]["failed_step"] == "gate"]  # fmt: skip
+        aggregate = None
+        if ok:
+            result = gate_aggregate(totals([summaries[s["key"]] for s in ok]), cfg.refresh, output)
+            write_gate_result(result, ctx.uri("gates", result.gate), storage=storage)
+            aggregate = {"passed": result.passed, "reason": result.reason}
+            if not result.passed:
+                self._report(ctx, plan, [], aggregate)
+                raise GateFailed(result)
+        manifest = load_manifest(storage, output)
+        entries, published = {}, []
+        for s in ok:
+            paths = shard_paths(cfg, s)
+            if storage.exists(paths.stage("clean", "output.parquet")):
+                copy_file(storage, paths.stage("clean", "output.parquet"), paths.data)
+                copy_file(storage, paths.stage("clean", "rejects.parquet"), paths.rejects)
+            elif manifest["shards"].get(s["uri"], {}).get("etag") != s["etag"]:
+                raise FileNotFoundError(f"publish {s['key']}: staged output missing in "
+                                        f"{paths.staging} and not published before")
+            entries[s["uri"]] = _entry(ctx, s, paths, summaries[s["key"]], "published", plan)
+            published.append(s["uri"])
+        for s in stopped:
+            paths = shard_paths(cfg, s)
+            if storage.exists(paths.staging):
+                _stopped_rejects(ctx, s, paths, summaries[s["key"]]["reason"])
+            entries[s["uri"]] = _entry(ctx, s, paths, summaries[s["key"]], "rejected", plan)
+        if entries:
+            manifest = update_manifest(storage, output, entries, plan["source"])
+            storage.write_text(card_uri(output), render_card(manifest, cfg, output))
+        for s in stopped:
+            storage.delete(shard_paths(cfg, s).data)
+        for s in ok + stopped:
+            storage.delete_prefix(shard_paths(cfg, s).staging_root)
+        _write_step_stats(ctx, list(summaries.values()))
+        report = self._report(ctx, plan, published, aggregate)
+        t = report["totals"]
+        stats = StageStats(docs_in=len(plan["shards"]), docs_out=len(published))
+        for s in plan["shards"]:
+            outcome = summaries.get(s["key"], {}).get("outcome", "dry_run")
+            if outcome != "ok":
+                stats.drop(f"shard_{outcome}")
+        stats.prompt_tokens, stats.completion_tokens = (t.get("prompt_tokens", 0),
+                                                        t.get("completion_tokens", 0))
+        stats.artifacts.update({"report": ctx.uri("report.json"), "manifest": manifest_uri(output),
+                                "card": card_uri(output)})  # fmt: skip
+        stats.extra.update({
+            "unit": "shards", "dry_run": plan["dry_run"], "output": output,
+            "published": published, "rows_published": sum(e["rows"] for e in entries.values()),
+            "rejected_shards": [s["uri"] for s in stopped],
+            "failed": {summaries[k]["uri"]: f"{v['failed_step']}: {v['reason']}"
+                       for k, v in summaries.items() if v["outcome"] != "ok"},
+            "tool_model_version": plan["tool_models"]["version"], "totals": t,
+        })  # fmt: skip
+        return stats
+
+    @staticmethod
+    def _report(ctx: RunContext, plan: dict, published: list[str],
+                aggregate: dict | None) -> dict[str, Any]:  # fmt: skip
+        report = build_report(ctx, plan, published, aggregate)
+        ctx.storage.write_json(ctx.uri("report.json"), report)
+        ctx.storage.write_text(ctx.uri("report.md"), render_markdown(report))
+        return report

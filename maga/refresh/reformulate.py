@@ -1,0 +1,294 @@
+"""Step 3: reformulate one shard with the tool models, chunk by chunk.
+
+Two passes over the shard's input chunks (``refresh.chunk_docs`` documents each):
+the GA-SLM writes ``pairs_per_doc`` (genre, audience) pairs per document in one
+generation, then the reformulation SLM writes one rewrite per pair. Each chunk's
+result is written to staging as soon as it completes, so memory holds one chunk and a
+retried task resumes at the first missing chunk. One engine process serves the whole
+shard (both passes when both SLMs are the same model). Per-request seeds derived from
+document ids make a regenerated chunk byte-identical.
+
+Documents longer than ``generation.max_input_chars`` follow ``refresh.long_doc_policy``:
+``truncate`` (cut at a word boundary) or ``split`` (parts of at most that many
+characters, at paragraph/sentence/word boundaries, at most ``refresh.max_parts`` kept);
+both are counted. Progress (docs, tokens/s, ETA) is logged after every chunk and at
+least every ``refresh.progress_every_s`` seconds while one runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from maga.config import MagaConfig
+from maga.jsonl import iter_jsonl
+from maga.labeling.common import ga_request, rewrite_request, truncate
+from maga.labeling.schemas import parse_ga
+from maga.llm.base import GenRequest
+from maga.llm.jobs import EngineSession, ModelSpec
+from maga.llm.models import student_spec
+from maga.log import get_logger
+from maga.refresh.discover import read_plan
+from maga.refresh.files import write_json
+from maga.refresh.layout import ShardPaths, shard_paths
+from maga.refresh.state import record_step, save_staged, staged
+from maga.refresh.toolmodels import local_model_dir
+from maga.runs.context import RunContext
+
+log = get_logger("refresh.reformulate")
+CRASH_ENV = "MAGA_TEST_CRASH_AFTER_CHUNKS"  # test hook: SIGKILL self after N new chunks
+
+
+def split_text(text: str, max_chars: int) -> list[str]:
+    """Parts of at most ``max_chars``, cut at a paragraph, sentence or word boundary
+    in the second half of the window when there is one."""
+    parts, rest = [], text.strip()
+    while len(rest) > max_chars:
+        window = rest[:max_chars]
+        cut = -1
+        for sep in ("\n\n", "\n", ". ", " "):
+            pos = window.rfind(sep)
+            if pos > max_chars // 2:
+                cut = pos + len(sep)
+                break
+        cut = cut if cut > 0 else max_chars
+        parts.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def doc_units(doc: dict[str, Any], cfg: MagaConfig) -> tuple[list[dict[str, Any]], Counter]:
+    """The generation units of one document and the long-document counters."""
+    text, limit = doc["text"], cfg.generation.max_input_chars
+    counts: Counter = Counter()
+    base = {"source_id": doc["id"], "source_chars": len(text)}
+    if len(text) <= limit:
+        return [{**base, "unit_id": doc["id"], "part": 0, "text": text}], counts
+    if cfg.refresh.long_doc_policy == "truncate":
+        cut, _ = truncate(text, limit)
+        counts["truncated_docs"] += 1
+        counts["truncated_chars"] += len(text) - len(cut)
+        return [{**base, "unit_id": doc["id"], "part": 0, "text": cut}], counts
+    parts = split_text(text, limit)
+    keep = parts[: cfg.refresh.max_parts]
+    counts["split_docs"] += 1
+    counts["parts"] += len(keep)
+    counts["parts_dropped"] += len(parts) - len(keep)
+    counts["truncated_chars"] += sum(len(p) for p in parts[len(keep):])
+    units = [{**base, "unit_id": f"{doc['id']}~p{k}", "part": k, "text": p}
+             for k, p in enumerate(keep)]  # fmt: skip
+    return units, counts
+
+
+def iter_units(storage: Any, paths: ShardPaths, k: int, cfg: MagaConfig) -> Iterator[dict]:
+    for doc in iter_jsonl(storage, paths.chunk("input", k)):
+        yield from doc_units(doc, cfg)[0]
+
+
+class Progress:
+    """Docs done, completion tokens/s and ETA over both passes, in the task log."""
+
+    def __init__(self, label: str, docs: int, chunks: int, every_s: float) -> None:
+        self.label, self.docs, self.every_s = label, docs, every_s
+        self.total, self.done, self.active_done = 2 * chunks, 0, 0
+        self.tokens, self.active_s = 0, 0.0
+        self.docs_done = Counter()
+
+    def chunk(self, phase: str, k: int, docs: int, tokens: int, seconds: float) -> None:
+        self.done += 1
+        self.docs_done[phase] += docs
+        if seconds > 0:
+            self.active_done, self.tokens, self.active_s = (
+                self.active_done + 1, self.tokens + tokens, self.active_s + seconds)
+        rate = self.tokens / self.active_s if self.active_s else 0.0
+        per_chunk = self.active_s / self.active_done if self.active_done else 0.0
+        eta = per_chunk * (self.total - self.done)
+        log.info("%s: %s chunk %d done: %d/%d docs through %s, %.1f completion tok/s, ETA %.0fs",
+                 self.label, phase, k, self.docs_done[phase], self.docs, phase, rate, eta)
+
+    @contextmanager
+    def running(self, phase: str, k: int) -> Iterator[None]:
+        stop, began = threading.Event(), time.monotonic()
+
+        def beat() -> None:
+            while not stop.wait(self.every_s):
+                log.info("%s: %s chunk %d still generating (%.0fs); %d/%d docs through %s",
+                         self.label, phase, k, time.monotonic() - began,
+                         self.docs_done[phase], self.docs, phase)
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _maybe_crash(new_chunks: int) -> None:
+    limit = os.environ.get(CRASH_ENV)
+    if limit and new_chunks >= int(limit):
+        log.warning("%s=%s: killing this process after %d chunks", CRASH_ENV, limit, new_chunks)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _ga_chunk(cfg: MagaConfig, session: EngineSession, spec: ModelSpec,
+              units: list[dict]) -> tuple[list[dict], dict]:  # fmt: skip
+    requests = [ga_request(cfg, u["unit_id"], u["text"]) for u in units]
+    outcome = session.generate(spec, requests)
+    rows = []
+    for u, res in zip(units, outcome.results, strict=True):
+        parsed = parse_ga(res.text, cfg.generation.pairs_per_doc) if res.ok else None
+        reject = parsed.reject if parsed else f"generation_error:{res.error}"
+        rows.append({"unit_id": u["unit_id"], "source_id": u["source_id"], "part": u["part"],
+                     "pairs": parsed.pairs if parsed and reject is None else [],
+                     "reject": reject, "raw": res.text[:300] if reject else "",
+                     "prompt_tokens": res.prompt_tokens,
+                     "completion_tokens": res.completion_tokens})  # fmt: skip
+    return rows, outcome.usage.as_dict()
+
+
+def rewrite_requests(cfg: MagaConfig, units: list[dict],
+                     ga_rows: list[dict]) -> tuple[list[dict], list[GenRequest]]:  # fmt: skip
+    """One rewrite request per (unit, pair) of a chunk, and the rows they become."""
+    by_unit = {u["unit_id"]: u for u in units}
+    items, requests = [], []
+    for ga in ga_rows:
+        unit = by_unit[ga["unit_id"]]
+        for k, pair in enumerate(ga["pairs"]):
+            rid = f"{ga['unit_id']}#{k}"
+            items.append({"id": rid, "source_id": ga["source_id"], "unit_id": ga["unit_id"],
+                          "part": ga["part"], "pair_index": k, **pair})  # fmt: skip
+            requests.append(rewrite_request(cfg, rid, unit["text"], pair["genre"],
+                                            pair["audience"]))  # fmt: skip
+    return items, requests
+
+
+def _rw_chunk(cfg: MagaConfig, session: EngineSession, spec: ModelSpec, units: list[dict],
+              ga_rows: list[dict]) -> tuple[list[dict], dict]:  # fmt: skip
+    items, requests = rewrite_requests(cfg, units, ga_rows)
+    outcome = session.generate(spec, requests)
+    rows = [{**it, "text": res.text.strip(), "error": res.error,
+             "finish_reason": res.finish_reason, "prompt_tokens": res.prompt_tokens,
+             "completion_tokens": res.completion_tokens}
+            for it, res in zip(items, outcome.results, strict=True)]  # fmt: skip
+    return rows, outcome.usage.as_dict()
+
+
+def model_specs(ctx: RunContext) -> dict[str, ModelSpec]:
+    """The GA-SLM and reformulation-SLM specs of this run's tool-model version."""
+    tm = read_plan(ctx)["tool_models"]
+    specs = {}
+    for role, label in (("ga_slm", "ga_slm"), ("reformulation_slm", "reform_slm")):
+        path = local_model_dir(ctx.storage, tm["models"][role], tm["version"])
+        specs[role] = student_spec(ctx.config, path, label)
+    return specs
+
+
+def summarize(storage: Any, paths: ShardPaths, n_chunks: int) -> dict[str, Any]:
+    """Stage stats from the chunk files (one chunk in memory at a time)."""
+    usage: dict[str, Counter] = {"ga_slm": Counter(), "reform_slm": Counter()}
+    counts: Counter = Counter()
+    ga_rejects: Counter = Counter()
+    for k in range(n_chunks):
+        for phase, model in (("ga", "ga_slm"), ("gen", "reform_slm")):
+            data = storage.read_json(paths.chunk(phase, k))
+            for name, value in data["usage"].items():
+                if name != "completion_tokens_per_s":
+                    usage[model][name] += value
+            usage[model]["wall_seconds"] += data["wall_seconds"]
+            for row in data["rows"]:
+                if phase == "ga":
+                    counts["units"] += 1
+                    if row["reject"]:
+                        ga_rejects[row["reject"].split(":")[0]] += 1
+                else:
+                    counts["rewrites"] += 1
+                    counts["generation_errors"] += bool(row["error"])
+                    counts["empty_outputs"] += not row["error"] and not row["text"]
+                    counts["hit_max_tokens"] += row["finish_reason"] == "length"
+            if phase == "ga":
+                counts.update(data.get("long_docs", {}))
+    models = {}
+    for name, c in usage.items():
+        wall = c["wall_seconds"]
+        models[name] = {**{k: round(v, 3) if isinstance(v, float) else v for k, v in c.items()},
+                        "completion_tokens_per_s": round(c["completion_tokens"] / wall, 2)
+                        if wall else 0.0}  # fmt: skip
+    return {"chunks": n_chunks, **dict(counts), "ga_rejects": dict(sorted(ga_rejects.items())),
+            "models": models}  # fmt: skip
+
+
+def reformulate_shard(
+    ctx: RunContext, shard: dict[str, Any], session: EngineSession | None = None
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    cfg, storage = ctx.config, ctx.storage
+    paths = shard_paths(cfg, shard)
+    done = staged(storage, paths, "reformulate")
+    if done is not None:
+        log.info("reformulate %s: already staged; nothing to do", shard["key"])
+        record_step(ctx, shard["key"], "reformulate", "ok", done,
+                    seconds=time.perf_counter() - t0)
+        return done
+    gate = staged(storage, paths, "gate")
+    if gate is None:
+        raise FileNotFoundError(f"reformulate {shard['key']}: input gate not done in {paths.staging}")
+    n_chunks, label = gate["chunks"], f"reformulate {shard['key']}"
+    specs = model_specs(ctx)
+    own = session is None
+    session = session or EngineSession()
+    began, starts_before = time.perf_counter(), session.engine_starts
+    startup_before, new_chunks = session.startup_seconds, 0
+    spawn_before = getattr(session, "spawn_seconds", 0.0)
+    progress = Progress(label, gate["accepted"], n_chunks, cfg.refresh.progress_every_s)
+    try:
+        for phase in ("ga", "gen"):
+            spec = specs["ga_slm" if phase == "ga" else "reformulation_slm"]
+            for k in range(n_chunks):
+                uri = paths.chunk(phase, k)
+                chunk_began = time.perf_counter()
+                docs = list(iter_jsonl(storage, paths.chunk("input", k)))
+                if storage.exists(uri):
+                    progress.chunk(phase, k, len(docs), 0, 0.0)
+                    continue
+                long_docs: Counter = Counter()
+                units = []
+                for doc in docs:
+                    got, counts = doc_units(doc, cfg)
+                    units += got
+                    long_docs.update(counts)
+                with progress.running(phase, k):
+                    if phase == "ga":
+                        rows, usage = _ga_chunk(cfg, session, spec, units)
+                    else:
+                        ga_rows = storage.read_json(paths.chunk("ga", k))["rows"]
+                        rows, usage = _rw_chunk(cfg, session, spec, units, ga_rows)
+                wall = time.perf_counter() - chunk_began
+                write_json(storage, uri, {"chunk": k, "rows": rows, "usage": usage,
+                                          "long_docs": dict(long_docs),
+                                          "wall_seconds": round(wall, 3)})  # fmt: skip
+                new_chunks += 1
+                progress.chunk(phase, k, len(docs), usage["completion_tokens"], wall)
+                _maybe_crash(new_chunks)
+    finally:
+        if own:
+            session.close()
+    stats = summarize(storage, paths, n_chunks)
+    stats.update({"docs": gate["accepted"], "chunks_generated_now": new_chunks,
+                  "seconds": round(time.perf_counter() - began, 3),
+                  "engine_starts": session.engine_starts - starts_before,
+                  "engine_startup_seconds": round(session.startup_seconds - startup_before, 2),
+                  "engine_spawn_seconds": round(getattr(session, "spawn_seconds", 0.0)
+                                                - spawn_before, 2)})
+    save_staged(storage, paths, "reformulate", stats)
+    record_step(ctx, shard["key"], "reformulate", "ok", stats, seconds=time.perf_counter() - t0)
+    return stats

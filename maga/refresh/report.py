@@ -1,0 +1,142 @@
+"""The run report: exactly what a refresh run processed, produced, dropped and why, and
+what it cost in tokens and seconds. ``<run>/report.json`` for tools, ``report.md`` for
+people; built from the plan and the per-shard step records, so a dry run and a run
+that stopped early are reported the same way."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from maga.refresh.state import shard_outcome
+from maga.runs.context import RunContext
+
+
+def shard_summary(shard: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+    """One shard's figures, flattened from its step records (missing steps count 0)."""
+    rec = {k: (v or {}).get("stats", {}) for k, v in outcome["records"].items()}
+    gate, reform, clean, val = rec["gate"], rec["reformulate"], rec["clean"], rec["validate"]
+    models = reform.get("models", {})
+    judge_usage = val.get("judge_usage", {})
+    tokens = {name: {"prompt": m.get("prompt_tokens", 0),
+                     "completion": m.get("completion_tokens", 0),
+                     "seconds": m.get("wall_seconds", 0.0)} for name, m in models.items()}
+    if judge_usage:
+        tokens["judge"] = {"prompt": judge_usage.get("prompt_tokens", 0),
+                           "completion": judge_usage.get("completion_tokens", 0),
+                           "seconds": judge_usage.get("generate_seconds", 0.0)}
+    seconds = {k: (v or {}).get("seconds") for k, v in outcome["records"].items()}
+    return {
+        "uri": shard["uri"], "key": shard["key"], "change": shard["status"],
+        "outcome": outcome["status"], "failed_step": None if outcome["status"] == "ok"
+        else outcome["step"], "reason": outcome["reason"],
+        "records": gate.get("records", 0), "accepted": gate.get("accepted", 0),
+        "quarantined": gate.get("quarantined", 0),
+        "quarantine_reasons": gate.get("quarantine_reasons", {}),
+        "languages": gate.get("languages", {}),
+        "docs": clean.get("docs", 0), "docs_with_output": clean.get("docs_with_output", 0),
+        "doc_rejects": clean.get("doc_rejects", {}), "ga_rejects": reform.get("ga_rejects", {}),
+        "truncated_docs": reform.get("truncated_docs", 0),
+        "split_docs": reform.get("split_docs", 0), "parts_dropped": reform.get("parts_dropped", 0),
+        "rewrites": clean.get("rewrites", 0), "kept": clean.get("kept", 0),
+        "dropped": clean.get("dropped", {}), "drop_examples": clean.get("drop_examples", {}),
+        "boilerplate": clean.get("boilerplate", {}),
+        "input_chars": clean.get("input_chars", 0), "output_chars": clean.get("output_chars", 0),
+        "expansion_ratio": clean.get("expansion_ratio", 0.0),
+        "kept_share": clean.get("kept_share", 0.0),
+        "score_histogram": val.get("score_histogram", {}),
+        "judged": val.get("judged", 0), "low_scores": val.get("low_scores", 0),
+        "judge_requested": val.get("judge_requested", 0),
+        "tokens": tokens, "step_seconds": seconds,
+        "engine_startup_seconds": reform.get("engine_startup_seconds", 0.0),
+    }  # fmt: skip
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    t: Counter = Counter()
+    dropped: Counter = Counter()
+    quarantined: Counter = Counter()
+    docs_out: Counter = Counter()
+    hist: Counter = Counter()
+    for r in rows:
+        for k in ("records", "accepted", "quarantined", "docs", "docs_with_output", "rewrites",
+                  "kept", "input_chars", "output_chars", "judged", "low_scores", "judge_requested"):
+            t[k] += r[k]
+        for tok in r["tokens"].values():
+            t["prompt_tokens"] += tok["prompt"]
+            t["completion_tokens"] += tok["completion"]
+            t["generate_seconds"] += tok["seconds"]
+        t["seconds"] += sum(v or 0 for v in r["step_seconds"].values())
+        dropped.update(r["dropped"])
+        quarantined.update(r["quarantine_reasons"])
+        docs_out.update(r["doc_rejects"])
+        hist.update(r["score_histogram"])
+    out: dict[str, Any] = dict(t)
+    out["seconds"] = round(out.get("seconds", 0.0), 3)
+    out["generate_seconds"] = round(out.get("generate_seconds", 0.0), 3)
+    out.update({"dropped": dict(dropped), "quarantine_reasons": dict(quarantined),
+                "doc_rejects": dict(docs_out), "score_histogram": dict(hist),
+                "generated": t["rewrites"]})  # fmt: skip
+    return out
+
+
+def build_report(ctx: RunContext, plan: dict[str, Any], published: list[str],
+                 aggregate: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    rows = [] if plan["dry_run"] else [shard_summary(s, shard_outcome(ctx, s["key"]))
+                                       for s in plan["shards"]]  # fmt: skip
+    return {
+        "run_id": ctx.run_id, "run_uri": ctx.run_uri, "dry_run": plan["dry_run"],
+        "source": plan["source"], "output": plan["output"],
+        "tool_model_version": plan["tool_models"]["version"],
+        "prompt_variant": plan["prompt_variant"], "shard_counts": plan["counts"],
+        "selected": [s["uri"] for s in plan["shards"]],
+        "deferred": plan["deferred"], "unchanged": len(plan["unchanged"]),
+        "missing_from_source": plan["missing_from_source"], "published": published,
+        "shards": rows, "totals": totals(rows), "aggregate_gate": aggregate,
+        "demo_models": ctx.config.demo_models,
+    }  # fmt: skip
+
+
+def _counts(d: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])) or "none"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    t = report["totals"]
+    lines = [f"# Corpus refresh {report['run_id']}", ""]
+    if report["demo_models"]:
+        lines += ["_Demo models: the rewrites are not meaningful text._", ""]
+    lines += [f"- source: `{report['source']}`", f"- output: `{report['output']}`",
+              f"- tool models: v{report['tool_model_version']:04d}, prompt variant "
+              f"{report['prompt_variant']}", f"- shards: {_counts(report['shard_counts'])}"]
+    if report["dry_run"]:
+        lines += ["", "**Dry run**: nothing was generated or published. Would process:", ""]
+        lines += [f"- `{u}`" for u in report["selected"]] or ["- (nothing)"]
+    if report["deferred"]:
+        lines += ["", f"{len(report['deferred'])} more shards wait for the next run "
+                  "(shard limit)."]
+    if not report["dry_run"]:
+        lines += ["", "| shard | change | outcome | records | quarantined | docs | rewrites | "
+                  "kept | expansion | judged <=2 | seconds |", "|---|---|---|---:|---:|---:|"
+                  "---:|---:|---:|---:|---:|"]  # fmt: skip
+        for r in report["shards"]:
+            secs = sum(v or 0 for v in r["step_seconds"].values())
+            outcome = r["outcome"] if r["outcome"] == "ok" else f"{r['outcome']}: {r['reason']}"
+            lines.append(f"| {r['key']} | {r['change']} | {outcome} | {r['records']} | "
+                         f"{r['quarantined']} | {r['docs']} | {r['rewrites']} | {r['kept']} | "
+                         f"{r['expansion_ratio']:.2f} | {r['low_scores']}/{r['judged']} | "
+                         f"{secs:.1f} |")  # fmt: skip
+        lines += ["", f"Totals: {t.get('records', 0)} records read, {t.get('quarantined', 0)} "
+                  f"quarantined ({_counts(t['quarantine_reasons'])}); {t.get('rewrites', 0)} "
+                  f"rewrites, {t.get('kept', 0)} kept; dropped: {_counts(t['dropped'])}; "
+                  f"documents without output: {_counts(t['doc_rejects'])}.",
+                  f"Cost: {t.get('prompt_tokens', 0)} prompt + {t.get('completion_tokens', 0)} "
+                  f"completion tokens, {t.get('generate_seconds', 0)} s generating, "
+                  f"{t.get('seconds', 0)} s in shard steps.",
+                  f"Published: {len(report['published'])} shard(s)."]  # fmt: skip
+        for r in report["shards"]:
+            for reason, items in r["drop_examples"].items():
+                for it in items[:1]:
+                    lines.append(f"- example `{reason}` ({r['key']}, {it['id']}, {it['detail']}): "
+                                 f"{it['text'][:160]!r}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,82 @@
+"""Find the registered tool models (GA-SLM, reformulation SLM) a refresh run uses.
+
+The registry lives at ``<storage root>/registry/tool_models/``: ``vNNNN/manifest.json``
+per version and ``latest.json`` pointing at the newest. A run resolves "latest" once, in
+discover, so every shard of the run uses the same version. Models on S3 are downloaded
+once into the local model cache before vLLM loads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from maga.config import PROJECT_ROOT, MagaConfig
+from maga.log import get_logger
+from maga.runs.context import resolve_root
+from maga.storage import Storage, is_s3, join_uri
+
+log = get_logger("refresh.models")
+ROLES = {"ga_slm": "ga_slm", "reformulation_slm": "reformulation_slm"}
+
+
+class ToolModelsNotFound(LookupError):
+    """No registered tool models at the registry location (run maga_tool_models first)."""
+
+
+def registry_root(cfg: MagaConfig) -> str:
+    return join_uri(resolve_root(cfg.storage.root), "registry", "tool_models")
+
+
+def _manifest_uri(storage: Storage, cfg: MagaConfig, version: str) -> str:
+    root = registry_root(cfg)
+    wanted = str(version).strip().lower().lstrip("v")
+    if wanted in ("", "latest"):
+        latest = join_uri(root, "latest.json")
+        if not storage.exists(latest):
+            raise ToolModelsNotFound(
+                f"no tool models registered under {root} (no latest.json); run the "
+                "maga_tool_models DAG first or pass a registry version"
+            )
+        return storage.read_json(latest)["manifest"]
+    if not wanted.isdigit():
+        raise ValueError(f"tool-model version must be a number or 'latest', got {version!r}")
+    uri = join_uri(root, f"v{int(wanted):04d}", "manifest.json")
+    if not storage.exists(uri):
+        raise ToolModelsNotFound(f"tool-model version {version} not found: {uri}")
+    return uri
+
+
+def resolve_tool_models(cfg: MagaConfig, storage: Storage, version: str) -> dict[str, Any]:
+    """Version number, manifest URI and the two models' URIs (quantized when present)."""
+    uri = _manifest_uri(storage, cfg, version)
+    manifest = storage.read_json(uri)
+    models = {}
+    for role in ROLES:
+        entry = manifest.get("models", {}).get(role) or {}
+        model_uri = entry.get("quantized_uri") or entry.get("uri")
+        if not model_uri:
+            raise ToolModelsNotFound(f"{uri}: no model for {role}")
+        models[role] = model_uri
+    found = {"version": int(manifest["version"]), "manifest": uri, "models": models,
+             "demo_models": bool(manifest.get("demo_models", True))}
+    log.info("tool models v%04d from %s", found["version"], uri)
+    return found
+
+
+def local_model_dir(storage: Storage, uri: str, version: int) -> str:
+    """A local folder vLLM can load: the path itself, or a cached download from S3 (one
+    per model URI, so two roles served by one model share a folder and an engine)."""
+    if not is_s3(uri):
+        return str(storage.local_path(uri))
+    base = Path(os.environ.get("MAGA_MODEL_CACHE") or Path(PROJECT_ROOT, "var", "models"))
+    name = f"{uri.rstrip('/').rsplit('/', 1)[-1]}-{hashlib.sha1(uri.encode()).hexdigest()[:10]}"
+    target = base / "registry" / f"v{version:04d}" / name
+    done = target / ".complete"
+    if not done.exists():
+        log.info("downloading %s to %s", uri, target)
+        storage.download_dir(uri, target)
+        done.write_text(uri)
+    return str(target)

@@ -1,0 +1,158 @@
+"""Step 5: validate one shard's cleaned output and gate it.
+
+* A great-expectations row suite on up to ``refresh.validate_max_rows`` output rows
+  (required columns present, ids unique, the run's prompt variant and tool-model
+  version, minimum length), plus id uniqueness over ALL rows, counted while streaming.
+* A judged sample: ``refresh.judge_sample`` kept rewrites, chosen by hash of their id
+  (the same rows on every run), scored 1-5 for Limited Consistency by the teacher or
+  the reformulation SLM. The sample's judgements are staged; thresholds are not.
+* The gate: kept share, share of scores <= 2 (drift toward the paper's "Relaxed"
+  collapse), unparsed judgements, expansion ratio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from maga.gates.core import enforce, write_gate_result
+from maga.judging.judge import score_histogram
+from maga.labeling.common import judge_request
+from maga.labeling.schemas import parse_judge
+from maga.llm.jobs import EngineSession
+from maga.llm.models import teacher_spec
+from maga.log import get_logger
+from maga.refresh.discover import read_plan
+from maga.refresh.files import get_file, write_jsonl
+from maga.refresh.gates import OUTPUT_COLUMNS, gate_output
+from maga.refresh.layout import ShardPaths, shard_paths
+from maga.refresh.reformulate import iter_units, model_specs
+from maga.refresh.state import record_step, save_staged, staged
+from maga.runs.context import RunContext
+
+log = get_logger("refresh.validate")
+FRAME_COLUMNS = ["id", *OUTPUT_COLUMNS, "n_chars"]
+BATCH = 4096
+
+
+def _hash_key(row_id: str) -> bytes:
+    return hashlib.sha256(row_id.encode()).digest()
+
+
+def scan_output(path: Path, max_rows: int, sample: int) -> tuple[pd.DataFrame, dict, list]:
+    """One streaming pass: the GE frame, id-uniqueness counts, the judge sample."""
+    pf = pq.ParquetFile(path)
+    frames, taken, rows, dups = [], 0, 0, 0
+    seen: set[bytes] = set()
+    heap: list[tuple[bytes, int, dict]] = []  # max-heap on the hash key (inverted bytes)
+    for batch in pf.iter_batches(batch_size=BATCH, columns=FRAME_COLUMNS):
+        if taken < max_rows:
+            frame = batch.to_pandas()
+            frames.append(frame.iloc[: max_rows - taken])
+            taken += len(frames[-1])
+        for row in batch.to_pylist():
+            rows += 1
+            digest = hashlib.blake2b(row["id"].encode(), digest_size=12).digest()
+            dups += digest in seen
+            seen.add(digest)
+            if sample:
+                inv = bytes(255 - b for b in _hash_key(row["id"]))
+                item = (inv, rows, {k: row[k] for k in ("id", "source_id", "genre", "audience",
+                                                        "text")})  # fmt: skip
+                if len(heap) < sample:
+                    heapq.heappush(heap, item)
+                elif inv > heap[0][0]:
+                    heapq.heapreplace(heap, item)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {c: pd.Series(dtype=object) for c in FRAME_COLUMNS})
+    chosen = sorted((it for _, _, it in heap), key=lambda r: _hash_key(r["id"]))
+    return frame, {"rows": rows, "duplicate_ids": dups}, chosen
+
+
+def judge_sample(
+    ctx: RunContext, paths: ShardPaths, n_chunks: int, items: list[dict],
+    session: EngineSession,
+) -> dict[str, Any]:
+    """Score the sample (staged once per shard content and settings)."""
+    cfg, storage = ctx.config, ctx.storage
+    done = staged(storage, paths, "judge")
+    if done is not None:
+        return done
+    wanted = {it["id"].rsplit("#", 1)[0] for it in items}
+    sources: dict[str, str] = {}
+    for k in range(n_chunks):
+        for unit in iter_units(storage, paths, k, cfg):
+            if unit["unit_id"] in wanted:
+                sources[unit["unit_id"]] = unit["text"]
+    requests = [judge_request(cfg, f"judge:{it['id']}", sources[it["id"].rsplit("#", 1)[0]], it)
+                for it in items]  # fmt: skip
+    if cfg.refresh.judge == "teacher":
+        spec = teacher_spec(cfg)
+        spec.label = "judge_teacher"
+    else:
+        spec = model_specs(ctx)["reformulation_slm"]
+        spec.label = "judge_slm"
+    outcome = session.generate(spec, requests)
+    judged = []
+    for it, res in zip(items, outcome.results, strict=True):
+        parsed = parse_judge(res.text) if res.ok else None
+        judged.append({"id": it["id"], "score": parsed.score if parsed else None,
+                       "reason": parsed.reason if parsed else "",
+                       "reject": parsed.reject if parsed else f"generation_error:{res.error}"})
+    write_jsonl(storage, paths.stage("judge", "judged.jsonl"), judged)
+    scored = [j for j in judged if j["score"] is not None]
+    stats = {"judge": cfg.refresh.judge, "requested": len(judged), "judged": len(scored),
+             "low_scores": sum(j["score"] <= 2 for j in scored),
+             "histogram": score_histogram(judged), "usage": outcome.usage.as_dict()}
+    save_staged(storage, paths, "judge", stats)
+    return stats
+
+
+def validate_shard(
+    ctx: RunContext, shard: dict[str, Any], session: EngineSession | None = None
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    cfg, storage = ctx.config, ctx.storage
+    paths, r = shard_paths(cfg, shard), cfg.refresh
+    clean = staged(storage, paths, "clean")
+    gate_in = staged(storage, paths, "gate")
+    if clean is None or gate_in is None:
+        raise FileNotFoundError(f"validate {shard['key']}: cleaning not done in {paths.staging}")
+    version = int(read_plan(ctx)["tool_models"]["version"])
+    with tempfile.TemporaryDirectory(prefix="maga-validate-") as tmp:
+        local = get_file(storage, paths.stage("clean", "output.parquet"), Path(tmp) / "o.parquet")
+        frame, counts, sample = scan_output(local, r.validate_max_rows, r.judge_sample)
+    judge: dict[str, Any] = {"requested": 0, "judged": 0, "low_scores": 0, "histogram": {}}
+    if sample:
+        own = session is None
+        session = session or EngineSession()
+        try:
+            judge = judge_sample(ctx, paths, gate_in["chunks"], sample, session)
+        finally:
+            if own:
+                session.close()
+    totals = {"kept": clean.get("kept", 0), "generated": clean.get("rewrites", 0),
+              "output_chars": clean.get("output_chars", 0),
+              "input_chars": clean.get("input_chars", 0),
+              "judge_requested": judge["requested"], "judged": judge["judged"],
+              "low_scores": judge["low_scores"], "duplicate_ids": counts["duplicate_ids"]}
+    result = gate_output(frame, totals, r, shard["key"], paths.stage("clean", "output.parquet"),
+                         prompt_variant=cfg.generation.prompt_variant,
+                         tool_model_version=version, min_chars=r.clean.min_chars)
+    write_gate_result(result, ctx.uri("gates", result.gate), storage=ctx.storage)
+    stats = {**totals, "rows": counts["rows"], "ge_rows_checked": len(frame),
+             "score_histogram": judge["histogram"], "judge_usage": judge.get("usage", {}),
+             "gate": {"passed": result.passed, "reason": result.reason}}
+    record_step(ctx, shard["key"], "validate", "ok" if result.passed else "stopped", stats,
+                result.reason, seconds=time.perf_counter() - t0)
+    log.info("validate %s: %d rows, judged %d (histogram %s) -> %s", shard["key"], counts["rows"],
+             judge["judged"], judge["histogram"], "passed" if result.passed else result.reason)
+    enforce(result)
+    return stats

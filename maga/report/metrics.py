@@ -1,0 +1,187 @@
+"""Text metrics for the data-quality report: distinct-n, keyword coverage, boilerplate
+rate, length ratios and judge-score shares. Pure Python, no model needed.
+
+"Tokens" here are word tokens (runs of letters or digits), the same for every text,
+so ratios between source and synthetic text are comparable across models.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Small English stop list: keywords are the frequent words that are *not* these.
+_STOP_TEXT = """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each
+    few for from further had has have having he her here hers herself him himself his how
+    i if in into is it its itself just me more most my myself no nor not now of off on
+    once only or other our ours ourselves out over own same she should so some such than
+    that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with
+    would you your yours yourself yourselves known called one two three many may might
+    must shall us often however although since within without among upon"""
+STOPWORDS = frozenset(_STOP_TEXT.split())
+
+# Phrases chat models add around a rewrite (the paper's cleaning step drops them).
+BOILERPLATE_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("please_note", r"\bplease note\b"),
+    ("as_an_ai", r"\bas an ai\b"),
+    ("here_is", r"^\s*(?:sure[,!.]?\s*)?here(?:'s| is) (?:a|an|the|your)\b"),
+    ("certainly", r"^\s*(?:certainly|sure|of course|absolutely)[!,.]"),
+    ("rewritten_version", r"\brewritten (?:version|text|document)\b"),
+    ("i_hope", r"\bi hope (?:this|that|you)\b"),
+    ("note_colon", r"(?:^|\n)\s*note:"),
+    ("let_me_know", r"\blet me know if\b"),
+    ("in_this_rewrite", r"\bin this (?:rewrite|version|adaptation)\b"),
+)
+_BOILERPLATE = [(name, re.compile(rx, re.IGNORECASE)) for name, rx in BOILERPLATE_PATTERNS]
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens."""
+    return [w.lower() for w in _WORD.findall(text or "")]
+
+
+def n_words(text: str) -> int:
+    return len(_WORD.findall(text or ""))
+
+
+def distinct_n(texts: Iterable[str], n: int) -> float | None:
+    """Unique n-grams over all n-grams in ``texts`` (None when there are none)."""
+    seen: set[tuple[str, ...]] = set()
+    total = 0
+    for text in texts:
+        toks = words(text)
+        grams = [tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)]
+        total += len(grams)
+        seen.update(grams)
+    return round(len(seen) / total, 6) if total else None
+
+
+def keywords(text: str, k: int = 10) -> list[str]:
+    """The ``k`` most frequent content words of ``text`` (ties by first appearance)."""
+    toks = [w for w in words(text) if w not in STOPWORDS and (len(w) > 2 or w.isdigit())]
+    counts = Counter(toks)
+    first = {w: i for i, w in reversed(list(enumerate(toks)))}
+    return sorted(counts, key=lambda w: (-counts[w], first[w]))[:k]
+
+
+def keyword_coverage(source: str, rewrite: str, k: int = 10) -> float | None:
+    """Share of the source's top-``k`` keywords found in the rewrite (None: no keywords)."""
+    keys = keywords(source, k)
+    if not keys:
+        return None
+    present = set(words(rewrite))
+    return round(sum(1 for w in keys if w in present) / len(keys), 6)
+
+
+def boilerplate_hits(text: str) -> list[str]:
+    """Names of the boilerplate patterns found in ``text``."""
+    return [name for name, rx in _BOILERPLATE if rx.search(text or "")]
+
+
+def frequent_openings(
+    texts: Sequence[str],
+    sources: Sequence[str] | None = None,
+    n: int = 4,
+    min_share: float = 0.05,
+) -> dict[str, int]:
+    """Openings (first ``n`` words) shared across at least 3 sources and ``min_share`` of
+    them: templated starts the pattern list does not know. Rewrites of one source may
+    share an opening (the subject's name), so sources are counted, not texts; without
+    ``sources`` every text counts as its own source."""
+    keys = list(sources) if sources is not None else [str(i) for i in range(len(texts))]
+    seen: dict[str, set[str]] = {}
+    for text, key in zip(texts, keys, strict=True):
+        toks = words(text)
+        if len(toks) >= n:
+            seen.setdefault(" ".join(toks[:n]), set()).add(key)
+    floor = max(3, math.ceil(min_share * len(set(keys))))
+    counts = {h: len(k) for h, k in seen.items() if len(k) >= floor}
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:10])
+
+
+def boilerplate_stats(texts: Sequence[str], sources: Sequence[str] | None = None) -> dict[str, Any]:
+    """Share of texts with boilerplate (a known phrase, or an opening shared by many
+    sources), with counts per pattern; ``sources`` are the texts' source ids."""
+    openings = frequent_openings(texts, sources)
+    per_pattern: Counter[str] = Counter()
+    flagged = 0
+    for text in texts:
+        hits = boilerplate_hits(text)
+        if openings and " ".join(words(text)[:4]) in openings:
+            hits.append("frequent_opening")
+        per_pattern.update(hits)
+        flagged += bool(hits)
+    return {
+        "rate": round(flagged / len(texts), 6) if texts else None,
+        "flagged": flagged,
+        "texts": len(texts),
+        "patterns": dict(per_pattern.most_common()),
+        "frequent_openings": openings,
+    }
+
+
+def length_ratios(pairs: Iterable[tuple[str, str]]) -> list[float]:
+    """Words of each rewrite over words of its source, for (source, rewrite) pairs."""
+    out = []
+    for source, rewrite in pairs:
+        n_src = n_words(source)
+        if n_src:
+            out.append(round(n_words(rewrite) / n_src, 6))
+    return out
+
+
+def describe(values: Sequence[float]) -> dict[str, float | int | None]:
+    """Count, mean and quartiles of ``values`` (None entries when empty)."""
+    vals = sorted(v for v in values if v is not None and not math.isnan(v))
+    if not vals:
+        return {"n": 0, "mean": None, "p10": None, "p50": None, "p90": None, "min": None,
+                "max": None}  # fmt: skip
+
+    def q(p: float) -> float:
+        pos = p * (len(vals) - 1)
+        lo, hi = math.floor(pos), math.ceil(pos)
+        return round(vals[lo] + (vals[hi] - vals[lo]) * (pos - lo), 6)
+
+    return {"n": len(vals), "mean": round(sum(vals) / len(vals), 6), "p10": q(0.1),
+            "p50": q(0.5), "p90": q(0.9), "min": vals[0], "max": vals[-1]}  # fmt: skip
+
+
+def score_counts(scores: Iterable[Any]) -> dict[str, int]:
+    """Counts per judge score 1..5 plus ``unparsed`` (same keys as the pipeline's)."""
+    counts = {str(s): 0 for s in range(1, 6)}
+    counts["unparsed"] = 0
+    for s in scores:
+        try:
+            key = str(int(s))
+        except (TypeError, ValueError):
+            key = "unparsed"
+        counts[key if key in counts else "unparsed"] += 1
+    return counts
+
+
+def score_shares(counts: Mapping[str, int]) -> dict[str, float | int | None]:
+    """Table 3 shares (>= 4, = 5, <= 2) and Table 1's >= 3 over the scored rows."""
+    scored = sum(int(counts.get(str(s), 0)) for s in range(1, 6))
+
+    def share(keys: Iterable[int]) -> float | None:
+        return round(sum(int(counts.get(str(k), 0)) for k in keys) / scored, 6) if scored else None
+
+    return {"scored": scored, "unparsed": int(counts.get("unparsed", 0)),
+            "ge4": share((4, 5)), "eq5": share((5,)), "le2": share((1, 2)),
+            "ge3": share((3, 4, 5))}  # fmt: skip
+
+
+# The paper's Table 3 (share judged >= 4 / = 5 / <= 2) and Table 1 (share >= 3).
+PAPER_TABLE3 = {
+    "SLM-Base": {"ge4": 0.7106, "eq5": 0.2467, "le2": 0.0665},
+    "SLM-Strict": {"ge4": 0.7837, "eq5": 0.4438, "le2": 0.0486},
+    "SLM-Relaxed": {"ge4": 0.1363, "eq5": 0.0266, "le2": 0.6019},
+}
+PAPER_TABLE1 = {"teacher_share_ge3": 0.9311, "slm_share_ge3": 0.9206}

@@ -1,0 +1,270 @@
+"""End to end, as a person would: `scripts/airflow-standalone.sh` (SQLite, temp
+AIRFLOW_HOME) runs the real maga_tool_models DAG with the tiny profile, and a headless
+chromium logs in to the Airflow UI and reads that run's data-quality report.
+
+The run is kept short without faking anything: it is triggered while the DAG is paused,
+every task from ``teacher_genre_audience`` on is marked skipped through the REST API (as
+an operator would from the UI), then the DAG is unpaused. The scheduler really runs
+``prepare_run``, ``sample_labeling_data`` and ``gate_sample``; the run ends "success" with
+a sample stage, one gate and a report. The run's storage root is overridden through the
+DAG's ``overrides`` param, so finding the run folder proves the plugin reads the
+``prepare_run`` XCom rather than guessing a path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.plugins.browser import chromium, chromium_path, png_size
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG_ID = "maga_tool_models"
+RUN_ID = "e2e_dq_report"
+ARTIFACTS = ROOT / "var" / "test-artifacts" / "ui-e2e"
+SKIP_FROM = "teacher_genre_audience"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Airflow:
+    base: str
+    password: str
+    home: Path
+    store: Path
+    xcom_store: Path
+    log: Path
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any]:  # fmt: skip
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=600) as res:
+                raw, status, kind = res.read(), res.status, res.headers.get("content-type", "")
+        except urllib.error.HTTPError as err:
+            raw, status, kind = err.read(), err.code, err.headers.get("content-type", "")
+        text = raw.decode("utf-8", "replace")
+        return status, json.loads(text) if "json" in kind and text else text
+
+    def token(self) -> str:
+        status, body = self.request("POST", "/auth/token",
+                                    {"username": "admin", "password": self.password})  # fmt: skip
+        assert status == 201, body
+        return body["access_token"]
+
+
+def _log_tail(path: Path, n: int = 60) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
+    if chromium_path() is None:
+        msg = "chromium not installed: run scripts/ci-system-deps.sh"
+        if os.environ.get("MAGA_REQUIRE_BROWSER"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    tmp = tmp_path_factory.mktemp("airflow_e2e")
+    port = free_port()
+    env = {**os.environ,
+           "MAGA_AIRFLOW_HOME": str(tmp / "home"), "MAGA_AIRFLOW_PORT": str(port),
+           "MAGA_STORAGE_ROOT": str(tmp / "store"),
+           "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+           # two standalone instances (other test sessions) must not share these ports
+           "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+           "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}  # fmt: skip
+    env.pop("AIRFLOW_HOME", None)
+    log = tmp / "standalone.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(ROOT / "scripts" / "airflow-standalone.sh")], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    af = Airflow(f"http://127.0.0.1:{port}", "", tmp / "home", tmp / "store",
+                 tmp / "xcom_store", log)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"airflow standalone exited:\n{_log_tail(log)}")
+            try:
+                if af.request("GET", "/api/v2/monitor/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"airflow standalone not healthy in 300s:\n{_log_tail(log)}")
+            time.sleep(2)
+        passwords = json.loads((af.home / "simple_auth_manager_passwords.json").read_text())
+        af.password = passwords["admin"]
+        assert f"admin / {af.password}" in log.read_text()  # printed once by the script
+        yield af
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def dag_run(airflow: Airflow) -> str:
+    """A finished run of maga_tool_models (tiny profile) up to and including gate_sample."""
+    token = airflow.token()
+    deadline = time.monotonic() + 240
+    while airflow.request("GET", f"/api/v2/dags/{DAG_ID}", token=token)[0] != 200:
+        if time.monotonic() > deadline:
+            pytest.fail(f"DAG {DAG_ID} never parsed:\n{_log_tail(airflow.log)}")
+        time.sleep(3)
+    conf = {"profile": "tiny", "overrides": [f"storage.root={airflow.xcom_store}"]}
+    status, body = airflow.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns",
+                                   {"dag_run_id": RUN_ID, "logical_date": None, "conf": conf},
+                                   token)  # fmt: skip
+    assert status == 200, body
+    status, body = airflow.request(
+        "PATCH",
+        f"/api/v2/dags/{DAG_ID}/dagRuns/{RUN_ID}/taskInstances/{SKIP_FROM}",
+        {"new_state": "skipped", "include_downstream": True},
+        token,
+    )
+    assert status == 200, body
+    status, body = airflow.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False}, token)
+    assert status == 200, body
+    deadline = time.monotonic() + 420
+    while True:
+        state = airflow.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{RUN_ID}",
+                                token=token)[1]["state"]  # fmt: skip
+        if state in ("success", "failed"):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"run still {state} after 420s:\n{_log_tail(airflow.log)}")
+        time.sleep(3)
+    tis = airflow.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{RUN_ID}/taskInstances",
+                          token=token)[1]["task_instances"]  # fmt: skip
+    states = {t["task_id"]: t["state"] for t in tis}
+    assert state == "success", states
+    assert states["gate_sample"] == "success" and states[SKIP_FROM] == "skipped"
+    return RUN_ID
+
+
+def test_requests_without_a_login_are_refused(airflow: Airflow, dag_run: str) -> None:
+    paths = ["/maga-dq/", "/maga-dq/api/runs",
+             f"/maga-dq/runs/{DAG_ID}/{dag_run}/report.html",
+             f"/maga-dq/runs/{DAG_ID}/{dag_run}/data_docs/index.html"]  # fmt: skip
+    for path in paths:
+        status, body = airflow.request("GET", path)
+        assert status == 401, (path, body)
+        status, _ = airflow.request("GET", path, token="not-a-valid-jwt")
+        assert status in (401, 403), path
+    status, page = airflow.request("GET", "/maga-dq/", headers={"Accept": "text/html"})
+    assert status == 401 and "Login required" in page
+    assert not list(airflow.xcom_store.rglob("report.html"))  # nothing was built for them
+
+
+def test_logged_in_user_sees_the_run_list_with_gate_status(airflow: Airflow, dag_run: str) -> None:
+    status, runs = airflow.request("GET", "/maga-dq/api/runs", token=airflow.token())
+    assert status == 200
+    run = next(r for r in runs if r["run_id"] == dag_run)
+    assert run["dag_id"] == DAG_ID and run["state"] == "success" and run["status"] == "passed"
+    assert run["run_uri"].startswith(str(airflow.xcom_store))  # found through the XCom
+    assert not airflow.store.exists() or not list(airflow.store.rglob("summary.json"))
+
+
+def test_person_logs_in_and_reads_the_report_of_the_run(airflow: Airflow, dag_run: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    base = airflow.base
+    with chromium() as page:
+        page.goto(f"{base}/maga-dq/")  # before logging in: refused
+        assert "Login required" in page.eval("document.body.innerText")
+
+        page.goto(f"{base}/")
+        page.wait_for("!!document.querySelector('input[name=username]')", 90, "login form")
+        page.type_into("input[name=username]", "admin")
+        page.type_into("input[name=password]", airflow.password)
+        page.click("document.querySelector('button[type=submit]')")
+        page.wait_for("!location.pathname.startsWith('/auth/login')", 60, "login")
+
+        page.goto(f"{base}/dags/{DAG_ID}/runs/{quote(dag_run, safe='')}")
+        tab = "Array.from(document.querySelectorAll('a')).find(e => e.innerText.trim() === " \
+              "'Data quality report')"  # fmt: skip
+        page.wait_for(f"!!{tab}", 90, "the run's 'Data quality report' tab")
+        page.click(tab)
+        page.wait_for("!!document.querySelector('iframe[src*=\"/maga-dq/runs/\"]')", 30, "iframe")
+        # the first visit builds the report (embeddings, Data Docs): allow for a slow CI box
+        deadline = time.monotonic() + 420
+        while True:
+            try:
+                frame = page.frame_context("/maga-dq/runs/")
+                title = page.eval("document.title", frame)
+                if title.startswith("Data quality:"):
+                    break
+                if "failed" in title.lower():
+                    pytest.fail(page.eval("document.body.innerText", frame))
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"report never loaded in the tab:\n{_log_tail(airflow.log)}")
+            time.sleep(2)
+        text = page.eval("document.body.innerText", frame)
+        assert f"Data quality: {DAG_ID} run {dag_run}" in text
+        assert "1 of 1 gate passed" in text and "Demo-model output" in text
+        for heading in ("Gates", "Funnel", "Limited Consistency", "Expansion",
+                        "Diversity and faithfulness", "Collapse early warning", "Cost",
+                        "Side-by-side samples"):  # fmt: skip
+            assert f"\n{heading}\n" in f"\n{text}\n", heading
+        assert "Gate sample passed" in text
+        assert "Not available for this run" in text  # the skipped stages
+        charts = page.eval("document.querySelectorAll('svg.chart').length", frame)
+        assert charts >= 3
+        shot = page.screenshot(ARTIFACTS / "run-tab-report.png")
+        assert png_size(shot) == (1400, 1000) and shot.stat().st_size > 40_000
+
+        report_url = page.eval("document.querySelector('iframe').src")
+        page.goto(report_url)  # the report on its own, whole page
+        page.screenshot(ARTIFACTS / "report-full.png", full_page=True)
+        page.click("document.querySelector('#data-docs-link')")
+        page.wait_for("document.title.startsWith('Data Docs')", 60, "Data Docs")
+        assert "gate_sample" not in page.eval("document.body.innerText")
+        assert "sample_metrics" in page.eval("document.body.innerText")
+
+        page.goto(f"{base}/plugin/data-quality")  # the navigation entry
+        page.wait_for("!!document.querySelector('iframe')", 60, "Data quality view")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                listing = page.eval("document.body.innerText", page.frame_context("/maga-dq/"))
+                if dag_run in listing:
+                    break
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("run list never showed the run")
+            time.sleep(1)
+        assert "passed" in listing and DAG_ID in listing
+        page.screenshot(ARTIFACTS / "data-quality-view.png")

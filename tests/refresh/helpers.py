@@ -1,0 +1,114 @@
+"""Builders shared by the refresh tests: a tool-model registry pointing at the tiny
+random model, source shards in every supported format, and a tiny-profile config."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from maga.config import MagaConfig, load_config
+from maga.storage import Storage, join_uri
+
+
+def make_registry(storage: Storage, root: str, model_dir: str, version: int = 1) -> str:
+    """A registry version whose GA-SLM and reformulation SLM are both ``model_dir``."""
+    reg = join_uri(root, "registry", "tool_models")
+    uri = join_uri(reg, f"v{version:04d}", "manifest.json")
+    manifest = {"name": "maga-tool-models", "version": version, "demo_models": True,
+                "models": {"ga_slm": {"uri": model_dir, "quantized_uri": model_dir},
+                           "reformulation_slm": {"uri": model_dir, "quantized_uri": model_dir}}}
+    storage.write_json(uri, manifest)
+    storage.write_json(join_uri(reg, "latest.json"), {"version": version, "manifest": uri})
+    return uri
+
+
+def shard_bytes(records: Iterable[dict[str, Any] | str], fmt: str) -> bytes:
+    """Records as a JSONL, JSONL.gz or Parquet file (a str record is a raw JSONL line)."""
+    records = list(records)
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(records), buf)
+        return buf.getvalue()
+    lines = "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n"
+                    for r in records).encode("utf-8")
+    return gzip.compress(lines, mtime=0) if fmt == "jsonl.gz" else lines
+
+
+def docs(prefix: str, n: int, words: int = 60, start: int = 0) -> list[dict[str, Any]]:
+    """``n`` readable English documents with distinct ids and content."""
+    from maga.corpus.builtin import wiki_records
+
+    pool = list(wiki_records(["en"], 200))
+    out = []
+    for i in range(start, start + n):
+        text = pool[i % len(pool)]["text"]
+        out.append({"id": f"{prefix}-{i}", "text": " ".join(text.split()[:words]), "lang": "en"})
+    return out
+
+
+def refresh_config(root: str, source: str, output: str, *extra: str) -> MagaConfig:
+    return load_config("tiny", [f"storage.root={root}", f"refresh.source_uri={source}",
+                                f"refresh.output_uri={output}", *extra])
+
+
+BOILER_HEAD = "Sure! Here is the rewritten text:"
+BOILER_TAIL = "I hope this helps!"
+
+
+class FakeSession:
+    """Stands in for ``EngineSession`` in fast tests: every output is a function of its
+    request alone (as with per-request seeds), so reruns are byte-identical.
+
+    GA requests get five distinct pairs; rewrites keep the document's words minus every
+    fifth one (a different fifth per pair, so no two rewrites of a document are near
+    duplicates), wrapped in boilerplate lines; judge requests get a score of 4.
+    ``crash_after`` raises on that call (a task killed mid-shard)."""
+
+    def __init__(self, crash_after: int | None = None, boilerplate: bool = True) -> None:
+        self.calls = 0
+        self.requests = 0
+        self.crash_after = crash_after
+        self.boilerplate = boilerplate
+        self.engine_starts = 0
+        self.startup_seconds = 0.0
+
+    def _one(self, req: Any) -> Any:
+        from maga.llm.base import GenResult
+
+        user = req.messages[-1]["content"]
+        schema = req.constraint.json_schema if req.constraint else None
+        if schema and "pairs" in schema.get("properties", {}):
+            pairs = [{"genre": f"genre {k} of {req.key}"[:24], "audience": f"reader {k}"}
+                     for k in range(5)]
+            text = json.dumps({"pairs": pairs})
+        elif schema and "score" in schema.get("properties", {}):
+            text = json.dumps({"score": 4, "reason": "keeps facts"})
+        else:
+            k = int(req.key.rsplit("#", 1)[1])
+            words = user.split("Document:", 1)[1].split()
+            body = " ".join(w for i, w in enumerate(words) if (i + k) % 5)
+            text = f"{BOILER_HEAD}\n{body}\n{BOILER_TAIL}" if self.boilerplate else body
+        return GenResult(text=text, prompt_tokens=len(user.split()),
+                         completion_tokens=len(text.split()), finish_reason="stop")
+
+    def generate(self, spec: Any, requests: list) -> Any:
+        from maga.llm.base import UsageCounter
+        from maga.llm.jobs import JobOutcome
+
+        self.calls += 1
+        if self.crash_after is not None and self.calls > self.crash_after:
+            raise RuntimeError(f"simulated crash at generate call {self.calls}")
+        results = [self._one(r) for r in requests]
+        self.requests += len(requests)
+        usage = UsageCounter()
+        usage.add(results, 0.01)
+        return JobOutcome(results, usage)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,75 @@
+"""Text metrics on hand-made texts whose answers are known."""
+
+from __future__ import annotations
+
+import pytest
+
+from maga.report.metrics import (
+    boilerplate_hits,
+    boilerplate_stats,
+    describe,
+    distinct_n,
+    frequent_openings,
+    keyword_coverage,
+    keywords,
+    length_ratios,
+    score_counts,
+    score_shares,
+)
+
+
+def test_distinct_n_counts_unique_ngrams_over_all_texts() -> None:
+    assert distinct_n(["a b a b"], 1) == 0.5  # 2 unique of 4
+    assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)  # ab, ba, ab
+    assert distinct_n(["a b", "a b"], 2) == 0.5
+    assert distinct_n(["one"], 2) is None
+
+
+def test_keywords_skip_stopwords_and_rank_by_frequency() -> None:
+    text = "The violin and the violin bow: a violin maker shapes the bow from wood."
+    assert keywords(text, 3) == ["violin", "bow", "maker"]
+
+
+def test_keyword_coverage_is_share_of_source_keywords_in_rewrite() -> None:
+    source = "Glacier glacier ice moves slowly; the glacier carves valleys and lakes."
+    assert keywords(source, 4) == ["glacier", "ice", "moves", "slowly"]
+    assert keyword_coverage(source, "A glacier of ice moves.", k=4) == 0.75
+    assert keyword_coverage(source, "Nothing related here.", k=4) == 0.0
+    assert keyword_coverage("the of and", "anything") is None
+
+
+def test_boilerplate_patterns_and_rate() -> None:
+    assert boilerplate_hits("Please note that the castle is old.") == ["please_note"]
+    assert boilerplate_hits("Sure! Here is a rewritten version for kids.") == [
+        "here_is", "certainly", "rewritten_version"]  # fmt: skip
+    assert boilerplate_hits("The castle stands on a hill.") == []
+    stats = boilerplate_stats(["Please note that x.", "Clean text.", "As an AI I cannot.", "Ok."])
+    assert stats["rate"] == 0.5 and stats["flagged"] == 2
+    assert stats["patterns"] == {"please_note": 1, "as_an_ai": 1}
+
+
+def test_frequent_openings_count_sources_not_rewrites() -> None:
+    same_source = ["Aaron Copland was a composer"] * 5
+    assert frequent_openings(same_source, ["s1"] * 5) == {}
+    template = [f"In this engaging story about topic {i}" for i in range(4)]
+    found = frequent_openings(template, [f"s{i}" for i in range(4)])
+    assert found == {"in this engaging story": 4}
+
+
+def test_length_ratios_and_describe() -> None:
+    ratios = length_ratios([("a b c d", "a b"), ("a b", "a b c d"), ("", "x")])
+    assert ratios == [0.5, 2.0]
+    d = describe([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert (d["n"], d["mean"], d["p50"], d["min"], d["max"]) == (5, 3.0, 3.0, 1.0, 5.0)
+    assert describe([])["mean"] is None
+
+
+def test_score_shares_match_table3_definitions() -> None:
+    counts = score_counts([5, 4, 4, 3, 2, 1, None, "x"])
+    assert counts == {"1": 1, "2": 1, "3": 1, "4": 2, "5": 1, "unparsed": 2}
+    shares = score_shares(counts)
+    assert shares["scored"] == 6 and shares["unparsed"] == 2
+    assert shares["ge4"] == 0.5 and shares["eq5"] == pytest.approx(1 / 6, abs=1e-6)
+    assert shares["le2"] == pytest.approx(2 / 6, abs=1e-6)
+    assert shares["ge3"] == pytest.approx(4 / 6, abs=1e-6)
+    assert score_shares(score_counts([]))["ge4"] is None
