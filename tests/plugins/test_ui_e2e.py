@@ -174,6 +174,8 @@ def dag_run(airflow: Airflow) -> str:
 
 
 def test_requests_without_a_login_are_refused(airflow: Airflow, dag_run: str) -> None:
+    # The DAG's teardown task built the report; a refused request must not touch it.
+    before = {p: p.stat().st_mtime_ns for p in airflow.xcom_store.rglob("report.html")}
     paths = ["/maga-dq/", "/maga-dq/api/runs",
              f"/maga-dq/runs/{DAG_ID}/{dag_run}/report.html",
              f"/maga-dq/runs/{DAG_ID}/{dag_run}/data_docs/index.html"]  # fmt: skip
@@ -184,7 +186,8 @@ def test_requests_without_a_login_are_refused(airflow: Airflow, dag_run: str) ->
         assert status in (401, 403), path
     status, page = airflow.request("GET", "/maga-dq/", headers={"Accept": "text/html"})
     assert status == 401 and "Login required" in page
-    assert not list(airflow.xcom_store.rglob("report.html"))  # nothing was built for them
+    after = {p: p.stat().st_mtime_ns for p in airflow.xcom_store.rglob("report.html")}
+    assert after == before  # nothing was built or rebuilt for them
 
 
 def test_logged_in_user_sees_the_run_list_with_gate_status(airflow: Airflow, dag_run: str) -> None:
