@@ -76,6 +76,19 @@ def request_from_dict(data: dict[str, Any]) -> GenRequest:
     return GenRequest(constraint=constraint, **data)
 
 
+def write_requests(path: Path, requests: list[GenRequest]) -> None:
+    """The request file a vLLM worker process reads, one JSON object per line."""
+    with path.open("w", encoding="utf-8") as fh:
+        for req in requests:
+            fh.write(json.dumps(request_to_dict(req), ensure_ascii=False) + "\n")
+
+
+def read_results(path: Path) -> list[GenResult]:
+    """The results a vLLM worker process wrote, in request order."""
+    with path.open(encoding="utf-8") as fh:
+        return [GenResult(**json.loads(line)) for line in fh]
+
+
 def run_batches(
     backend: LLMBackend, requests: list[GenRequest], label: str, batch_size: int = 128
 ) -> tuple[list[GenResult], UsageCounter]:
@@ -168,9 +181,7 @@ def _run_subprocess(
         (job / "spec.json").write_text(json.dumps(asdict(spec)))
         if bench:
             (job / "bench.json").write_text(json.dumps(asdict(bench)))
-        with (job / "requests.jsonl").open("w", encoding="utf-8") as fh:
-            for req in requests:
-                fh.write(json.dumps(request_to_dict(req), ensure_ascii=False) + "\n")
+        write_requests(job / "requests.jsonl", requests)
         cmd = [sys.executable, "-m", "maga.llm.worker", str(job)]
         log.info("%s: starting a vLLM engine process for %d requests", spec.label, len(requests))
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
@@ -191,10 +202,7 @@ def _run_subprocess(
                 f"{spec.label}: engine process exited with {code}; last output:\n" + "\n".join(tail)
             )
         meta = json.loads(meta_path.read_text())
-        results = []
-        with (job / "results.jsonl").open(encoding="utf-8") as fh:
-            for line in fh:
-                results.append(GenResult(**json.loads(line)))
+        results = read_results(job / "results.jsonl")
         usage = UsageCounter(**meta["usage"])
         return JobOutcome(results, usage, meta["startup_seconds"], meta.get("bench"))
 
@@ -247,9 +255,7 @@ class EngineSession:
         self._calls += 1
         job = Path(self._tmp.name)
         req_path, res_path = job / f"req-{self._calls}.jsonl", job / f"res-{self._calls}.jsonl"
-        with req_path.open("w", encoding="utf-8") as fh:
-            for req in requests:
-                fh.write(json.dumps(request_to_dict(req), ensure_ascii=False) + "\n")
+        write_requests(req_path, requests)
         command = {"op": "generate", "label": spec.label, "requests": str(req_path),
                    "results": str(res_path)}
         assert self._proc is not None and self._proc.stdin is not None
@@ -270,8 +276,7 @@ class EngineSession:
         req_path.unlink(missing_ok=True)
         if not reply.get("ok"):
             raise GenerationJobError(f"{spec.label}: {reply.get('error')}")
-        with res_path.open(encoding="utf-8") as fh:
-            results = [GenResult(**json.loads(row)) for row in fh]
+        results = read_results(res_path)
         res_path.unlink(missing_ok=True)
         return JobOutcome(results, UsageCounter(**reply["usage"]), startup)
 
