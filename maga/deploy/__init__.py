@@ -1,0 +1,1 @@
+"""Helpers for running the pipeline as a multi-process Airflow deployment."""
