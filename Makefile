@@ -31,7 +31,7 @@ demo: env
 	$(BIN)/maga demo
 
 test: env
-	scripts/ci-system-deps.sh || echo "no chromium: the browser test will be skipped"
+	scripts/ci-system-deps.sh || echo "system packages missing: the browser and multi-worker tests will be skipped"
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
