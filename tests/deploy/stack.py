@@ -130,7 +130,11 @@ def postgres_bindir() -> Path | None:
 
 
 def redis_binary() -> str | None:
-    return os.environ.get("MAGA_REDIS_SERVER") or shutil.which("redis-server")
+    """``$MAGA_REDIS_SERVER`` when it is an executable, else ``redis-server`` on PATH."""
+    env = os.environ.get("MAGA_REDIS_SERVER")
+    if env and os.access(env, os.X_OK):
+        return env
+    return shutil.which("redis-server")
 
 
 def missing_binaries() -> list[str]:
