@@ -57,3 +57,16 @@ def reformulate_messages(
 
 def judge_messages(document: str, genre: str, audience: str, rewrite: str) -> list[dict[str, str]]:
     return chat("judge", document=document, genre=genre, audience=audience, rewrite=rewrite)
+
+
+def rationale_messages(document: str, passage: str) -> list[dict[str, str]]:
+    """``stretch`` output: the rationale to insert after ``passage``."""
+    return chat("rationale", document=document, passage=passage)
+
+
+def judge_rationale_messages(document: str, passage: str, rationale: str) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": render("judge.system")},
+        {"role": "user", "content": render("judge_rationale.user", document=document,
+                                           passage=passage, rationale=rationale)},
+    ]  # fmt: skip

@@ -13,6 +13,8 @@ from maga.prompts.render import (
     VARIANTS,
     genre_audience_messages,
     judge_messages,
+    judge_rationale_messages,
+    rationale_messages,
     reformulate_messages,
     render,
 )
@@ -29,6 +31,10 @@ CASES = {
     },
     "judge": lambda: judge_messages(
         DOC, "A limerick.", "Children aged eight.", "A river long, through lands it ran..."),
+    "rationale": lambda: rationale_messages(DOC, "It flows through ten countries."),
+    "judge_rationale": lambda: judge_rationale_messages(
+        DOC, "It flows through ten countries.",
+        "A river that long crosses many borders, so it links the economies of ten states."),
 }
 
 
@@ -63,3 +69,11 @@ def test_missing_value_is_named():
 def test_unknown_variant_rejected():
     with pytest.raises(ValueError, match="prompt variant"):
         reformulate_messages(DOC, "g", "a", "creative")
+
+
+def test_rationale_prompts_carry_document_passage_and_rationale():
+    user = rationale_messages(DOC, "PASSAGE-X")[1]["content"]
+    assert DOC in user and "PASSAGE-X" in user
+    judged = judge_rationale_messages(DOC, "PASSAGE-X", "RATIONALE-Y")
+    assert judged[0]["content"] == judge_messages(DOC, "g", "a", "r")[0]["content"]
+    assert all(s in judged[1]["content"] for s in (DOC, "PASSAGE-X", "RATIONALE-Y"))
