@@ -4,7 +4,14 @@ prepare_run -> discover (new/changed shards vs the processed-shards manifest, at
 the shard limit) -> per shard, a mapped task group: gate_shard -> reformulate_shard
 (GA-SLM pairs + reformulation SLM rewrites, chunked, resumable) -> clean_shard ->
 validate_shard (expectation suites + judged sample + gate) -> publish (Parquet shards,
-manifest, dataset card, Asset event) -> finish (fails the run if a shard was stopped).
+manifest, dataset card, Asset event) -> export_mix (training-mix manifests: MAGA-Mix,
+repetition and upsampling baselines, as JSON and as a ``datasets`` interleave recipe)
+-> finish (fails the run if a shard was stopped).
+
+The ``output_mode`` Param picks the output form: ``documents`` (one row per rewrite),
+``stitch`` (one megadoc per source made of its rewrites) or ``stretch`` (the source with
+generated rationales inserted after its passages); ``generations_per_source`` asks for
+more rewrites per source than the GA-SLM writes in one pass (up to 64).
 
 Runs on the profile's cron and whenever new tool models are registered. Mapping is over
 shards, never documents (Airflow's max_map_length is 1024). Thin on purpose: all logic
@@ -74,6 +81,12 @@ else:
                              description="Most shards this run (0: the profile's)."),
         "prompt_variant": Param("base", type="string", enum=["base", "strict", "relaxed"],
                                 description="Reformulation prompt variant (paper Table 3)."),
+        "output_mode": Param(SETTINGS.output_mode, type="string",
+                             enum=["documents", "stitch", "stretch"],
+                             description="documents: a row per rewrite; stitch: one megadoc "
+                                         "per source; stretch: the source with rationales."),
+        "generations_per_source": Param(0, type="integer", minimum=0, maximum=64,
+                                        description="Rewrites per source (0: the profile's)."),
         "dry_run": Param(False, type="boolean",
                          description="Only list what would be processed."),
         "overrides": Param([], type="array", items={"type": "string"},
@@ -118,6 +131,12 @@ def maga_corpus_refresh():
         return publish_task(run_uri, context, CORPUS_ASSET)
 
     @task
+    def export_mix(run_uri: str, **context) -> dict:
+        from maga.pipelines.corpus_refresh import export_mix_task
+
+        return export_mix_task(run_uri, context)
+
+    @task
     def finish(run_uri: str, **context) -> dict:
         from maga.pipelines.corpus_refresh import finish_task
 
@@ -128,7 +147,7 @@ def maga_corpus_refresh():
     groups = per_shard.partial(run_uri=run_uri).expand(shard=shards)
     published = publish(run_uri)
     groups >> published
-    published >> finish(run_uri)
+    published >> export_mix(run_uri) >> finish(run_uri)
 
 
 maga_corpus_refresh()

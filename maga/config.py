@@ -214,6 +214,54 @@ class RefreshGateThresholds(_Strict):
     max_unparsed_judge_share: float = Field(0.5, ge=0, le=1)
 
 
+OutputMode = Literal["documents", "stitch", "stretch"]
+MixRecipe = Literal["maga_mix", "repetition", "upsample"]
+
+
+class MegadocConfig(_Strict):
+    """``stitch`` output: one megadoc per source made of its kept rewrites."""
+
+    original: Literal["first", "omit"] = "first"  # the source document leads, or is left out
+    separator: str = "\n\n"  # between the parts of a megadoc
+    seed: int = 1234  # the rewrites' order is a seeded shuffle per source document
+
+
+class StretchConfig(_Strict):
+    """``stretch`` output: the source with a generated rationale after each passage."""
+
+    unit: Literal["paragraph", "sentence"] = "paragraph"
+    # More passages than this are merged into this many consecutive groups, so the
+    # inserts spread over the whole document.
+    max_inserts: int = Field(8, ge=1, le=64)
+    separator: str = "\n\n"  # put in front of each insert
+    max_tokens: int = Field(160, ge=8)
+    min_chars: int = Field(20, ge=1)  # shorter rationales are dropped, counted
+
+
+class MixConfig(_Strict):
+    """Training-mix export: mixture manifests over the published corpus."""
+
+    enabled: bool = True
+    recipes: list[MixRecipe] = Field(
+        default_factory=lambda: ["maga_mix", "repetition", "upsample"], min_length=1)
+    # Share of the token budget drawn from synthetic data in MAGA-Mix; the upsampling
+    # baseline gives the same share to the expanded sources, repeated.
+    synthetic_share: float = Field(0.5, gt=0, lt=1)
+    # Tokens per training run; 0: every real and synthetic token once.
+    token_budget: int = Field(0, ge=0)
+    seed: int = 1234
+    # Whose tokenizer counts tokens: the run's reformulation SLM, or a model path.
+    tokenizer: str = "reformulation_slm"
+    output_uri: str | None = None  # None: <output>/mixes
+
+    @field_validator("recipes")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("refresh.mix.recipes lists a recipe twice")
+        return value
+
+
 class RefreshConfig(_Strict):
     """``maga_corpus_refresh``: incremental, sharded reformulation of a whole corpus."""
 
@@ -236,6 +284,17 @@ class RefreshConfig(_Strict):
     model_queue: str = "default"  # Celery queue/pool of tasks that load a model
     model_pool: str = "default_pool"
     progress_every_s: float = Field(30.0, gt=0)
+    # documents: one row per rewrite; stitch: one megadoc per source; stretch: the
+    # source with inserted rationales (arXiv 2603.18534).
+    output_mode: OutputMode = "documents"
+    # Rewrites asked per source. The GA-SLM returns generation.pairs_per_doc pairs per
+    # call (what it was trained on), so it is called again, with a new seed, until this
+    # many distinct pairs exist or ga_extra_rounds calls beyond the minimum are spent.
+    generations_per_source: int = Field(5, ge=1, le=64)
+    ga_extra_rounds: int = Field(2, ge=0, le=32)
+    megadoc: MegadocConfig = Field(default_factory=MegadocConfig)
+    stretch: StretchConfig = Field(default_factory=StretchConfig)
+    mix: MixConfig = Field(default_factory=MixConfig)
     clean: RefreshCleanConfig = Field(default_factory=RefreshCleanConfig)
     gates: RefreshGateThresholds = Field(default_factory=RefreshGateThresholds)
 

@@ -26,6 +26,10 @@ def params_to_overrides(params: dict[str, Any]) -> list[str]:
         out.append(f"generation.prompt_variant={params['prompt_variant']}")
     if params.get("dry_run"):
         out.append("refresh.dry_run=true")
+    if params.get("output_mode"):
+        out.append(f"refresh.output_mode={params['output_mode']}")
+    if params.get("generations_per_source"):
+        out.append(f"refresh.generations_per_source={int(params['generations_per_source'])}")
     out.extend(params.get("overrides") or [])
     return out
 
@@ -86,6 +90,13 @@ def publish_task(run_uri: str, context: dict[str, Any], asset: Any = None) -> di
             "tool_model_version": stats["tool_model_version"],
         }  # fmt: skip
     return {k: stats.get(k) for k in ("docs_in", "docs_out", "rows_published", "dry_run")}
+
+
+def export_mix_task(run_uri: str, context: dict[str, Any]) -> dict[str, Any]:
+    from maga.refresh.pipeline import export_mix
+
+    stats = export_mix(_ctx(run_uri, context))
+    return {"written": stats.get("artifacts", {}), "skipped": stats.get("skipped", {})}
 
 
 def finish_task(run_uri: str, context: dict[str, Any]) -> dict[str, Any]:

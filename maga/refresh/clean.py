@@ -11,8 +11,15 @@ keyword coverage of the source, and exact or near duplicates within the group. N
 duplicates are judged on shingles that are *not* template text, so rewrites that only
 share a template are never merged. A sample of each drop reason is kept for the report.
 
-Writes ``output.parquet`` (kept rows, the published schema) and ``rejects.parquet``
-(quarantined input records, documents without any output, dropped rewrites) to staging.
+In ``stretch`` mode the generations are rationales, cleaned by :func:`clean_inserts`
+(boilerplate, empty, too short, exact repeats); length and keyword-coverage checks
+against the whole source do not apply to them.
+
+Writes to staging: ``output.parquet`` (the published rows in the run's output mode, see
+:mod:`maga.megadocs.assemble`), ``generations.parquet`` (the kept generations, for the
+megadoc modes and the judge), ``source.parquet`` (the accepted source documents, the real
+side of a training mix) and ``rejects.parquet`` (quarantined input records, documents
+without any output, dropped generations).
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from maga.config import RefreshCleanConfig
+from maga.config import RefreshCleanConfig, StretchConfig
 from maga.log import get_logger
+from maga.megadocs.assemble import GENERATION_SCHEMA, OUTPUT_SCHEMA, SOURCE_SCHEMA, Assembler
+from maga.megadocs.tokens import counter_for
 from maga.refresh.discover import read_plan
 from maga.refresh.files import ParquetRows, iter_jsonl_stream, put_file
 from maga.refresh.layout import ShardPaths, shard_paths
@@ -46,12 +55,7 @@ from maga.refresh.textstats import (
 from maga.runs.context import RunContext
 
 log = get_logger("refresh.clean")
-S, I32 = pa.string(), pa.int32()
-OUTPUT_SCHEMA = pa.schema([
-    ("source_id", S), ("genre", S), ("audience", S), ("prompt_variant", S),
-    ("tool_model_version", I32), ("text", S), ("id", S), ("part", I32), ("pair_index", I32),
-    ("n_chars", I32), ("source_shard", S),
-])  # fmt: skip
+S = pa.string()
 REJECT_SCHEMA = pa.schema([
     ("source_shard", S), ("record", pa.int64()), ("source_id", S), ("rewrite_id", S),
     ("stage", S), ("reason", S), ("detail", S), ("genre", S), ("audience", S), ("text", S),
@@ -180,6 +184,38 @@ def clean_group(
     return out
 
 
+def clean_inserts(rows: list[dict[str, Any]], learned: Learned, key_words: int,
+                  cfg: StretchConfig) -> GroupResult:  # fmt: skip
+    """Clean the rationales of ONE source document (``stretch`` mode)."""
+    out = GroupResult()
+    seen: dict[bytes, str] = {}
+    for row in rows:
+        if row.get("error"):
+            out.dropped.append((row, "generation_error", str(row["error"])))
+            continue
+        text, n = strip_boilerplate(row["text"], learned, key_words)
+        out.lines_stripped += n
+        out.rewrites_stripped += n > 0
+        if not text:
+            out.dropped.append((row, "empty_output", ""))
+        elif len(text) < cfg.min_chars:
+            out.dropped.append((row, "too_short", f"{len(text)} chars < {cfg.min_chars}"))
+        elif (h := text_hash(text)) in seen:
+            out.dropped.append((row, "exact_duplicate", f"same as {seen[h]}"))
+        else:
+            seen[h] = row["id"]
+            out.kept.append({**row, "text": text})
+    return out
+
+
+def token_histogram(counts: list[int]) -> dict[str, int]:
+    """Counts per power-of-two bucket (``"<=64"``: 33-64 tokens); sums across shards."""
+    hist: Counter = Counter()
+    for n in counts:
+        hist[1 << max(0, (max(n, 1) - 1).bit_length())] += 1
+    return {f"<={k}": v for k, v in sorted(hist.items())}
+
+
 def _groups(storage: Any, paths: ShardPaths, n_chunks: int):
     """(chunk index, {source_id: [rewrite rows]}) in chunk order; a document's rewrites
     never straddle chunks."""
@@ -214,13 +250,18 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
     learned = learn(([r["text"] for r in rows if not r.get("error") and r["text"]]
                      for _, g in _groups(storage, paths, n) for rows in g.values()), ccfg)  # fmt: skip
     version = int(read_plan(ctx)["tool_models"]["version"])
-    variant, uri = cfg.generation.prompt_variant, shard["uri"]
+    uri, mode = shard["uri"], cfg.refresh.output_mode
+    assembler = Assembler(cfg, version, uri, counter_for(ctx))
+    out_tokens: list[int] = []
+    source_tokens: list[int] = []
     dropped: Counter = Counter()
     doc_rejects: Counter = Counter()
     examples: dict[str, list] = {}
     c: Counter = Counter()
     with tempfile.TemporaryDirectory(prefix="maga-clean-") as tmp:
         out = ParquetRows(Path(tmp) / "output.parquet", OUTPUT_SCHEMA)
+        gens = ParquetRows(Path(tmp) / "generations.parquet", GENERATION_SCHEMA)
+        src = ParquetRows(Path(tmp) / "source.parquet", SOURCE_SCHEMA)
         rej = ParquetRows(Path(tmp) / "rejects.parquet", REJECT_SCHEMA)
         for q in iter_jsonl_stream(storage, paths.stage("gate", "quarantine.jsonl")):
             rej.add({"source_shard": uri, "record": q["record"], "source_id": q["id"],
@@ -232,7 +273,17 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
                 c["docs"] += 1
                 c["input_chars"] += len(doc["text"])
                 rows = groups.get(doc["id"], [])
-                res = clean_group(rows, sources, learned, ccfg) if rows else None
+                if not rows:
+                    res = None
+                elif mode == "stretch":
+                    res = clean_inserts(rows, learned, ccfg.boilerplate_key_words,
+                                        cfg.refresh.stretch)
+                else:
+                    res = clean_group(rows, sources, learned, ccfg)
+                source_row = assembler.source_row(doc, bool(res and res.kept))
+                source_tokens.append(source_row["n_tokens"])
+                c["expanded_tokens"] += source_row["n_tokens"] if source_row["expanded"] else 0
+                src.add(source_row)
                 c["rewrites"] += len(rows)
                 for row, reason, detail in res.dropped if res else []:
                     dropped[reason] += 1
@@ -255,19 +306,22 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
                              "reason": reason, "detail": detail})  # fmt: skip
                     continue
                 c["docs_with_output"] += 1
-                for row in res.kept:
-                    c["kept"] += 1
-                    c["output_chars"] += len(row["text"])
-                    out.add({"source_id": row["source_id"], "genre": row["genre"],
-                             "audience": row["audience"], "prompt_variant": variant,
-                             "tool_model_version": version, "text": row["text"], "id": row["id"],
-                             "part": row["part"], "pair_index": row["pair_index"],
-                             "n_chars": len(row["text"]), "source_shard": uri})  # fmt: skip
-        out.close()
-        rej.close()
-        put_file(storage, out.path, paths.stage("clean", "output.parquet"))
-        put_file(storage, rej.path, paths.stage("clean", "rejects.parquet"))
+                c["kept"] += len(res.kept)
+                for row in assembler.generation_rows(res.kept):
+                    c["output_chars"] += row["n_chars"]  # new text only: the expansion
+                    c["generation_tokens"] += row["n_tokens"]
+                    if mode != "documents":
+                        gens.add(row)
+                for row in assembler.output_rows(doc, res.kept):
+                    c["published_chars"] += row["n_chars"]
+                    c["output_tokens"] += row["n_tokens"]
+                    out_tokens.append(row["n_tokens"])
+                    out.add(row)
+        for rows_file in (out, gens, src, rej):
+            rows_file.close()
+            put_file(storage, rows_file.path, paths.stage("clean", rows_file.path.name))
         c["output_rows"], c["reject_rows"] = out.count, rej.count
+        c["source_tokens"] = sum(source_tokens)
     stats = {
         **dict(c), "dropped": dict(sorted(dropped.items())),
         "doc_rejects": dict(sorted(doc_rejects.items())),
@@ -277,7 +331,9 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
         "boilerplate": {"docs": learned.docs, "min_docs": learned.threshold,
                         "first_lines": dict(list(learned.first.items())[:10]),
                         "last_lines": dict(list(learned.last.items())[:10])},
-        "drop_examples": examples,
+        "drop_examples": examples, "output_mode": mode,
+        "output_token_hist": token_histogram(out_tokens),
+        "source_token_hist": token_histogram(source_tokens),
     }  # fmt: skip
     save_staged(storage, paths, "clean", stats)
     record_step(ctx, shard["key"], "clean", "ok", stats, seconds=time.perf_counter() - t0)

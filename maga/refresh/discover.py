@@ -34,7 +34,8 @@ def build_plan(ctx: RunContext) -> dict[str, Any]:
     models = resolve_tool_models(cfg, storage, cfg.refresh.tool_model_version)
     output = output_root(cfg)
     manifest = load_manifest(storage, output)
-    classified = classify(shards, manifest, models["version"], cfg.refresh.redo_on_new_tool_models)
+    classified = classify(shards, manifest, models["version"], cfg.refresh.redo_on_new_tool_models,
+                          cfg.refresh.output_mode)
     todo = [c for c in classified if c.status != "unchanged"]
     limit = cfg.refresh.shard_limit
     settings = data_settings(cfg, models["version"])
@@ -50,6 +51,7 @@ def build_plan(ctx: RunContext) -> dict[str, Any]:
         "dry_run": cfg.refresh.dry_run,
         "shard_limit": limit,
         "prompt_variant": cfg.generation.prompt_variant,
+        "output_mode": cfg.refresh.output_mode,
         "tool_models": models,
         "shards": selected,
         "deferred": [{"uri": c.shard.uri, "status": c.status} for c in todo[limit:]],

@@ -17,8 +17,13 @@ import pandas as pd
 from maga.config import RefreshConfig
 from maga.gates.core import Expect, GateResult, Metric, run_gate
 
-OUTPUT_COLUMNS = ["source_id", "genre", "audience", "prompt_variant", "tool_model_version",
-                  "text"]  # fmt: skip
+COMMON_COLUMNS = ["source_id", "output_mode", "prompt_variant", "tool_model_version", "text"]
+
+
+def output_columns(mode: str) -> list[str]:
+    """Columns every published row of ``mode`` must fill (its provenance included)."""
+    extra = ["genre", "audience"] if mode == "documents" else ["n_generations"]
+    return COMMON_COLUMNS + extra
 
 
 def _share(part: float, whole: float) -> float | None:
@@ -57,12 +62,19 @@ def quality_metrics(totals: dict[str, Any], cfg: RefreshConfig) -> dict[str, Met
 def gate_output(
     frame: pd.DataFrame, totals: dict[str, Any], cfg: RefreshConfig,
     key: str, uri: str, *, prompt_variant: str, tool_model_version: int, min_chars: int,
+    output_mode: str = "documents",
 ) -> GateResult:
-    """``frame``: up to ``validate_max_rows`` output rows (id, the output columns, n_chars)."""
+    """``frame``: up to ``validate_max_rows`` output rows (id, the mode's columns, n_chars)."""
     col = "expect_column_values_to_"
     exps: list[Expect] = [
-        Expect(f"{c}_not_null", f"{col}not_be_null", {"column": c}) for c in OUTPUT_COLUMNS
+        Expect(f"{c}_not_null", f"{col}not_be_null", {"column": c})
+        for c in output_columns(output_mode)
     ]
+    exps.append(Expect("output_mode", f"{col}be_in_set",
+                       {"column": "output_mode", "value_set": [output_mode]}))  # fmt: skip
+    if output_mode != "documents":
+        exps.append(Expect("megadoc_has_generations", f"{col}be_between",
+                           {"column": "n_generations", "min_value": 1}))  # fmt: skip
     exps += [
         Expect("id_unique", f"{col}be_unique", {"column": "id"}),
         Expect("prompt_variant", f"{col}be_in_set",

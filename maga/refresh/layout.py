@@ -2,8 +2,11 @@
 
 Output location ``O`` (``refresh.output_uri``; relative paths sit under storage.root)::
 
-    O/data/<key>.parquet       published rewrites of one source shard
+    O/data/<key>.parquet       published rows of one source shard, in the run's output mode
+    O/generations/<key>.parquet  megadoc modes: the kept generations the megadocs are made of
+    O/source/<key>.parquet     the shard's accepted source documents (real data for mixes)
     O/rejects/<key>.parquet    rejected input records and dropped rewrites, with reasons
+    O/mixes/<recipe>.json      training-mix manifests (and ``.hf.json`` datasets recipes)
     O/manifest.json            processed-shards manifest (source URI -> content hash)
     O/README.md                dataset card
     O/_staging/<key>/<fp>/     work area of one shard: chunks, stage markers, stats
@@ -90,6 +93,14 @@ class ShardPaths:
     @property
     def data(self) -> str:
         return join_uri(self.output, "data", f"{self.key}.parquet")
+
+    @property
+    def generations(self) -> str:
+        return join_uri(self.output, "generations", f"{self.key}.parquet")
+
+    @property
+    def source(self) -> str:
+        return join_uri(self.output, "source", f"{self.key}.parquet")
 
     @property
     def rejects(self) -> str:

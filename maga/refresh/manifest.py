@@ -49,8 +49,18 @@ class Classified:
     status: str  # new | changed | stale | unchanged
 
 
+def _stale(entry: dict[str, Any], version: int, redo_older: bool, output_mode: str) -> bool:
+    """Made with an older tool-model version (when redoing those), or published in
+    another output mode."""
+    if redo_older and int(entry.get("tool_model_version") or 0) < version:
+        return True
+    mode = entry.get("output_mode", "documents")
+    return entry.get("status") == "published" and mode != output_mode
+
+
 def classify(
-    shards: list[ObjectInfo], manifest: dict[str, Any], version: int, redo_older: bool
+    shards: list[ObjectInfo], manifest: dict[str, Any], version: int, redo_older: bool,
+    output_mode: str = "documents",
 ) -> list[Classified]:
     done = manifest.get("shards", {})
     out = []
@@ -60,7 +70,7 @@ def classify(
             status = "new"
         elif entry.get("etag") != info.etag:
             status = "changed"
-        elif redo_older and int(entry.get("tool_model_version") or 0) < version:
+        elif _stale(entry, version, redo_older, output_mode):
             status = "stale"
         else:
             status = "unchanged"

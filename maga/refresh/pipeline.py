@@ -1,7 +1,7 @@
 """The ``maga_corpus_refresh`` pipeline as plain functions (no Airflow import).
 
 The DAG makes ``discover`` a task, the four shard steps a task group mapped over the
-shards discover returns, then ``publish`` and ``finish``. :func:`run_all` runs the
+shards discover returns, then ``publish``, ``export_mix`` and ``finish``. :func:`run_all` runs the
 same steps in order in one process, sharing one engine process across every shard
 (the CLI's path, and the end-to-end tests'); a shard whose gate stops it or whose step
 fails is recorded and the others go on, as with mapped tasks.
@@ -78,6 +78,13 @@ def publish(ctx: RunContext) -> dict[str, Any]:
     return run_stage(ctx, PublishStage())
 
 
+def export_mix(ctx: RunContext) -> dict[str, Any]:
+    """Training-mix manifests over everything published so far."""
+    from maga.mix.export import ExportMixStage
+
+    return run_stage(ctx, ExportMixStage())
+
+
 def finish(ctx: RunContext) -> dict[str, Any]:
     """The run's verdict: raises RefreshIncomplete when a shard was stopped or failed."""
     stats = ctx.storage.read_json(ctx.uri("publish", "stats.json"))
@@ -111,4 +118,5 @@ def run_all(ctx: RunContext, session: EngineSession | None = None) -> dict[str, 
         if own:
             session.close()
     publish(ctx)
+    export_mix(ctx)
     return finish(ctx)

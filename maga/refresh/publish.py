@@ -4,8 +4,10 @@ Order, chosen so that a crash anywhere leaves readers a consistent corpus and a 
 no duplicates:
 
 1. the aggregate gate over every validated shard (a failure publishes nothing);
-2. each validated shard's staged ``output.parquet`` and ``rejects.parquet`` are copied
-   to ``data/<key>.parquet`` and ``rejects/<key>.parquet``: one atomic object/file each,
+2. each validated shard's staged ``output.parquet``, ``source.parquet``,
+   ``rejects.parquet`` (and, in the megadoc modes, ``generations.parquet``) are copied to
+   ``data/``, ``source/``, ``rejects/`` (``generations/``) ``<key>.parquet``: one atomic
+   object/file each,
    at a path that depends on the shard alone, so a changed shard replaces its old
    output and a repeated copy writes the same bytes again;
 3. shards the input gate stopped get a rejects file naming every record's reason, and
@@ -42,7 +44,9 @@ from maga.runs.stage import StageStats
 log = get_logger("refresh.publish")
 ENTRY_STATS = ("records", "quarantine_reasons", "languages", "docs", "docs_with_output",
                "rewrites", "kept", "input_chars", "output_chars", "dropped", "doc_rejects",
-               "score_histogram", "judged", "low_scores", "truncated_docs", "split_docs")  # fmt: skip
+               "score_histogram", "judged", "low_scores", "truncated_docs", "split_docs",
+               "output_rows", "output_tokens", "source_tokens", "generation_tokens",
+               "expanded_tokens")  # fmt: skip
 
 
 def _stopped_rejects(ctx: RunContext, shard: dict, paths: ShardPaths, reason: str) -> None:
@@ -68,13 +72,18 @@ def _stopped_rejects(ctx: RunContext, shard: dict, paths: ShardPaths, reason: st
 
 def _entry(ctx: RunContext, shard: dict, paths: ShardPaths, summary: dict, status: str,
            plan: dict) -> dict[str, Any]:  # fmt: skip
-    stats = {k: summary[k] for k in ENTRY_STATS}
+    stats = {k: summary.get(k, 0) for k in ENTRY_STATS}
+    published = status == "published"
+    megadocs = published and summary.get("output_mode", "documents") != "documents"
     stats["prompt_tokens"] = sum(t["prompt"] for t in summary["tokens"].values())
     stats["completion_tokens"] = sum(t["completion"] for t in summary["tokens"].values())
     return {
         "etag": shard["etag"], "key": shard["key"], "status": status,
-        "output": paths.data if status == "published" else None, "rejects": paths.rejects,
-        "rows": summary["kept"] if status == "published" else 0,
+        "output": paths.data if published else None, "rejects": paths.rejects,
+        "output_mode": summary.get("output_mode", "documents"),
+        "generations": paths.generations if megadocs else None,
+        "source_rows": paths.source if published else None,
+        "rows": summary.get("output_rows", summary["kept"]) if published else 0,
         "reason": summary["reason"], "run_id": ctx.run_id,
         "tool_model_version": plan["tool_models"]["version"],
         "prompt_variant": plan["prompt_variant"],
@@ -138,6 +147,12 @@ class PublishStage:
             paths = shard_paths(cfg, s)
             if storage.exists(paths.stage("clean", "output.parquet")):
                 copy_file(storage, paths.stage("clean", "output.parquet"), paths.data)
+                copy_file(storage, paths.stage("clean", "source.parquet"), paths.source)
+                if cfg.refresh.output_mode == "documents":
+                    storage.delete(paths.generations)  # left by an earlier megadoc run
+                else:
+                    copy_file(storage, paths.stage("clean", "generations.parquet"),
+                              paths.generations)
                 copy_file(storage, paths.stage("clean", "rejects.parquet"), paths.rejects)
             elif manifest["shards"].get(s["uri"], {}).get("etag") != s["etag"]:
                 raise FileNotFoundError(f"publish {s['key']}: staged output missing in "
@@ -153,7 +168,9 @@ class PublishStage:
             manifest = update_manifest(storage, output, entries, plan["source"])
             storage.write_text(card_uri(output), render_card(manifest, cfg, output))
         for s in stopped:
-            storage.delete(shard_paths(cfg, s).data)
+            for uri in (shard_paths(cfg, s).data, shard_paths(cfg, s).generations,
+                        shard_paths(cfg, s).source):  # fmt: skip
+                storage.delete(uri)
         for s in ok + stopped:
             storage.delete_prefix(shard_paths(cfg, s).staging_root)
         _write_step_stats(ctx, list(summaries.values()))

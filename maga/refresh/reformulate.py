@@ -1,17 +1,22 @@
-"""Step 3: reformulate one shard with the tool models, chunk by chunk.
+"""Step 3: generate one shard's rewrites (or rationales) with the tool models, chunk by chunk.
 
-Two passes over the shard's input chunks (``refresh.chunk_docs`` documents each):
-the GA-SLM writes ``pairs_per_doc`` (genre, audience) pairs per document in one
-generation, then the reformulation SLM writes one rewrite per pair. Each chunk's
-result is written to staging as soon as it completes, so memory holds one chunk and a
-retried task resumes at the first missing chunk. One engine process serves the whole
-shard (both passes when both SLMs are the same model). Per-request seeds derived from
-document ids make a regenerated chunk byte-identical.
+Two passes over the shard's input chunks (``refresh.chunk_docs`` documents each). In the
+``documents`` and ``stitch`` output modes the GA-SLM first writes
+``refresh.generations_per_source`` distinct (genre, audience) pairs per document (in
+rounds of ``generation.pairs_per_doc``, see :mod:`maga.refresh.pairs`), then the
+reformulation SLM writes one rewrite per pair. In ``stretch`` mode the first pass finds
+each document's passages (no model) and the second asks the reformulation SLM for one
+rationale per passage. Each chunk's result is written to staging as soon as it
+completes, so memory holds one chunk and a retried task resumes at the first missing
+chunk. One engine process serves the whole shard (both passes when both SLMs are the
+same model). Per-request seeds derived from document ids make a regenerated chunk
+byte-identical.
 
 Documents longer than ``generation.max_input_chars`` follow ``refresh.long_doc_policy``:
 ``truncate`` (cut at a word boundary) or ``split`` (parts of at most that many
 characters, at paragraph/sentence/word boundaries, at most ``refresh.max_parts`` kept);
-both are counted. Progress (docs, tokens/s, ETA) is logged after every chunk and at
+both are counted. ``stretch`` keeps every document whole and prompts a window around
+each passage instead. Progress (docs, tokens/s, ETA) is logged after every chunk and at
 least every ``refresh.progress_every_s`` seconds while one runs.
 """
 
@@ -28,15 +33,17 @@ from typing import Any
 
 from maga.config import MagaConfig
 from maga.jsonl import iter_jsonl
-from maga.labeling.common import ga_request, rewrite_request, truncate
-from maga.labeling.schemas import parse_ga
+from maga.labeling.common import rewrite_request, truncate
 from maga.llm.base import GenRequest
 from maga.llm.jobs import EngineSession, ModelSpec
 from maga.llm.models import student_spec
 from maga.log import get_logger
+from maga.megadocs.passages import insert_points
+from maga.megadocs.requests import rationale_request
 from maga.refresh.discover import read_plan
 from maga.refresh.files import write_json
 from maga.refresh.layout import ShardPaths, shard_paths
+from maga.refresh.pairs import collect_pairs
 from maga.refresh.state import record_step, save_staged, staged
 from maga.refresh.toolmodels import local_model_dir
 from maga.runs.context import RunContext
@@ -70,7 +77,7 @@ def doc_units(doc: dict[str, Any], cfg: MagaConfig) -> tuple[list[dict[str, Any]
     text, limit = doc["text"], cfg.generation.max_input_chars
     counts: Counter = Counter()
     base = {"source_id": doc["id"], "source_chars": len(text)}
-    if len(text) <= limit:
+    if len(text) <= limit or cfg.refresh.output_mode == "stretch":
         return [{**base, "unit_id": doc["id"], "part": 0, "text": text}], counts
     if cfg.refresh.long_doc_policy == "truncate":
         cut, _ = truncate(text, limit)
@@ -142,27 +149,33 @@ def _maybe_crash(new_chunks: int) -> None:
 
 def _ga_chunk(cfg: MagaConfig, session: EngineSession, spec: ModelSpec,
               units: list[dict]) -> tuple[list[dict], dict]:  # fmt: skip
-    requests = [ga_request(cfg, u["unit_id"], u["text"]) for u in units]
-    outcome = session.generate(spec, requests)
-    rows = []
-    for u, res in zip(units, outcome.results, strict=True):
-        parsed = parse_ga(res.text, cfg.generation.pairs_per_doc) if res.ok else None
-        reject = parsed.reject if parsed else f"generation_error:{res.error}"
-        rows.append({"unit_id": u["unit_id"], "source_id": u["source_id"], "part": u["part"],
-                     "pairs": parsed.pairs if parsed and reject is None else [],
-                     "reject": reject, "raw": res.text[:300] if reject else "",
-                     "prompt_tokens": res.prompt_tokens,
-                     "completion_tokens": res.completion_tokens})  # fmt: skip
-    return rows, outcome.usage.as_dict()
+    if cfg.refresh.output_mode != "stretch":
+        return collect_pairs(cfg, session, spec, units)
+    s = cfg.refresh.stretch
+    rows = [{"unit_id": u["unit_id"], "source_id": u["source_id"], "part": u["part"],
+             "pairs": [], "passages": insert_points(u["text"], s.unit, s.max_inserts),
+             "reject": None, "raw": "", "prompt_tokens": 0, "completion_tokens": 0}
+            for u in units]  # fmt: skip
+    for row in rows:
+        row["reject"] = None if row["passages"] else "no_passages"
+    return rows, {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                  "generate_seconds": 0.0}  # fmt: skip
 
 
 def rewrite_requests(cfg: MagaConfig, units: list[dict],
                      ga_rows: list[dict]) -> tuple[list[dict], list[GenRequest]]:  # fmt: skip
-    """One rewrite request per (unit, pair) of a chunk, and the rows they become."""
+    """One request per (unit, pair) of a chunk, or per (document, passage) in
+    ``stretch`` mode, and the rows they become."""
     by_unit = {u["unit_id"]: u for u in units}
     items, requests = [], []
     for ga in ga_rows:
         unit = by_unit[ga["unit_id"]]
+        for k, (start, end) in enumerate(ga.get("passages") or []):
+            rid = f"{ga['unit_id']}@{k}"
+            items.append({"id": rid, "source_id": ga["source_id"], "unit_id": ga["unit_id"],
+                          "part": ga["part"], "pair_index": k, "genre": None, "audience": None,
+                          "passage_start": start, "anchor": end})  # fmt: skip
+            requests.append(rationale_request(cfg, rid, unit["text"], start, end))
         for k, pair in enumerate(ga["pairs"]):
             rid = f"{ga['unit_id']}#{k}"
             items.append({"id": rid, "source_id": ga["source_id"], "unit_id": ga["unit_id"],
@@ -198,6 +211,7 @@ def summarize(storage: Any, paths: ShardPaths, n_chunks: int) -> dict[str, Any]:
     usage: dict[str, Counter] = {"ga_slm": Counter(), "reform_slm": Counter()}
     counts: Counter = Counter()
     ga_rejects: Counter = Counter()
+    ga_events: Counter = Counter()  # per-round rule breaks and repeated pairs
     for k in range(n_chunks):
         for phase, model in (("ga", "ga_slm"), ("gen", "reform_slm")):
             data = storage.read_json(paths.chunk(phase, k))
@@ -210,6 +224,11 @@ def summarize(storage: Any, paths: ShardPaths, n_chunks: int) -> dict[str, Any]:
                     counts["units"] += 1
                     if row["reject"]:
                         ga_rejects[row["reject"].split(":")[0]] += 1
+                    counts["pairs"] += len(row["pairs"])
+                    counts["passages"] += len(row.get("passages") or [])
+                    counts["ga_rounds"] += row.get("rounds", 0)
+                    counts["ga_short_units"] += bool(row.get("short"))
+                    ga_events.update(row.get("events", {}))
                 else:
                     counts["rewrites"] += 1
                     counts["generation_errors"] += bool(row["error"])
@@ -224,7 +243,7 @@ def summarize(storage: Any, paths: ShardPaths, n_chunks: int) -> dict[str, Any]:
                         "completion_tokens_per_s": round(c["completion_tokens"] / wall, 2)
                         if wall else 0.0}  # fmt: skip
     return {"chunks": n_chunks, **dict(counts), "ga_rejects": dict(sorted(ga_rejects.items())),
-            "models": models}  # fmt: skip
+            "ga_round_events": dict(sorted(ga_events.items())), "models": models}  # fmt: skip
 
 
 def reformulate_shard(

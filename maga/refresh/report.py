@@ -44,6 +44,14 @@ def shard_summary(shard: dict[str, Any], outcome: dict[str, Any]) -> dict[str, A
         "input_chars": clean.get("input_chars", 0), "output_chars": clean.get("output_chars", 0),
         "expansion_ratio": clean.get("expansion_ratio", 0.0),
         "kept_share": clean.get("kept_share", 0.0),
+        "output_mode": clean.get("output_mode", "documents"),
+        "output_rows": clean.get("output_rows", 0), "output_tokens": clean.get("output_tokens", 0),
+        "source_tokens": clean.get("source_tokens", 0),
+        "generation_tokens": clean.get("generation_tokens", 0),
+        "expanded_tokens": clean.get("expanded_tokens", 0),
+        "published_chars": clean.get("published_chars", 0),
+        "output_token_hist": clean.get("output_token_hist", {}),
+        "source_token_hist": clean.get("source_token_hist", {}),
         "score_histogram": val.get("score_histogram", {}),
         "judged": val.get("judged", 0), "low_scores": val.get("low_scores", 0),
         "judge_requested": val.get("judge_requested", 0),
@@ -52,16 +60,26 @@ def shard_summary(shard: dict[str, Any], outcome: dict[str, Any]) -> dict[str, A
     }  # fmt: skip
 
 
+def _sorted_hist(hist: Counter) -> dict[str, int]:
+    return dict(sorted(hist.items(), key=lambda kv: int(kv[0].lstrip("<="))))
+
+
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     t: Counter = Counter()
     dropped: Counter = Counter()
     quarantined: Counter = Counter()
     docs_out: Counter = Counter()
     hist: Counter = Counter()
+    out_hist: Counter = Counter()
+    src_hist: Counter = Counter()
     for r in rows:
         for k in ("records", "accepted", "quarantined", "docs", "docs_with_output", "rewrites",
-                  "kept", "input_chars", "output_chars", "judged", "low_scores", "judge_requested"):
-            t[k] += r[k]
+                  "kept", "input_chars", "output_chars", "judged", "low_scores", "judge_requested",
+                  "output_rows", "output_tokens", "source_tokens", "generation_tokens",
+                  "expanded_tokens"):
+            t[k] += r.get(k, 0)
+        out_hist.update(r.get("output_token_hist", {}))
+        src_hist.update(r.get("source_token_hist", {}))
         for tok in r["tokens"].values():
             t["prompt_tokens"] += tok["prompt"]
             t["completion_tokens"] += tok["completion"]
@@ -76,7 +94,8 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["generate_seconds"] = round(out.get("generate_seconds", 0.0), 3)
     out.update({"dropped": dict(dropped), "quarantine_reasons": dict(quarantined),
                 "doc_rejects": dict(docs_out), "score_histogram": dict(hist),
-                "generated": t["rewrites"]})  # fmt: skip
+                "output_token_hist": _sorted_hist(out_hist),
+                "source_token_hist": _sorted_hist(src_hist), "generated": t["rewrites"]})  # fmt: skip
     return out
 
 

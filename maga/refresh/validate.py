@@ -3,9 +3,10 @@
 * A great-expectations row suite on up to ``refresh.validate_max_rows`` output rows
   (required columns present, ids unique, the run's prompt variant and tool-model
   version, minimum length), plus id uniqueness over ALL rows, counted while streaming.
-* A judged sample: ``refresh.judge_sample`` kept rewrites, chosen by hash of their id
-  (the same rows on every run), scored 1-5 for Limited Consistency by the teacher or
-  the reformulation SLM. The sample's judgements are staged; thresholds are not.
+* A judged sample: ``refresh.judge_sample`` kept generations (rewrites, or the
+  rationales of ``stretch``), chosen by hash of their id (the same rows on every run),
+  scored 1-5 for Limited Consistency by the teacher or the reformulation SLM. In the
+  megadoc modes the sample comes from the shard's generations, not its megadocs. The sample's judgements are staged; thresholds are not.
 * The gate: kept share, share of scores <= 2 (drift toward the paper's "Relaxed"
   collapse), unparsed judgements, expansion ratio.
 """
@@ -29,32 +30,39 @@ from maga.labeling.schemas import parse_judge
 from maga.llm.jobs import EngineSession
 from maga.llm.models import teacher_spec
 from maga.log import get_logger
+from maga.megadocs.requests import judge_rationale_request
 from maga.refresh.discover import read_plan
 from maga.refresh.files import get_file, write_jsonl
-from maga.refresh.gates import OUTPUT_COLUMNS, gate_output
+from maga.refresh.gates import gate_output, output_columns
 from maga.refresh.layout import ShardPaths, shard_paths
 from maga.refresh.reformulate import iter_units, model_specs
 from maga.refresh.state import record_step, save_staged, staged
 from maga.runs.context import RunContext
 
 log = get_logger("refresh.validate")
-FRAME_COLUMNS = ["id", *OUTPUT_COLUMNS, "n_chars"]
 BATCH = 4096
+SAMPLE_FIELDS = ("id", "source_id", "genre", "audience", "text")
+STRETCH_FIELDS = ("passage_start", "anchor")
 
 
 def _hash_key(row_id: str) -> bytes:
     return hashlib.sha256(row_id.encode()).digest()
 
 
-def scan_output(path: Path, max_rows: int, sample: int) -> tuple[pd.DataFrame, dict, list]:
+def scan_output(path: Path, max_rows: int, sample: int,
+                columns: list[str] | None = None) -> tuple[pd.DataFrame, dict, list]:  # fmt: skip
     """One streaming pass: the GE frame, id-uniqueness counts, the judge sample."""
     pf = pq.ParquetFile(path)
+    names = set(pf.schema_arrow.names)
+    fields = [f for f in (*SAMPLE_FIELDS, *STRETCH_FIELDS) if f in names]
+    frame_cols = columns or ["id", *output_columns("documents"), "n_chars"]
+    read = list(dict.fromkeys([*frame_cols, *fields]))
     frames, taken, rows, dups = [], 0, 0, 0
     seen: set[bytes] = set()
     heap: list[tuple[bytes, int, dict]] = []  # max-heap on the hash key (inverted bytes)
-    for batch in pf.iter_batches(batch_size=BATCH, columns=FRAME_COLUMNS):
+    for batch in pf.iter_batches(batch_size=BATCH, columns=read):
         if taken < max_rows:
-            frame = batch.to_pandas()
+            frame = batch.select(frame_cols).to_pandas()
             frames.append(frame.iloc[: max_rows - taken])
             taken += len(frames[-1])
         for row in batch.to_pylist():
@@ -64,14 +72,13 @@ def scan_output(path: Path, max_rows: int, sample: int) -> tuple[pd.DataFrame, d
             seen.add(digest)
             if sample:
                 inv = bytes(255 - b for b in _hash_key(row["id"]))
-                item = (inv, rows, {k: row[k] for k in ("id", "source_id", "genre", "audience",
-                                                        "text")})  # fmt: skip
+                item = (inv, rows, {k: row[k] for k in fields})
                 if len(heap) < sample:
                     heapq.heappush(heap, item)
                 elif inv > heap[0][0]:
                     heapq.heapreplace(heap, item)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {c: pd.Series(dtype=object) for c in FRAME_COLUMNS})
+        {c: pd.Series(dtype=object) for c in frame_cols})
     chosen = sorted((it for _, _, it in heap), key=lambda r: _hash_key(r["id"]))
     return frame, {"rows": rows, "duplicate_ids": dups}, chosen
 
@@ -85,14 +92,16 @@ def judge_sample(
     done = staged(storage, paths, "judge")
     if done is not None:
         return done
-    wanted = {it["id"].rsplit("#", 1)[0] for it in items}
+    stretch = cfg.refresh.output_mode == "stretch"
+    unit_of = (lambda rid: rid.rsplit("@", 1)[0]) if stretch else (lambda rid: rid.rsplit("#", 1)[0])
+    wanted = {unit_of(it["id"]) for it in items}
     sources: dict[str, str] = {}
     for k in range(n_chunks):
         for unit in iter_units(storage, paths, k, cfg):
             if unit["unit_id"] in wanted:
                 sources[unit["unit_id"]] = unit["text"]
-    requests = [judge_request(cfg, f"judge:{it['id']}", sources[it["id"].rsplit("#", 1)[0]], it)
-                for it in items]  # fmt: skip
+    build = judge_rationale_request if stretch else judge_request
+    requests = [build(cfg, f"judge:{it['id']}", sources[unit_of(it["id"])], it) for it in items]
     if cfg.refresh.judge == "teacher":
         spec = teacher_spec(cfg)
         spec.label = "judge_teacher"
@@ -126,9 +135,18 @@ def validate_shard(
     if clean is None or gate_in is None:
         raise FileNotFoundError(f"validate {shard['key']}: cleaning not done in {paths.staging}")
     version = int(read_plan(ctx)["tool_models"]["version"])
+    mode = r.output_mode
+    columns = ["id", *output_columns(mode), "n_chars"]
     with tempfile.TemporaryDirectory(prefix="maga-validate-") as tmp:
         local = get_file(storage, paths.stage("clean", "output.parquet"), Path(tmp) / "o.parquet")
-        frame, counts, sample = scan_output(local, r.validate_max_rows, r.judge_sample)
+        if mode == "documents":
+            frame, counts, sample = scan_output(local, r.validate_max_rows, r.judge_sample, columns)
+        else:  # judge the generations the megadocs are made of
+            frame, counts, _ = scan_output(local, r.validate_max_rows, 0, columns)
+            gens = get_file(storage, paths.stage("clean", "generations.parquet"),
+                            Path(tmp) / "g.parquet")
+            _, gen_counts, sample = scan_output(gens, 0, r.judge_sample, ["id"])
+            counts["duplicate_ids"] += gen_counts["duplicate_ids"]
     judge: dict[str, Any] = {"requested": 0, "judged": 0, "low_scores": 0, "histogram": {}}
     if sample:
         own = session is None
@@ -145,7 +163,8 @@ def validate_shard(
               "low_scores": judge["low_scores"], "duplicate_ids": counts["duplicate_ids"]}
     result = gate_output(frame, totals, r, shard["key"], paths.stage("clean", "output.parquet"),
                          prompt_variant=cfg.generation.prompt_variant,
-                         tool_model_version=version, min_chars=r.clean.min_chars)
+                         tool_model_version=version, min_chars=r.clean.min_chars,
+                         output_mode=mode)
     write_gate_result(result, ctx.uri("gates", result.gate), storage=ctx.storage)
     stats = {**totals, "rows": counts["rows"], "ge_rows_checked": len(frame),
              "score_histogram": judge["histogram"], "judge_usage": judge.get("usage", {}),

@@ -46,7 +46,7 @@ def test_in_dagbag_without_errors(dagbag):
 def test_wiring_and_mapping_over_shards(monkeypatch):
     dag = load_dag(monkeypatch)
     ids = {t.task_id for t in dag.tasks}
-    assert ids == {"prepare_run", "discover", *SHARD_TASKS, "publish", "finish"}
+    assert ids == {"prepare_run", "discover", *SHARD_TASKS, "publish", "export_mix", "finish"}
     for up, down in zip(SHARD_TASKS, SHARD_TASKS[1:], strict=False):
         assert up in dag.get_task(down).upstream_task_ids
     group = dag.task_group_dict["shard"]
@@ -56,7 +56,8 @@ def test_wiring_and_mapping_over_shards(monkeypatch):
     assert "shard.validate_shard" in publish.upstream_task_ids
     assert publish.trigger_rule == "all_done"  # stopped shards do not block the others
     assert [a.name for a in publish.outlets] == ["maga_corpus"]
-    assert dag.get_task("finish").upstream_task_ids == {"publish", "prepare_run"}
+    assert dag.get_task("export_mix").upstream_task_ids == {"publish", "prepare_run"}
+    assert dag.get_task("finish").upstream_task_ids == {"export_mix", "prepare_run"}
     for task in dag.tasks:
         if task.task_id != "prepare_run":
             assert task.retries >= 1, task.task_id
@@ -66,7 +67,10 @@ def test_params_cover_the_ui_form(monkeypatch):
     dag = load_dag(monkeypatch)
     params = dag.params
     assert {"profile", "source", "output", "tool_model_version", "shard_limit",
-            "prompt_variant", "dry_run", "overrides"} <= set(params.keys())
+            "prompt_variant", "output_mode", "generations_per_source", "dry_run",
+            "overrides"} <= set(params.keys())
+    assert params.get_param("output_mode").schema["enum"] == ["documents", "stitch", "stretch"]
+    assert params.get_param("generations_per_source").schema["maximum"] == 64
     assert params["shard_limit"] == 0 and params["dry_run"] is False
     assert params.get_param("shard_limit").schema["maximum"] == 1024
 

@@ -14,7 +14,9 @@ from maga.runs.context import RunContext
 from maga.storage import Storage
 from tests.refresh.helpers import FakeSession, make_registry, refresh_config, shard_bytes
 
-FAST = ("refresh.judge=reformulation_slm", "refresh.chunk_docs=2")
+# No model on disk: token counts use the built-in tiny tokenizer (built once, cached).
+FAST = ("refresh.judge=reformulation_slm", "refresh.chunk_docs=2",
+        "refresh.mix.tokenizer=builtin:tiny-random")
 
 
 @dataclass

@@ -89,10 +89,16 @@ class FakeSession:
             text = json.dumps({"pairs": pairs})
         elif schema and "score" in schema.get("properties", {}):
             text = json.dumps({"score": 4, "reason": "keeps facts"})
+        elif "\nPassage:\n" in user:  # stretch: a rationale naming its passage's words
+            k = int(req.key.rsplit("@", 1)[1])
+            passage = user.split("\nPassage:\n", 1)[1].split("\n\nRationale:", 1)[0]
+            text = f"Rationale {k}: it matters that {' '.join(passage.split()[:8])}."
+            text = f"{BOILER_HEAD}\n{text}" if self.boilerplate else text
         else:
             k = int(req.key.rsplit("#", 1)[1])
             words = user.split("Document:", 1)[1].split()
-            body = " ".join(w for i, w in enumerate(words) if (i + k) % 5)
+            m = 5 + k // 5  # pairs beyond the fifth drop every 6th, 7th... word
+            body = " ".join(w for i, w in enumerate(words) if (i + k) % m)
             text = f"{BOILER_HEAD}\n{body}\n{BOILER_TAIL}" if self.boilerplate else body
         return GenResult(text=text, prompt_tokens=len(user.split()),
                          completion_tokens=len(text.split()), finish_reason="stop")

@@ -14,7 +14,7 @@ CFG = load_config("gpu").refresh  # real thresholds: kept >= 0.6, <=2 share <= 0
 def frame(n: int = 4, **changes) -> pd.DataFrame:
     rows = [{"id": f"d#{i}", "source_id": "d", "genre": "g", "audience": "a",
              "prompt_variant": "base", "tool_model_version": 3, "text": "t" * 300,
-             "n_chars": 300} for i in range(n)]
+             "n_chars": 300, "output_mode": "documents"} for i in range(n)]
     df = pd.DataFrame(rows)
     for col, value in changes.items():
         df.loc[0, col] = value

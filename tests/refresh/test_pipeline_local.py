@@ -69,7 +69,7 @@ def test_first_run_processes_all_then_nothing(ws):
 
     summary = json.loads(Path(ctx.uri("summary.json")).read_text())
     assert list(summary["stages"]) == ["discover", "gate_input", "reformulate", "clean",
-                                       "validate", "publish"]
+                                       "validate", "publish", "export_mix"]
     assert summary["stages"]["reformulate"]["completion_tokens"] > 0
     assert summary["gates"]["refresh_aggregate"]["passed"]
 

@@ -63,10 +63,12 @@ def test_crash_hook_kills_only_when_asked(monkeypatch):
 @pytest.mark.parametrize("params,expected", [
     ({}, []),
     ({"source": "s3://b/c", "output": "s3://b/o", "tool_model_version": "3", "shard_limit": 5,
-      "prompt_variant": "strict", "dry_run": True, "overrides": ["refresh.chunk_docs=8"]},
+      "prompt_variant": "strict", "dry_run": True, "output_mode": "stitch",
+      "generations_per_source": 32, "overrides": ["refresh.chunk_docs=8"]},
      ["refresh.source_uri=s3://b/c", "refresh.output_uri=s3://b/o",
       "refresh.tool_model_version='3'", "refresh.shard_limit=5",
-      "generation.prompt_variant=strict", "refresh.dry_run=true", "refresh.chunk_docs=8"]),
+      "generation.prompt_variant=strict", "refresh.dry_run=true", "refresh.output_mode=stitch",
+      "refresh.generations_per_source=32", "refresh.chunk_docs=8"]),
 ])
 def test_params_to_overrides(params, expected):
     from maga.pipelines.corpus_refresh import params_to_overrides
@@ -75,3 +77,4 @@ def test_params_to_overrides(params, expected):
     cfg = load_config("tiny", params_to_overrides(params))
     if params:
         assert cfg.refresh.tool_model_version == "3" and cfg.refresh.dry_run
+        assert cfg.refresh.output_mode == "stitch" and cfg.refresh.generations_per_source == 32

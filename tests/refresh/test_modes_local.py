@@ -1,0 +1,80 @@
+"""The three output modes and the training-mix export through the whole refresh
+pipeline with a scripted model (fast). The same checks run on a real vLLM engine in
+tests/megadocs/test_modes_e2e.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from maga.config import MegadocConfig, StretchConfig
+from maga.megadocs.passages import insert_points
+from tests.megadocs.checks import check_documents, check_mix, check_stitch, check_stretch
+from tests.refresh.helpers import docs
+
+
+@pytest.fixture
+def source(ws):
+    ws.shard("a", docs("a", 5))
+    ws.shard("b", docs("b", 4, words=90), "parquet")
+    return ws
+
+
+def test_documents_with_more_generations_than_one_pass(source):
+    ctx = source.run("r1", "refresh.generations_per_source=8")
+    counts = check_documents(source.output)
+    assert set(counts.values()) == {8}  # 5 + 3 from a second GA round
+    reform = json.loads(Path(ctx.uri("reformulate", "stats.json")).read_text())
+    assert reform["docs_in"] == 9
+
+
+def test_stitch_megadocs_and_reproducible_order(source, tmp_path):
+    source.run("r1", "refresh.output_mode=stitch", "refresh.megadoc.seed=11")
+    got = check_stitch(source.output, MegadocConfig(seed=11))
+    assert got == {"megadocs": 9, "rewrites": 45}
+    other = tmp_path / "omit"
+    source.run("r2", "refresh.output_mode=stitch", "refresh.megadoc.original=omit",
+               "refresh.megadoc.separator=<SEP>", output=str(other))
+    check_stitch(other, MegadocConfig(original="omit", separator="<SEP>"))
+
+
+def test_stretch_keeps_the_source_and_judges_inserts(source):
+    ctx = source.run("r1", "refresh.output_mode=stretch", "refresh.stretch.unit=sentence",
+                     "refresh.stretch.max_inserts=3")
+    got = check_stretch(source.output, StretchConfig(unit="sentence", max_inserts=3))
+    passages = [len(insert_points(d["text"], "sentence", 3))
+                for d in docs("a", 5) + docs("b", 4, words=90)]  # fmt: skip
+    assert got["docs"] == 9 and got["inserts"] == sum(passages) and max(passages) == 3
+    judged = json.loads(Path(ctx.uri("report.json")).read_text())["totals"]
+    assert judged["judged"] > 0 and judged["low_scores"] == 0
+
+
+def test_switching_mode_reprocesses_published_shards(source):
+    source.run("r1")
+    second = source.run("r2", "refresh.output_mode=stitch")
+    report = json.loads(Path(second.uri("report.json")).read_text())
+    assert report["shard_counts"]["stale"] == 2
+    manifest = source.manifest()
+    assert {e["output_mode"] for e in manifest["shards"].values()} == {"stitch"}
+    check_stitch(source.output, MegadocConfig())
+
+
+def test_mix_manifests_load_with_the_declared_proportions(source):
+    settings = ("refresh.mix.token_budget=400000", "refresh.mix.synthetic_share=0.6")
+    ctx = source.run("r1", *settings)
+    mixes = source.output / "mixes"
+    summary = json.loads((mixes / "summary.json").read_text())
+    assert set(summary["written"]) == {"maga_mix", "repetition", "upsample"}
+    assert summary["modes"]["documents"]["rows"] == 45
+    maga = json.loads((mixes / "maga_mix.json").read_text())
+    parts = {p["name"]: p for p in maga["components"]}
+    assert parts["synthetic"]["token_share"] == 0.6 and parts["real"]["epochs"] > 1
+    for recipe in ("maga_mix", "repetition", "upsample"):
+        check_mix(source.output, recipe)
+    stats = json.loads(Path(ctx.uri("export_mix", "stats.json")).read_text())
+    assert stats["docs_out"] == 3 and stats["dropped"] == {}
+    before = {p.name: p.read_bytes() for p in mixes.iterdir()}
+    source.run("r2", *settings)  # nothing new: the manifests stay byte-identical
+    assert {p.name: p.read_bytes() for p in mixes.iterdir()} == before
