@@ -244,6 +244,34 @@ def expansion_section(data: RunData) -> dict[str, Any]:
     }
 
 
+def output_form_section(data: RunData) -> dict[str, Any]:
+    """Output mode, token counts per mode and the length distribution of published
+    documents (megadocs in the stitch and stretch modes) against their sources."""
+    form = data.output_form
+    if not form:
+        return _missing("not a corpus-refresh run")
+    t = form["totals"]
+    if not t.get("output_rows"):
+        return _missing("no published rows with token counts in this run")
+    out_hist, src_hist = t.get("output_token_hist", {}), t.get("source_token_hist", {})
+    labels = sorted(set(out_hist) | set(src_hist), key=lambda k: int(k.lstrip("<=")))
+    mixes = form.get("mixes") or {}
+    return {
+        "available": True, "modes": ", ".join(form["modes"]),
+        "rows": t.get("output_rows", 0), "tokens": t.get("output_tokens", 0),
+        "source_tokens": t.get("source_tokens", 0),
+        "generation_tokens": t.get("generation_tokens", 0),
+        "mean_tokens": round(t.get("output_tokens", 0) / t["output_rows"], 1),
+        "per_mode": mixes.get("modes") or {},
+        "recipes": sorted((mixes.get("written") or {}).keys()),
+        "skipped": mixes.get("skipped") or {},
+        "length_chart": charts.grouped_bars(
+            labels, {"published documents": [out_hist.get(k, 0) for k in labels],
+                     "source documents": [src_hist.get(k, 0) for k in labels]},
+            "Length in tokens (power-of-two buckets)", y_label="documents"),
+    }  # fmt: skip
+
+
 def diversity_section(data: RunData, view: Any, embed_error: str) -> dict[str, Any]:
     rows = [r for r in data.synthetic if r.get("text")]
     texts = [str(r["text"]) for r in rows]
@@ -416,6 +444,7 @@ def build_context(data: RunData, *, with_embeddings: bool = True) -> tuple[dict[
         "demo": data.demo, "note": s.get("note", ""), "overall": overall_status(data),
         "gates": gates_section(data), "funnel": funnel_section(data),
         "consistency": consistency_section(data), "expansion": expansion_section(data),
+        "output_form": output_form_section(data),
         "diversity": diversity_section(data, view, embed_error), "collapse": collapse,
         "cost": cost_section(data), "samples": samples_section(data), "notes": data.notes,
         "data_docs": {"href": None, "modes": {}, "error": ""},

@@ -50,6 +50,7 @@ class RunData:
     score_hists: dict[str, dict[str, int]] = field(default_factory=dict)  # label -> counts
     source_shards: list[str] = field(default_factory=list)  # corpus files the run read
     drop_examples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    output_form: dict[str, Any] = field(default_factory=dict)  # refresh: mode, tokens, mixes
     table1: dict[str, Any] | None = None
     comparison: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
@@ -276,6 +277,14 @@ def _load_refresh(data: RunData, storage: Storage) -> None:
                     data.notes.append(f"{uri}: not readable ({exc})")
                 continue
             if kind == "data":
+                if part and part[0].get("output_mode", "documents") != "documents":
+                    # megadocs: the report's text metrics read the generations they hold
+                    try:
+                        part = _read_parquet(storage, join_uri(str(output), "generations",
+                                                               f"{key}.parquet"),
+                                             MAX_ROWS - len(rows))  # fmt: skip
+                    except Exception as exc:
+                        data.notes.append(f"generations of {key}: not readable ({exc})")
                 rows.extend(part)
                 continue
             for r in part:
@@ -287,6 +296,12 @@ def _load_refresh(data: RunData, storage: Storage) -> None:
     if rows:
         data.synthetic = rows[:MAX_ROWS]
         data.synthetic_origin = f"published corpus-refresh output under {output}"
+    data.output_form = {"modes": sorted({str(s.get("output_mode") or "documents")
+                                         for s in shards}),
+                        "totals": report.get("totals") or {}, "mixes": None}  # fmt: skip
+    mixes = join_uri(str(output), "mixes", "summary.json")
+    if storage.exists(mixes):  # written by export_mix, after this report's first build
+        data.output_form["mixes"] = storage.read_json(mixes)
     if any(hist.values()):
         data.score_hists[f"judged sample · {variant}"] = dict(hist)
     for stage, reasons in drops.items():

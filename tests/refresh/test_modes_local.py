@@ -78,3 +78,17 @@ def test_mix_manifests_load_with_the_declared_proportions(source):
     before = {p.name: p.read_bytes() for p in mixes.iterdir()}
     source.run("r2", *settings)  # nothing new: the manifests stay byte-identical
     assert {p.name: p.read_bytes() for p in mixes.iterdir()} == before
+
+
+def test_report_shows_megadoc_lengths_and_tokens_per_mode(source):
+    from maga.report import build_report
+
+    ctx = source.run("r1", "refresh.output_mode=stitch")
+    html = Path(build_report(ctx.run_uri, data_docs=False, with_embeddings=False)).read_text()
+    section = html.split('<section id="output-form">', 1)[1].split("</section>", 1)[0]
+    assert '<td class="n" id="output-modes">stitch</td>' in section
+    assert "Length in tokens" in section and "<svg" in section
+    mix = json.loads((source.output / "mixes" / "summary.json").read_text())
+    tokens = mix["modes"]["stitch"]["tokens"]
+    assert tokens > 0 and (f"{tokens:,}" in section or str(tokens) in section)
+    assert "maga_mix, repetition, upsample" in section
