@@ -250,6 +250,9 @@ class MixConfig(_Strict):
     # Tokens per training run; 0: every real and synthetic token once.
     token_budget: int = Field(0, ge=0)
     seed: int = 1234
+    # How load_mix draws rows: exact shares per block of rows in a seeded order, or
+    # datasets' independent sampling at the probabilities (noisy on short mixes).
+    sampling: Literal["stratified", "random"] = "stratified"
     # Whose tokenizer counts tokens: the run's reformulation SLM, or a model path.
     tokenizer: str = "reformulation_slm"
     output_uri: str | None = None  # None: <output>/mixes

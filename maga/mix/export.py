@@ -81,7 +81,8 @@ def hf_recipe(mix: dict[str, Any], manifest_uri: str) -> dict[str, Any]:
         "components": [{"name": p["name"], "builder": "parquet", "data_files": p["files"],
                         "where": p["where"]} for p in parts],
         "probabilities": [p["probability"] for p in parts], "seed": mix["seed"],
-        "stopping_strategy": "first_exhausted", "repeat_components": True,
+        "sampling": mix["sampling"], "stopping_strategy": "first_exhausted",
+        "repeat_components": True,
         "num_rows": mix["num_rows"],
         "load": "from maga.mix import load_mix; ds = load_mix(<this file>)",
     }  # fmt: skip

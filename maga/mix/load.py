@@ -3,7 +3,12 @@
 The ``<recipe>.hf.json`` file next to a mixture manifest holds everything
 :func:`datasets.interleave_datasets` needs: per component a Parquet builder, its files
 and an optional row filter, then the sampling probabilities, the seed and the number of
-rows (the token budget in rows). Components repeat as often as their epochs need::
+rows (the token budget in rows). Components repeat as often as their epochs need.
+
+``sampling`` picks how rows are drawn: ``stratified`` (default,
+:mod:`maga.mix.schedule`) gives every component its exact share of each block of rows
+in a seeded order; ``random`` is plain ``interleave_datasets`` with the probabilities,
+right in expectation but off by sampling noise on a short mix::
 
     from maga.mix import load_mix
     ds = load_mix("var/corpus/maga/mixes/maga_mix.hf.json")  # an IterableDataset
@@ -81,12 +86,30 @@ def component_dataset(comp: dict[str, Any], repeat: bool = True) -> Any:
     return ds.repeat(None) if repeat else ds
 
 
-def load_mix(recipe: str | Path | dict[str, Any]) -> Any:
-    """The mix as a ``datasets.IterableDataset`` of ``num_rows`` rows, sampled from the
-    components at the recipe's probabilities with its seed (reproducible)."""
-    from datasets import interleave_datasets
+def _stratified_rows(recipe: dict[str, Any]) -> Any:
+    from maga.mix.schedule import stratified
+
+    streams = [iter(component_dataset(c)) for c in recipe["components"]]
+    order = stratified(recipe["probabilities"], recipe["seed"])
+    for _, k in zip(range(int(recipe["num_rows"])), order, strict=False):
+        yield next(streams[k])
+
+
+def load_mix(recipe: str | Path | dict[str, Any], sampling: str | None = None) -> Any:
+    """The mix as a ``datasets.IterableDataset`` of ``num_rows`` rows drawn from the
+    components at the recipe's probabilities with its seed (reproducible). ``sampling``
+    overrides the recipe's (``stratified`` or ``random``)."""
+    from datasets import Features, IterableDataset, Value, interleave_datasets
 
     r = _read(recipe)
+    how = sampling or r.get("sampling", "random")
+    if how == "stratified":
+        features = Features({"id": Value("string"), "text": Value("string"),
+                             "n_tokens": Value("int64"), "component": Value("string")})  # fmt: skip
+        return IterableDataset.from_generator(_stratified_rows, features=features,
+                                              gen_kwargs={"recipe": r})  # fmt: skip
+    if how != "random":
+        raise ValueError(f"sampling must be 'stratified' or 'random', got {how!r}")
     comps = [component_dataset(c) for c in r["components"]]
     mixed = interleave_datasets(comps, probabilities=r["probabilities"], seed=r["seed"],
                                 stopping_strategy="first_exhausted")  # fmt: skip

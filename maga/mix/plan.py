@@ -86,5 +86,5 @@ def plan_recipe(recipe: str, cfg: MixConfig, components: dict[str, Component]) -
         part["expected_rows"] = round(expected_rows[part["name"]])
     return {"recipe": recipe, "definition": DEFINITIONS[recipe], "token_budget": budget,
             "synthetic_share": cfg.synthetic_share if recipe != "repetition" else 0.0,
-            "num_rows": max(1, round(total_rows)), "seed": cfg.seed,
+            "num_rows": max(1, round(total_rows)), "seed": cfg.seed, "sampling": cfg.sampling,
             "components": parts}  # fmt: skip

@@ -37,7 +37,7 @@ def runs(tmp_path_factory):
             out = root / mode
             cfg = refresh_config(str(root), str(source), str(out), *COMMON,
                                  f"refresh.output_mode={mode}",
-                                 "refresh.mix.token_budget=5000000")  # fmt: skip
+                                 "refresh.mix.token_budget=1000000")  # fmt: skip
             run_all(RunContext.create(cfg, DAG_ID, f"e2e-{mode}"), session)
             outs[mode] = out
     finally:
@@ -65,7 +65,8 @@ def test_stretch_keeps_the_source_intact_apart_from_the_inserts(runs):
 
 
 def test_mix_loads_with_datasets_near_the_declared_proportions(runs):
-    # One run here showed a row share of 0.510 for "real" in maga_mix, more than 1%
-    # from the declared weight (under investigation, see the issue note); the 1% check
-    # holds in tests/refresh/test_modes_local.py.
-    check_mix(runs[0]["documents"], "maga_mix", tolerance=0.02)
+    # Every mode, so the check covers components of very unequal row lengths (a stitch
+    # megadoc against one source paragraph), where independent sampling drifts most.
+    for mode in ("documents", "stitch", "stretch"):
+        shares = check_mix(runs[0][mode], "maga_mix")
+        assert shares == pytest.approx({"real": 0.5, "synthetic": 0.5}, abs=0.01)

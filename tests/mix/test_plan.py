@@ -26,7 +26,7 @@ def test_maga_mix_default_budget_is_everything_once():
     assert p["real"]["epochs"] == 1.0 and p["synthetic"]["epochs"] == 1.0
     assert p["synthetic"]["token_share"] == 0.75
     assert p["real"]["probability"] == pytest.approx(100 / 300)
-    assert mix["num_rows"] == 300
+    assert mix["num_rows"] == 300 and mix["sampling"] == "stratified"
 
 
 def test_baselines_at_a_fixed_budget():

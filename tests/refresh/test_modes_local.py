@@ -62,7 +62,7 @@ def test_switching_mode_reprocesses_published_shards(source):
 
 
 def test_mix_manifests_load_with_the_declared_proportions(source):
-    settings = ("refresh.mix.token_budget=8000000", "refresh.mix.synthetic_share=0.6")
+    settings = ("refresh.mix.token_budget=1000000", "refresh.mix.synthetic_share=0.6")
     ctx = source.run("r1", *settings)
     mixes = source.output / "mixes"
     summary = json.loads((mixes / "summary.json").read_text())
