@@ -26,6 +26,7 @@ def card_stats(manifest: dict[str, Any]) -> dict[str, Any]:
     hist: Counter = Counter()
     langs: Counter = Counter()
     versions, variants = set(), set()
+    modes: Counter = Counter()
     for entry in manifest.get("shards", {}).values():
         s = entry.get("stats", {})
         quarantined.update(s.get("quarantine_reasons", {}))
@@ -34,8 +35,11 @@ def card_stats(manifest: dict[str, Any]) -> dict[str, Any]:
             t["rejected_shards"] += 1
             continue
         t["shards"] += 1
+        t["rows"] += entry.get("rows", 0)
+        modes[entry.get("output_mode", "documents")] += 1
         for k in ("docs", "docs_with_output", "rewrites", "kept", "input_chars", "output_chars",
-                  "prompt_tokens", "completion_tokens"):
+                  "prompt_tokens", "completion_tokens", "source_tokens", "generation_tokens",
+                  "output_tokens"):
             t[k] += s.get(k, 0)
         dropped.update(s.get("dropped", {}))
         doc_rejects.update(s.get("doc_rejects", {}))
@@ -46,7 +50,8 @@ def card_stats(manifest: dict[str, Any]) -> dict[str, Any]:
     return {**dict(t), "dropped": dict(dropped), "quarantined": dict(quarantined),
             "doc_rejects": dict(doc_rejects), "score_histogram": dict(hist),
             "languages": dict(langs), "tool_model_versions": sorted(v for v in versions if v),
-            "prompt_variants": sorted(v for v in variants if v)}  # fmt: skip
+            "prompt_variants": sorted(v for v in variants if v),
+            "output_modes": dict(sorted(modes.items()))}  # fmt: skip
 
 
 def _table(counts: dict[str, int], head: str, by_count: bool = True) -> str:
@@ -58,6 +63,24 @@ def _table(counts: dict[str, int], head: str, by_count: bool = True) -> str:
     return "\n".join(rows) + "\n"
 
 
+MODE_PROSE = {
+    "documents": "Each kept rewrite is one row.",
+    "stitch": ("Each row is a megadoc: all kept rewrites of one source joined in a seeded "
+               "random order (`members`, `member_spans`), the original first or omitted as "
+               "configured; the rewrites themselves are in `generations/`."),
+    "stretch": ("Each row is a source document with generated rationales inserted after its "
+                "passages (`members`, `member_spans` locate them; removing them gives the "
+                "source back); the rationales themselves are in `generations/`."),
+}  # fmt: skip
+
+
+def _modes_prose(modes: dict[str, int]) -> str:
+    if not modes:
+        return ""
+    head = ", ".join(f"`{m}` ({n:,} shards)" for m, n in modes.items())
+    return f"Output mode: {head}. " + " ".join(MODE_PROSE.get(m, "") for m in modes)
+
+
 def render_card(manifest: dict[str, Any], cfg: MagaConfig, output: str) -> str:
     s = card_stats(manifest)
     kept, docs = s.get("kept", 0), s.get("docs", 0)
@@ -65,7 +88,9 @@ def render_card(manifest: dict[str, Any], cfg: MagaConfig, output: str) -> str:
     langs = sorted(k for k in s["languages"] if k != "unknown") or ["multilingual"]
     front = ["---", "language:", *[f"- {lang}" for lang in langs], "license: other",
              "task_categories:", "- text-generation", "tags:", "- synthetic", "- maga",
-             "- reformulation", "size_categories:", f"- {_size_category(kept)}", "configs:",
+             "- reformulation", *(["- megadocs"] if set(s["output_modes"]) - {"documents"}
+                                  else []),
+             "size_categories:", f"- {_size_category(s.get('rows', kept))}", "configs:",
              "- config_name: default", "  data_files:", "  - split: train",
              "    path: data/*.parquet", "---"]  # fmt: skip
     demo = ("\n> **Demo models.** These rewrites come from small or randomly initialised "
@@ -82,6 +107,7 @@ audience) pairs in one pass, and a reformulation SLM rewrites the document once 
 The rewrites are cleaned (generation boilerplate stripped, low keyword coverage, length
 bounds, exact and near duplicates within a source) and a sample is judged for Limited
 Consistency before a shard is published. Every row links back to its source document.
+{_modes_prose(s["output_modes"])}
 
 ## Statistics (all published shards)
 
@@ -93,7 +119,9 @@ Consistency before a shard is published. Every row links back to its source docu
 | source documents reformulated | {docs:,} |
 | documents with at least one kept rewrite | {s.get('docs_with_output', 0):,} |
 | rewrites generated | {s.get('rewrites', 0):,} |
-| rewrites kept (rows) | {kept:,} |
+| rewrites kept | {kept:,} |
+| rows published | {s.get('rows', 0):,} |
+| tokens: source / generated (kept) / published rows | {s.get('source_tokens', 0):,} / {s.get('generation_tokens', 0):,} / {s.get('output_tokens', 0):,} |
 | rewrites per source document | {kept / docs if docs else 0:.2f} |
 | expansion ratio (output chars / source chars) | {ratio:.2f} |
 | generated tokens (prompt / completion) | {s.get('prompt_tokens', 0):,} / {s.get('completion_tokens', 0):,} |
@@ -117,9 +145,14 @@ Consistency before a shard is published. Every row links back to its source docu
   `n_chars`, `source_shard`.
 - `rejects/<shard>.parquet`: rejected input records and dropped rewrites with `stage`,
   `reason` and `detail`.
+- `generations/<shard>.parquet` (stitch and stretch): the kept generations a row is
+  made of; `source/<shard>.parquet`: the accepted source documents, for training mixes.
+- `mixes/<recipe>.json` and `<recipe>.hf.json`: training mixes (MAGA-Mix, repetition and
+  upsampling baselines) with files and sampling weights; load one with
+  `maga.mix.load_mix`.
 - `manifest.json`: processed source shards (URI, content hash, run, statistics).
-
-Group rows by `source_id` to stitch the rewrites of one source into a megadocument.
+- Every row has `output_mode` and `n_tokens` (tokens of the reformulation SLM's
+  tokenizer).
 Source: `{manifest.get('source_uri', '')}`; location: `{output}`; updated
 {manifest.get('updated_at', '')}.
 """

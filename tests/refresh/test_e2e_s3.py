@@ -133,7 +133,7 @@ def test_first_run_processes_every_shard(world):
     assert totals["completion_tokens"] > 0 and totals["judged"] > 0
     world.expansion = totals["output_chars"] / totals["input_chars"]
     card = world.storage.read_text(join_uri(world.output, "README.md"))
-    assert "configs:" in card and f"| rewrites kept (rows) | {totals['kept']} |" in card
+    assert "configs:" in card and f"| rewrites kept | {totals['kept']} |" in card
     summary = world.storage.read_json(ctx.uri("summary.json"))
     assert summary["gates"]["refresh_aggregate"]["passed"]
     assert not world.storage.list(join_uri(world.output, "_staging"))

@@ -58,7 +58,12 @@ def test_switching_mode_reprocesses_published_shards(source):
     assert report["shard_counts"]["stale"] == 2
     manifest = source.manifest()
     assert {e["output_mode"] for e in manifest["shards"].values()} == {"stitch"}
-    check_stitch(source.output, MegadocConfig())
+    got = check_stitch(source.output, MegadocConfig())
+    card = (source.output / "README.md").read_text()
+    assert "- megadocs" in card and "Output mode: `stitch` (2 shards)" in card
+    assert f"| rows published | {got['megadocs']} |" in card
+    tokens = sum(e["stats"]["output_tokens"] for e in manifest["shards"].values())
+    assert f"/ {tokens:,} |" in card
 
 
 def test_mix_manifests_load_with_the_declared_proportions(source):

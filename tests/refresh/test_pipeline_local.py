@@ -64,7 +64,9 @@ def test_first_run_processes_all_then_nothing(ws):
     assert not any(BOILER_HEAD in r["text"] or BOILER_TAIL in r["text"] for r in out)
     card = (ws.output / "README.md").read_text()
     assert card.startswith("---\n") and "path: data/*.parquet" in card
-    assert "| rewrites kept (rows) | 95 |" in card  # 19 good docs x 5 pairs
+    assert "| rewrites kept | 95 |" in card  # 19 good docs x 5 pairs
+    assert "| rows published | 95 |" in card and "Output mode: `documents` (" in card
+    assert "- megadocs" not in card
     assert not list(ws.output.glob("_staging/*/*")), "staging is removed after publish"
 
     summary = json.loads(Path(ctx.uri("summary.json")).read_text())
