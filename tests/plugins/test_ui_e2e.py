@@ -13,6 +13,7 @@ DAG's ``overrides`` param, so finding the run folder proves the plugin reads the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -125,11 +126,14 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
         assert f"admin / {af.password}" in log.read_text()  # printed once by the script
         yield af
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        # the group may be gone already (standalone exited): keep the real failure visible
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
 
 
