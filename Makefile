@@ -32,7 +32,7 @@ demo: env
 
 test: env
 	scripts/ci-system-deps.sh || echo "system packages missing: the browser and multi-worker tests will be skipped"
-	$(BIN)/ruff check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 test-fast: env

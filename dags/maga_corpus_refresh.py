@@ -67,30 +67,61 @@ else:
     tags=["maga", "corpus-refresh"],
     default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
     params={
-        "profile": Param(PROFILE, type="string", enum=["tiny", "demo", "gpu"],
-                         description="Configuration profile from configs/."),
-        "source": Param("", type="string",
-                        description="Source corpus: a folder or s3:// prefix of JSONL, "
-                                    "JSONL.gz or Parquet shards. Empty: the profile's."),
-        "output": Param("", type="string",
-                        description="Output location (folder or s3:// prefix). Empty: the "
-                                    "profile's refresh.output_uri."),
-        "tool_model_version": Param("latest", type="string",
-                                    description="Registry version number, or latest."),
-        "shard_limit": Param(0, type="integer", minimum=0, maximum=1024,
-                             description="Most shards this run (0: the profile's)."),
-        "prompt_variant": Param("base", type="string", enum=["base", "strict", "relaxed"],
-                                description="Reformulation prompt variant (paper Table 3)."),
-        "output_mode": Param(SETTINGS.output_mode, type="string",
-                             enum=["documents", "stitch", "stretch"],
-                             description="documents: a row per rewrite; stitch: one megadoc "
-                                         "per source; stretch: the source with rationales."),
-        "generations_per_source": Param(0, type="integer", minimum=0, maximum=64,
-                                        description="Rewrites per source (0: the profile's)."),
-        "dry_run": Param(False, type="boolean",
-                         description="Only list what would be processed."),
-        "overrides": Param([], type="array", items={"type": "string"},
-                           description="Extra key=value config overrides."),
+        "profile": Param(
+            PROFILE,
+            type="string",
+            enum=["tiny", "demo", "gpu"],
+            description="Configuration profile from configs/.",
+        ),
+        "source": Param(
+            "",
+            type="string",
+            description="Source corpus: a folder or s3:// prefix of JSONL, "
+            "JSONL.gz or Parquet shards. Empty: the profile's.",
+        ),
+        "output": Param(
+            "",
+            type="string",
+            description="Output location (folder or s3:// prefix). Empty: the "
+            "profile's refresh.output_uri.",
+        ),
+        "tool_model_version": Param(
+            "latest", type="string", description="Registry version number, or latest."
+        ),
+        "shard_limit": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=1024,
+            description="Most shards this run (0: the profile's).",
+        ),
+        "prompt_variant": Param(
+            "base",
+            type="string",
+            enum=["base", "strict", "relaxed"],
+            description="Reformulation prompt variant (paper Table 3).",
+        ),
+        "output_mode": Param(
+            SETTINGS.output_mode,
+            type="string",
+            enum=["documents", "stitch", "stretch"],
+            description="documents: a row per rewrite; stitch: one megadoc "
+            "per source; stretch: the source with rationales.",
+        ),
+        "generations_per_source": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=64,
+            description="Rewrites per source (0: the profile's).",
+        ),
+        "dry_run": Param(False, type="boolean", description="Only list what would be processed."),
+        "overrides": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="Extra key=value config overrides.",
+        ),
     },
     doc_md=__doc__,
 )

@@ -19,8 +19,14 @@ from airflow.sdk import Asset, Param, dag, task
 # Tasks that load a model go to this Celery queue (``gpu`` once GPU workers run).
 MODEL_QUEUE = os.environ.get("MAGA_MODEL_QUEUE", "default")
 MODEL_TASKS = {
-    "teacher_genre_audience", "teacher_reformulate", "teacher_judge", "train_ga_slm",
-    "train_reformulation_slm", "evaluate_slm_vs_teacher", "quantize_slms", "evaluate_quantized",
+    "teacher_genre_audience",
+    "teacher_reformulate",
+    "teacher_judge",
+    "train_ga_slm",
+    "train_reformulation_slm",
+    "evaluate_slm_vs_teacher",
+    "quantize_slms",
+    "evaluate_quantized",
 }
 TOOL_MODELS_ASSET = Asset(name="maga_tool_models", uri="maga://registry/tool-models")
 
@@ -55,21 +61,38 @@ STEPS = (
     tags=["maga", "tool-models"],
     default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
     params={
-        "profile": Param("demo", type="string", enum=["tiny", "demo", "gpu"],
-                         description="Configuration profile from configs/."),
-        "corpus_uri": Param("", type="string",
-                            description="Source corpus: a folder or s3:// prefix of JSONL, "
-                                        "JSONL.gz or Parquet. Empty: the profile's corpus."),
+        "profile": Param(
+            "demo",
+            type="string",
+            enum=["tiny", "demo", "gpu"],
+            description="Configuration profile from configs/.",
+        ),
+        "corpus_uri": Param(
+            "",
+            type="string",
+            description="Source corpus: a folder or s3:// prefix of JSONL, "
+            "JSONL.gz or Parquet. Empty: the profile's corpus.",
+        ),
         "id_field": Param("", type="string", description="Id field name (empty: profile's)."),
         "text_field": Param("", type="string", description="Text field (empty: profile's)."),
-        "sample_size": Param(0, type="integer", minimum=0,
-                             description="Labeling sample size (0: the profile's)."),
-        "prompt_variant": Param("base", type="string", enum=["base", "strict", "relaxed"],
-                                description="Reformulation prompt variant (paper Table 3)."),
-        "keep_threshold": Param(3, type="integer", minimum=1, maximum=5,
-                                description="Judge score an SFT example needs."),
-        "overrides": Param([], type="array", items={"type": "string"},
-                           description="Extra key=value config overrides."),
+        "sample_size": Param(
+            0, type="integer", minimum=0, description="Labeling sample size (0: the profile's)."
+        ),
+        "prompt_variant": Param(
+            "base",
+            type="string",
+            enum=["base", "strict", "relaxed"],
+            description="Reformulation prompt variant (paper Table 3).",
+        ),
+        "keep_threshold": Param(
+            3, type="integer", minimum=1, maximum=5, description="Judge score an SFT example needs."
+        ),
+        "overrides": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="Extra key=value config overrides.",
+        ),
     },
     doc_md=__doc__,
 )
@@ -105,9 +128,7 @@ def maga_tool_models():
         for up in upstream:
             tasks[up] >> tasks[tid]
     # A teardown: the report is built also when a gate stops the run (the run still fails).
-    tasks["register_tool_models"] >> build_data_quality_report(run_uri).as_teardown(
-        setups=run_uri
-    )
+    tasks["register_tool_models"] >> build_data_quality_report(run_uri).as_teardown(setups=run_uri)
 
 
 maga_tool_models()

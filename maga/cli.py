@@ -1,11 +1,11 @@
 """``maga``: run the pipelines without the Airflow UI.
 
-    maga run tool-models --config configs/demo.yaml [--set key=value ...] [--run-id ID]
-    maga demo
-    maga run corpus-refresh --config tiny --set refresh.source_uri=s3://b/corpus [--dry-run]
-    maga bench [--config tiny] [--docs 8] [--scale 10]
-    maga summary RUN_URI
-    maga report RUN_URI [--no-data-docs] [--no-embeddings]
+maga run tool-models --config configs/demo.yaml [--set key=value ...] [--run-id ID]
+maga demo
+maga run corpus-refresh --config tiny --set refresh.source_uri=s3://b/corpus [--dry-run]
+maga bench [--config tiny] [--docs 8] [--scale 10]
+maga summary RUN_URI
+maga report RUN_URI [--no-data-docs] [--no-embeddings]
 """
 
 from __future__ import annotations
@@ -36,15 +36,18 @@ def run_tool_models(config: str, overrides: list[str], run_id: str | None) -> st
     try:
         run_all(ctx)
     except Exception:
-        print(f"maga: run {ctx.run_uri} stopped; finished steps are kept. After fixing the "
-              f"cause, resume with: maga run tool-models --config {config} --run-id {run_id}",
-              file=sys.stderr)
+        print(
+            f"maga: run {ctx.run_uri} stopped; finished steps are kept. After fixing the "
+            f"cause, resume with: maga run tool-models --config {config} --run-id {run_id}",
+            file=sys.stderr,
+        )
         raise
     return ctx.uri("summary.json")
 
 
-def run_corpus_refresh(config: str, overrides: list[str], run_id: str | None,
-                       dry_run: bool = False) -> tuple[str, bool]:
+def run_corpus_refresh(
+    config: str, overrides: list[str], run_id: str | None, dry_run: bool = False
+) -> tuple[str, bool]:
     """Run (or resume) a corpus refresh; (summary path, every shard published)."""
     from maga.refresh.pipeline import RefreshIncomplete, run_all, start_run
 
@@ -68,8 +71,10 @@ def _print_summary(path: str) -> None:
     if summary.get("demo_models"):
         print("  (demo-model output: the models are small or random; see summary 'note')")
     for name, st in summary["stages"].items():
-        print(f"  {name:28s} in={st.get('docs_in', '-')!s:<5} out={st.get('docs_out', '-')!s:<5} "
-              f"{float(st.get('seconds', 0)):>8.1f}s  dropped={st.get('dropped', {})}")
+        print(
+            f"  {name:28s} in={st.get('docs_in', '-')!s:<5} out={st.get('docs_out', '-')!s:<5} "
+            f"{float(st.get('seconds', 0)):>8.1f}s  dropped={st.get('dropped', {})}"
+        )
     for name, g in summary["gates"].items():
         print(f"  gate {name:23s} {'PASSED' if g['passed'] else 'FAILED'}  {g.get('reason', '')}")
         if g.get("report"):
@@ -80,17 +85,27 @@ def _print_summary(path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="maga", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="maga", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a pipeline end to end")
     run.add_argument("pipeline", choices=PIPELINES)
     run.add_argument("--config", required=True, help="profile name or YAML path")
-    run.add_argument("--set", dest="overrides", action="append", default=[],
-                     metavar="KEY=VALUE", help="override a config value (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value (repeatable)",
+    )
     run.add_argument("--run-id", help="resume or name a run (default: a new timestamped id)")
-    run.add_argument("--dry-run", action="store_true",
-                     help="corpus-refresh: only list the shards that would be processed")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="corpus-refresh: only list the shards that would be processed",
+    )
     bench = sub.add_parser("bench", help="benchmark the corpus-refresh reformulation step")
     bench.add_argument("--config", default="tiny", help="profile name or YAML path")
     bench.add_argument("--set", dest="overrides", action="append", default=[])
@@ -104,15 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--json", action="store_true")
     rep = sub.add_parser("report", help="build a run's data-quality report (report.html)")
     rep.add_argument("run_uri", help="run folder: local path or s3:// URI")
-    rep.add_argument("--no-data-docs", action="store_true",
-                     help="skip the great-expectations Data Docs")
-    rep.add_argument("--no-embeddings", action="store_true",
-                     help="skip the embedding sections (no model load)")
+    rep.add_argument(
+        "--no-data-docs", action="store_true", help="skip the great-expectations Data Docs"
+    )
+    rep.add_argument(
+        "--no-embeddings", action="store_true", help="skip the embedding sections (no model load)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "run" and args.pipeline == "corpus-refresh":
-            path, complete = run_corpus_refresh(args.config, args.overrides, args.run_id,
-                                                args.dry_run)
+            path, complete = run_corpus_refresh(
+                args.config, args.overrides, args.run_id, args.dry_run
+            )
             _print_summary(path)
             if not complete:
                 return 5
@@ -136,18 +154,24 @@ def main(argv: list[str] | None = None) -> int:
             write_demo_shards(source)
             print(f"\nCorpus refresh of {source} with the tool models just registered:")
             refresh, complete = run_corpus_refresh(
-                "demo", [*args.overrides, f"refresh.source_uri={source}"], None)
+                "demo", [*args.overrides, f"refresh.source_uri={source}"], None
+            )
             build_run_report(refresh[: -len("/summary.json")])
             _print_summary(refresh)
-            print("\nDemo models are a 135M teacher and students distilled from it: "
-                  "their text is demo-model output, weak by design.")
+            print(
+                "\nDemo models are a 135M teacher and students distilled from it: "
+                "their text is demo-model output, weak by design."
+            )
             if not complete:
                 return 5
         elif args.command == "report":
             from maga.report import build_report
 
-            uri = build_report(args.run_uri, data_docs=not args.no_data_docs,
-                               with_embeddings=not args.no_embeddings)
+            uri = build_report(
+                args.run_uri,
+                data_docs=not args.no_data_docs,
+                with_embeddings=not args.no_embeddings,
+            )
             print(uri)
         elif args.command == "summary":
             if args.json:

@@ -243,7 +243,8 @@ class MixConfig(_Strict):
 
     enabled: bool = True
     recipes: list[MixRecipe] = Field(
-        default_factory=lambda: ["maga_mix", "repetition", "upsample"], min_length=1)
+        default_factory=lambda: ["maga_mix", "repetition", "upsample"], min_length=1
+    )
     # Share of the token budget drawn from synthetic data in MAGA-Mix; the upsampling
     # baseline gives the same share to the expanded sources, repeated.
     synthetic_share: float = Field(0.5, gt=0, lt=1)

@@ -13,8 +13,9 @@ from maga.log import get_logger
 log = get_logger("demo")
 
 
-def write_demo_shards(folder: Path, shards: int = 2, docs_per_shard: int = 3,
-                      skip: int = 3000) -> list[Path]:
+def write_demo_shards(
+    folder: Path, shards: int = 2, docs_per_shard: int = 3, skip: int = 3000
+) -> list[Path]:
     """Write ``shards`` JSONL files of short English summaries; idempotent."""
     folder.mkdir(parents=True, exist_ok=True)
     picked = []

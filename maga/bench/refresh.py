@@ -37,8 +37,10 @@ log = get_logger("bench")
 
 def _peaks() -> dict[str, float]:
     """Peak resident memory (MiB) of this process and of its largest finished child."""
-    return {"task_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "engine_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {
+        "task_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "engine_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 def _config(args: dict[str, Any]) -> Any:
@@ -83,8 +85,9 @@ def bare_main(args: dict[str, Any]) -> dict[str, Any]:
         chunks.append(rewrite_requests(cfg, units, ga_rows)[1])
     from maga.llm.vllm_backend import VLLMBackend
 
-    backend = VLLMBackend(args["model"], cfg.student_engine, seed=cfg.teacher.seed,
-                          deterministic=True)
+    backend = VLLMBackend(
+        args["model"], cfg.student_engine, seed=cfg.teacher.seed, deterministic=True
+    )
     out = {}
     try:
         backend.generate(chunks[0][:1])  # warm-up, as the pipeline's engine is warm by now
@@ -93,9 +96,12 @@ def bare_main(args: dict[str, Any]) -> dict[str, Any]:
             for batch in batches:
                 tokens += sum(r.completion_tokens for r in backend.generate(batch))
             wall = time.perf_counter() - t0
-            out[mode] = {"completion_tokens": tokens, "seconds": round(wall, 3),
-                         "tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
-                         "loadavg": round(os.getloadavg()[0], 2)}
+            out[mode] = {
+                "completion_tokens": tokens,
+                "seconds": round(wall, 3),
+                "tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
+                "loadavg": round(os.getloadavg()[0], 2),
+            }
     finally:
         backend.close()
     return {**out, "requests": sum(len(c) for c in chunks), **_peaks()}
@@ -127,8 +133,10 @@ def run_bench(profile: str, overrides: list[str], docs: int = 8, scale: int = 10
         manifest = {"version": 1, "models": {r: {"uri": model} for r in
                                              ("ga_slm", "reformulation_slm")}}  # fmt: skip
         storage.write_json(str(reg / "v0001" / "manifest.json"), manifest)
-        storage.write_json(str(reg / "latest.json"),
-                           {"version": 1, "manifest": str(reg / "v0001" / "manifest.json")})
+        storage.write_json(
+            str(reg / "latest.json"),
+            {"version": 1, "manifest": str(reg / "v0001" / "manifest.json")},
+        )
         pool = list(wiki_records(["en", "fr", "es"], None))
         extra = ["refresh.judge=reformulation_slm", *overrides]
         results = {}
@@ -196,8 +204,10 @@ def render(f: dict[str, Any]) -> str:
              "| shard | docs | wall s | engine start s | task peak MiB | engine peak MiB |",
              "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for name, r in f["tasks"].items():
-        lines.append(f"| {name} | {r['docs']} | {r['wall_s']} | {r['engine_start_s']} | "
-                     f"{r['task_peak_mib']} | {r['engine_peak_mib']} |")
+        lines.append(
+            f"| {name} | {r['docs']} | {r['wall_s']} | {r['engine_start_s']} | "
+            f"{r['task_peak_mib']} | {r['engine_peak_mib']} |"
+        )
     return "\n".join(lines)
 
 

@@ -9,7 +9,11 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-LANG_FILES = {"en": "summaries_en-us.json", "fr": "summaries_fr-fr.json", "es": "summaries_es-es.json"}
+LANG_FILES = {
+    "en": "summaries_en-us.json",
+    "fr": "summaries_fr-fr.json",
+    "es": "summaries_es-es.json",
+}
 WIKI_URI = "builtin://wiki-summaries"
 
 
@@ -28,7 +32,9 @@ def wiki_records(languages: list[str] | None = None, limit: int | None = None) -
     languages = languages or ["en"]
     unknown = sorted(set(languages) - set(LANG_FILES))
     if unknown:
-        raise ValueError(f"built-in corpus has no language(s) {unknown}; known: {sorted(LANG_FILES)}")
+        raise ValueError(
+            f"built-in corpus has no language(s) {unknown}; known: {sorted(LANG_FILES)}"
+        )
     count = 0
     for lang in languages:
         data = json.loads((_data_dir() / LANG_FILES[lang]).read_text(encoding="utf-8"))

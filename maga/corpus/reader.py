@@ -126,8 +126,12 @@ def _validate(row: Any, cfg: CorpusConfig, where: str) -> Record | Quarantined:
         return Quarantined(where, None, "malformed_json", "record is not a JSON object")
     missing = [f for f in (cfg.id_field, cfg.text_field) if row.get(f) is None]
     if missing:
-        return Quarantined(where, _str_or_none(row.get(cfg.id_field)), "missing_field",
-                           f"missing {', '.join(missing)}")
+        return Quarantined(
+            where,
+            _str_or_none(row.get(cfg.id_field)),
+            "missing_field",
+            f"missing {', '.join(missing)}",
+        )
     doc_id, text = str(row[cfg.id_field]), row[cfg.text_field]
     if not isinstance(text, str):
         return Quarantined(where, doc_id, "not_text", f"{cfg.text_field} is {type(text).__name__}")

@@ -12,8 +12,11 @@ from maga.runs.stage import StageStats
 
 class EvalSLMStage:
     name = "eval_slm"
-    reads = ("teacher_judge/judged.jsonl", "train_ga_slm/_SUCCESS",
-             "train_reformulation_slm/_SUCCESS")
+    reads = (
+        "teacher_judge/judged.jsonl",
+        "train_ga_slm/_SUCCESS",
+        "train_reformulation_slm/_SUCCESS",
+    )
     writes = ("eval_slm/table1.json",)
 
     def run(self, ctx: RunContext) -> StageStats:
@@ -55,8 +58,15 @@ class EvalQuantizedStage:
         return stats
 
 
-def _write_outputs(ctx: RunContext, stage: str, stats: StageStats, ga_rows: list[dict],
-                   slm_rows: list[dict], name: str, figures: dict) -> None:
+def _write_outputs(
+    ctx: RunContext,
+    stage: str,
+    stats: StageStats,
+    ga_rows: list[dict],
+    slm_rows: list[dict],
+    name: str,
+    figures: dict,
+) -> None:
     """The judged student outputs as JSONL plus the stage's figures as JSON."""
     for key, rows in (("ga_slm_labels", ga_rows), ("slm_rewrites", slm_rows)):
         stats.artifacts[key] = ctx.uri(stage, f"{key}.jsonl")

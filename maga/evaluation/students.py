@@ -22,11 +22,17 @@ def heldout_inputs(ctx: RunContext) -> tuple[dict[str, str], list[dict], list[di
     """(sources, heldout docs, teacher judged rewrites of held-out docs)."""
     from maga.jsonl import read_jsonl
 
-    docs = [d for d in read_jsonl(ctx.storage, ctx.uri("sample", "sample.jsonl"))
-            if d["split"] == "heldout"]
+    docs = [
+        d
+        for d in read_jsonl(ctx.storage, ctx.uri("sample", "sample.jsonl"))
+        if d["split"] == "heldout"
+    ]
     ids = {d["id"] for d in docs}
-    teacher_rows = [r for r in read_jsonl(ctx.storage, ctx.uri("teacher_judge", "judged.jsonl"))
-                    if r["source_id"] in ids]
+    teacher_rows = [
+        r
+        for r in read_jsonl(ctx.storage, ctx.uri("teacher_judge", "judged.jsonl"))
+        if r["source_id"] in ids
+    ]
     return {d["id"]: d["text"] for d in docs}, docs, teacher_rows
 
 
@@ -38,25 +44,41 @@ def evaluate_students(
     bench = BenchSpec(cfg.quantize.bench_prompts, cfg.quantize.bench_max_tokens)
     stats.docs_in = len(docs)
 
-    ga_reqs = [ga_request(cfg, d["id"], truncate(d["text"], cfg.generation.max_input_chars)[0])
-               for d in docs]
+    ga_reqs = [
+        ga_request(cfg, d["id"], truncate(d["text"], cfg.generation.max_input_chars)[0])
+        for d in docs
+    ]
     ga_out = run_generation(student_spec(cfg, ga_dir, f"ga_slm{tag}"), ga_reqs, bench)
     record_usage(stats, f"ga_slm{tag}", ga_out)
     ga_rows = []
     for d, res in zip(docs, ga_out.results, strict=True):
         parsed = parse_ga(res.text, cfg.generation.pairs_per_doc) if res.ok else None
         reject = parsed.reject if parsed else f"generation_error:{res.error}"
-        ga_rows.append({"id": d["id"], "valid": reject is None, "reject_reason": reject,
-                        "pairs": parsed.pairs if parsed and reject is None else [],
-                        "raw": res.text[:500]})
+        ga_rows.append(
+            {
+                "id": d["id"],
+                "valid": reject is None,
+                "reject_reason": reject,
+                "pairs": parsed.pairs if parsed and reject is None else [],
+                "raw": res.text[:500],
+            }
+        )
     ga_valid = sum(r["valid"] for r in ga_rows) / max(1, len(ga_rows))
 
-    items = [{k: r[k] for k in ("id", "source_id", "pair_index", "genre", "audience", "split")}
-             for r in teacher_rows]
-    rw_reqs = [rewrite_request(cfg, f"slm:{it['id']}",
-                               truncate(sources[it["source_id"]],
-                                        cfg.generation.max_input_chars)[0],
-                               it["genre"], it["audience"]) for it in items]
+    items = [
+        {k: r[k] for k in ("id", "source_id", "pair_index", "genre", "audience", "split")}
+        for r in teacher_rows
+    ]
+    rw_reqs = [
+        rewrite_request(
+            cfg,
+            f"slm:{it['id']}",
+            truncate(sources[it["source_id"]], cfg.generation.max_input_chars)[0],
+            it["genre"],
+            it["audience"],
+        )
+        for it in items
+    ]
     rw_out = run_generation(student_spec(cfg, reform_dir, f"reform_slm{tag}"), rw_reqs, bench)
     record_usage(stats, f"reform_slm{tag}", rw_out)
     slm_items = []
@@ -72,12 +94,16 @@ def evaluate_students(
     table = {
         "heldout_docs": len(docs),
         "judged_items": len(slm_rows),
-        "teacher": {"score_counts": score_histogram(teacher_rows),
-                    "share_ge3": round(teacher_share, 4)},
+        "teacher": {
+            "score_counts": score_histogram(teacher_rows),
+            "share_ge3": round(teacher_share, 4),
+        },
         "slm": {"score_counts": score_histogram(slm_rows), "share_ge3": round(slm_share, 4)},
         "gap_share_ge3": round(teacher_share - slm_share, 4),
         "ga_slm_json_valid": round(ga_valid, 4),
-        "tokens_per_s": {"ga_slm": (ga_out.bench or {}).get("tokens_per_s"),
-                         "reform_slm": (rw_out.bench or {}).get("tokens_per_s")},
+        "tokens_per_s": {
+            "ga_slm": (ga_out.bench or {}).get("tokens_per_s"),
+            "reform_slm": (rw_out.bench or {}).get("tokens_per_s"),
+        },
     }
     return table, ga_rows, slm_rows

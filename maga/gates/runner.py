@@ -24,24 +24,36 @@ def _inputs(ctx: RunContext, gate: str) -> tuple[Any, str, dict[str, Any]]:
         return pd.DataFrame(read_jsonl(ctx.storage, uri)), uri, kw
     if gate == "ga_labels":
         uri = ctx.uri("teacher_ga", "labels.jsonl")
-        return (pd.DataFrame(read_jsonl(ctx.storage, uri)), uri,
-                {"pairs_per_doc": cfg.generation.pairs_per_doc})
+        return (
+            pd.DataFrame(read_jsonl(ctx.storage, uri)),
+            uri,
+            {"pairs_per_doc": cfg.generation.pairs_per_doc},
+        )
     if gate == "sft":
         uri = ctx.uri("teacher_judge", "judged.jsonl")
-        return (pd.DataFrame(read_jsonl(ctx.storage, uri)), uri,
-                {"keep_threshold": cfg.judge.keep_threshold})
+        return (
+            pd.DataFrame(read_jsonl(ctx.storage, uri)),
+            uri,
+            {"keep_threshold": cfg.judge.keep_threshold},
+        )
     if gate == "parity":
         uri = ctx.uri("eval_slm", "table1.json")
         t = ctx.storage.read_json(uri)
-        metrics = {"teacher_share_ge3": t["teacher"]["share_ge3"],
-                   "slm_share_ge3": t["slm"]["share_ge3"],
-                   "ga_slm_json_valid": t["ga_slm_json_valid"]}
+        metrics = {
+            "teacher_share_ge3": t["teacher"]["share_ge3"],
+            "slm_share_ge3": t["slm"]["share_ge3"],
+            "ga_slm_json_valid": t["ga_slm_json_valid"],
+        }
         return metrics, uri, {}
     if gate == "quantized":
         uri = ctx.uri("eval_quantized", "comparison.json")
         c = ctx.storage.read_json(uri)
-        keys = ("share_ge3_before", "share_ge3_after", "ga_json_valid_before",
-                "ga_json_valid_after")
+        keys = (
+            "share_ge3_before",
+            "share_ge3_after",
+            "ga_json_valid_before",
+            "ga_json_valid_after",
+        )
         return {k: c[k] for k in keys}, uri, {}
     raise ValueError(f"unknown gate {gate!r}")
 

@@ -29,13 +29,15 @@ def judge_rewrites(
     for it, res in zip(items, outcome.results, strict=True):
         parsed = parse_judge(res.text) if res.ok else None
         score = parsed.score if parsed else None
-        judged.append({
-            **it,
-            "score": score,
-            "judge_reason": parsed.reason if parsed else "",
-            "judge_reject": (parsed.reject if parsed else f"generation_error:{res.error}"),
-            "kept": score is not None and score >= cfg.judge.keep_threshold,
-        })
+        judged.append(
+            {
+                **it,
+                "score": score,
+                "judge_reason": parsed.reason if parsed else "",
+                "judge_reject": (parsed.reject if parsed else f"generation_error:{res.error}"),
+                "kept": score is not None and score >= cfg.judge.keep_threshold,
+            }
+        )
     return judged, outcome
 
 

@@ -16,8 +16,11 @@ from maga.runs.stage import StageStats
 class TeacherJudgeStage:
     name = "teacher_judge"
     reads = ("sample/sample.jsonl", "teacher_ga/labels.jsonl", "teacher_reformulate/rewrites.jsonl")
-    writes = ("teacher_judge/judged.jsonl", "teacher_judge/sft_ga.jsonl",
-              "teacher_judge/sft_reform.jsonl")
+    writes = (
+        "teacher_judge/judged.jsonl",
+        "teacher_judge/sft_ga.jsonl",
+        "teacher_judge/sft_reform.jsonl",
+    )
 
     def run(self, ctx: RunContext) -> StageStats:
         cfg = ctx.config
@@ -35,12 +38,14 @@ class TeacherJudgeStage:
                 stats.drop(f"score_below_{cfg.judge.keep_threshold}")
         stats.docs_out = sum(r["kept"] for r in judged)
         hist = score_histogram(judged)
-        stats.extra.update({
-            "score_histogram": hist,
-            "share_ge3": round(share_at_least(judged, 3), 4),
-            "kept_share": round(stats.docs_out / max(1, len(judged)), 4),
-            "keep_threshold": cfg.judge.keep_threshold,
-        })
+        stats.extra.update(
+            {
+                "score_histogram": hist,
+                "share_ge3": round(share_at_least(judged, 3), 4),
+                "kept_share": round(stats.docs_out / max(1, len(judged)), 4),
+                "keep_threshold": cfg.judge.keep_threshold,
+            }
+        )
         sft_ga, sft_reform = self._sft(ctx, docs, labels, judged)
         stats.extra["sft_examples"] = {"ga": len(sft_ga), "reformulation": len(sft_reform)}
         for name, rows in (("judged", judged), ("sft_ga", sft_ga), ("sft_reform", sft_reform)):
@@ -57,20 +62,26 @@ class TeacherJudgeStage:
             doc = docs[lab["id"]]
             if lab["valid"] and doc["split"] == "train" and lab["id"] in kept_docs:
                 text, _ = truncate(doc["text"], cfg.generation.max_input_chars)
-                sft_ga.append({
-                    "source_id": lab["id"],
-                    "messages": genre_audience_messages(text, cfg.generation.pairs_per_doc),
-                    "completion": json.dumps({"pairs": lab["pairs"]}, ensure_ascii=False,
-                                             separators=(",", ":")),
-                })
+                sft_ga.append(
+                    {
+                        "source_id": lab["id"],
+                        "messages": genre_audience_messages(text, cfg.generation.pairs_per_doc),
+                        "completion": json.dumps(
+                            {"pairs": lab["pairs"]}, ensure_ascii=False, separators=(",", ":")
+                        ),
+                    }
+                )
         sft_reform = []
         for row in judged:
             if row["kept"] and row["split"] == "train":
                 text, _ = truncate(docs[row["source_id"]]["text"], cfg.generation.max_input_chars)
-                sft_reform.append({
-                    "source_id": row["source_id"],
-                    "messages": reformulate_messages(text, row["genre"], row["audience"],
-                                                     cfg.generation.prompt_variant),
-                    "completion": row["text"],
-                })
+                sft_reform.append(
+                    {
+                        "source_id": row["source_id"],
+                        "messages": reformulate_messages(
+                            text, row["genre"], row["audience"], cfg.generation.prompt_variant
+                        ),
+                        "completion": row["text"],
+                    }
+                )
         return sft_ga, sft_reform

@@ -36,8 +36,13 @@ class TeacherGAStage:
             else:
                 parsed = parse_ga(res.text, cfg.generation.pairs_per_doc)
                 parsed_pairs, reject = parsed.pairs, parsed.reject
-            row = {"id": doc["id"], "split": doc["split"], "valid": reject is None,
-                   "reject_reason": reject, "pairs": parsed_pairs if reject is None else []}
+            row = {
+                "id": doc["id"],
+                "split": doc["split"],
+                "valid": reject is None,
+                "reject_reason": reject,
+                "pairs": parsed_pairs if reject is None else [],
+            }
             if reject is not None:
                 stats.drop(reject.split(":")[0])
                 row["raw"] = res.text[:500]

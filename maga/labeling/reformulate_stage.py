@@ -18,9 +18,16 @@ def rewrite_items(docs: dict[str, dict], labels: list[dict]) -> list[dict]:
         if not lab["valid"]:
             continue
         for k, pair in enumerate(lab["pairs"]):
-            items.append({"id": f"{lab['id']}#{k}", "source_id": lab["id"], "pair_index": k,
-                          "genre": pair["genre"], "audience": pair["audience"],
-                          "split": docs[lab["id"]]["split"]})
+            items.append(
+                {
+                    "id": f"{lab['id']}#{k}",
+                    "source_id": lab["id"],
+                    "pair_index": k,
+                    "genre": pair["genre"],
+                    "audience": pair["audience"],
+                    "split": docs[lab["id"]]["split"],
+                }
+            )
     return items
 
 
@@ -51,8 +58,14 @@ class TeacherReformulateStage:
                 stats.drop("empty_output")
                 continue
             hit_limit += res.finish_reason == "length"
-            rows.append({**it, "prompt_variant": cfg.generation.prompt_variant, "text": text,
-                         "finish_reason": res.finish_reason})
+            rows.append(
+                {
+                    **it,
+                    "prompt_variant": cfg.generation.prompt_variant,
+                    "text": text,
+                    "finish_reason": res.finish_reason,
+                }
+            )
         stats.docs_out = len(rows)
         stats.extra["hit_max_tokens"] = hit_limit
         stats.artifacts["rewrites"] = ctx.uri(self.name, "rewrites.jsonl")

@@ -110,7 +110,11 @@ def run_batches(
             eta = (total - done) / rate if rate else 0.0
             log.info(
                 "%s: %d/%d requests, %.1f completion tok/s, ETA %.0fs",
-                label, done, total, usage.tokens_per_s, eta,
+                label,
+                done,
+                total,
+                usage.tokens_per_s,
+                eta,
             )
             last_log = now
     return results, usage
@@ -121,8 +125,13 @@ def bench_requests(requests: list[GenRequest], bench: BenchSpec) -> list[GenRequ
         GenRequest(messages=[{"role": "user", "content": "Write about the sea."}], max_tokens=1)
     ]
     return [
-        GenRequest(messages=r.messages, max_tokens=bench.max_tokens, temperature=0.0,
-                   ignore_eos=True, key=f"bench-{i}")
+        GenRequest(
+            messages=r.messages,
+            max_tokens=bench.max_tokens,
+            temperature=0.0,
+            ignore_eos=True,
+            key=f"bench-{i}",
+        )
         for i, r in enumerate(base)
     ]
 
@@ -256,8 +265,12 @@ class EngineSession:
         job = Path(self._tmp.name)
         req_path, res_path = job / f"req-{self._calls}.jsonl", job / f"res-{self._calls}.jsonl"
         write_requests(req_path, requests)
-        command = {"op": "generate", "label": spec.label, "requests": str(req_path),
-                   "results": str(res_path)}
+        command = {
+            "op": "generate",
+            "label": spec.label,
+            "requests": str(req_path),
+            "results": str(res_path),
+        }
         assert self._proc is not None and self._proc.stdin is not None
         try:
             self._proc.stdin.write(json.dumps(command) + "\n")
@@ -287,14 +300,18 @@ class EngineSession:
         spec_path = Path(self._tmp.name) / "spec.json"
         spec_path.write_text(json.dumps({**asdict(spec), "deterministic": self.deterministic}))
         read_fd, write_fd = os.pipe()
-        cmd = [sys.executable, "-m", "maga.llm.worker", "--session", str(spec_path),
-               str(write_fd)]
+        cmd = [sys.executable, "-m", "maga.llm.worker", "--session", str(spec_path), str(write_fd)]
         log.info("%s: starting a vLLM engine process (session)", spec.label)
         began = time.perf_counter()
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, env=env, pass_fds=(write_fd,),
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            pass_fds=(write_fd,),
         )
         os.close(write_fd)
         self._reply = os.fdopen(read_fd, "r", encoding="utf-8")

@@ -22,6 +22,9 @@ def teacher_spec(cfg: MagaConfig) -> ModelSpec:
 
 def student_spec(cfg: MagaConfig, model_dir: str, label: str) -> ModelSpec:
     return ModelSpec(
-        label=label, path=model_dir, backend="vllm",
-        engine=cfg.student_engine.model_dump(), seed=cfg.teacher.seed,
+        label=label,
+        path=model_dir,
+        backend="vllm",
+        engine=cfg.student_engine.model_dump(),
+        seed=cfg.teacher.seed,
     )

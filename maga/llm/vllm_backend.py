@@ -21,7 +21,11 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(
-        self, model_path: str, engine: VLLMEngineConfig, seed: int = 0, *,
+        self,
+        model_path: str,
+        engine: VLLMEngineConfig,
+        seed: int = 0,
+        *,
         deterministic: bool = False,
     ) -> None:
         """``deterministic``: honour per-request seeds everywhere, so a request's output

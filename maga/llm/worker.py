@@ -104,10 +104,18 @@ def session(spec_file: str, reply_fd: int) -> int:
                     requests = [request_from_dict(json.loads(row)) for row in fh]
                 results, usage = run_batches(backend, requests, cmd.get("label", spec.label))
                 _write_results(Path(cmd["results"]), results)
-                answer({"ok": True, "usage": {
-                    "requests": usage.requests, "failed": usage.failed,
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens, "seconds": usage.seconds}})
+                answer(
+                    {
+                        "ok": True,
+                        "usage": {
+                            "requests": usage.requests,
+                            "failed": usage.failed,
+                            "prompt_tokens": usage.prompt_tokens,
+                            "completion_tokens": usage.completion_tokens,
+                            "seconds": usage.seconds,
+                        },
+                    }
+                )
             except Exception as exc:  # the parent raises it with this text
                 answer({"ok": False, "error": "".join(traceback.format_exception_only(exc))})
     finally:

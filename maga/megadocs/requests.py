@@ -35,7 +35,9 @@ def rationale_request(cfg: MagaConfig, key: str, text: str, start: int, end: int
     )
 
 
-def judge_rationale_request(cfg: MagaConfig, key: str, text: str, item: dict[str, Any]) -> GenRequest:
+def judge_rationale_request(
+    cfg: MagaConfig, key: str, text: str, item: dict[str, Any]
+) -> GenRequest:
     start, end = int(item["passage_start"]), int(item["anchor"])
     return GenRequest(
         messages=judge_rationale_messages(context(cfg, text, start, end), text[start:end],

@@ -112,8 +112,14 @@ def export_mixes(ctx: RunContext) -> dict[str, Any]:
         written[recipe] = uri
         shares = ", ".join(f"{p['name']} {p['token_share']:.2f} (x{p['epochs']:.2f})"
                            for p in mix["components"])  # fmt: skip
-        log.info("mix %s: %d tokens, %d rows: %s -> %s", recipe, mix["token_budget"],
-                 mix["num_rows"], shares, uri)
+        log.info(
+            "mix %s: %d tokens, %d rows: %s -> %s",
+            recipe,
+            mix["token_budget"],
+            mix["num_rows"],
+            shares,
+            uri,
+        )
     summary = {"written": written, "skipped": skipped, **extra,
                "components": {n: {"rows": c.rows, "tokens": c.tokens, "files": len(c.files)}
                               for n, c in comps.items()}}  # fmt: skip

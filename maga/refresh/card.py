@@ -37,9 +37,19 @@ def card_stats(manifest: dict[str, Any]) -> dict[str, Any]:
         t["shards"] += 1
         t["rows"] += entry.get("rows", 0)
         modes[entry.get("output_mode", "documents")] += 1
-        for k in ("docs", "docs_with_output", "rewrites", "kept", "input_chars", "output_chars",
-                  "prompt_tokens", "completion_tokens", "source_tokens", "generation_tokens",
-                  "output_tokens"):
+        for k in (
+            "docs",
+            "docs_with_output",
+            "rewrites",
+            "kept",
+            "input_chars",
+            "output_chars",
+            "prompt_tokens",
+            "completion_tokens",
+            "source_tokens",
+            "generation_tokens",
+            "output_tokens",
+        ):
             t[k] += s.get(k, 0)
         dropped.update(s.get("dropped", {}))
         doc_rejects.update(s.get("doc_rejects", {}))
@@ -113,30 +123,30 @@ Consistency before a shard is published. Every row links back to its source docu
 
 | | |
 |---|---:|
-| published shards | {s.get('shards', 0):,} |
-| rejected shards (input gate) | {s.get('rejected_shards', 0):,} |
-| source records read | {s.get('records', 0):,} |
+| published shards | {s.get("shards", 0):,} |
+| rejected shards (input gate) | {s.get("rejected_shards", 0):,} |
+| source records read | {s.get("records", 0):,} |
 | source documents reformulated | {docs:,} |
-| documents with at least one kept rewrite | {s.get('docs_with_output', 0):,} |
-| rewrites generated | {s.get('rewrites', 0):,} |
+| documents with at least one kept rewrite | {s.get("docs_with_output", 0):,} |
+| rewrites generated | {s.get("rewrites", 0):,} |
 | rewrites kept | {kept:,} |
-| rows published | {s.get('rows', 0):,} |
-| tokens: source / generated (kept) / published rows | {s.get('source_tokens', 0):,} / {s.get('generation_tokens', 0):,} / {s.get('output_tokens', 0):,} |
+| rows published | {s.get("rows", 0):,} |
+| tokens: source / generated (kept) / published rows | {s.get("source_tokens", 0):,} / {s.get("generation_tokens", 0):,} / {s.get("output_tokens", 0):,} |
 | rewrites per source document | {kept / docs if docs else 0:.2f} |
 | expansion ratio (output chars / source chars) | {ratio:.2f} |
-| generated tokens (prompt / completion) | {s.get('prompt_tokens', 0):,} / {s.get('completion_tokens', 0):,} |
+| generated tokens (prompt / completion) | {s.get("prompt_tokens", 0):,} / {s.get("completion_tokens", 0):,} |
 | judged sample, share scored <= 2 | {low / judged if judged else 0:.1%} of {judged:,} |
-| tool-model versions | {', '.join(f'v{v:04d}' for v in s['tool_model_versions']) or '-'} |
-| prompt variants | {', '.join(s['prompt_variants']) or '-'} |
+| tool-model versions | {", ".join(f"v{v:04d}" for v in s["tool_model_versions"]) or "-"} |
+| prompt variants | {", ".join(s["prompt_variants"]) or "-"} |
 
 ### Dropped rewrites by reason
-{_table(s['dropped'], 'reason')}
+{_table(s["dropped"], "reason")}
 ### Source documents without output
-{_table(s['doc_rejects'], 'reason')}
+{_table(s["doc_rejects"], "reason")}
 ### Quarantined input records
-{_table(s['quarantined'], 'reason')}
+{_table(s["quarantined"], "reason")}
 ### Judge scores (sample)
-{_table(s['score_histogram'], 'score', by_count=False)}
+{_table(s["score_histogram"], "score", by_count=False)}
 ## Files and schema
 
 - `data/<shard>.parquet`: one file per source shard; columns `source_id`, `genre`,
@@ -153,7 +163,7 @@ Consistency before a shard is published. Every row links back to its source docu
 - `manifest.json`: processed source shards (URI, content hash, run, statistics).
 - Every row has `output_mode` and `n_tokens` (tokens of the reformulation SLM's
   tokenizer).
-Source: `{manifest.get('source_uri', '')}`; location: `{output}`; updated
-{manifest.get('updated_at', '')}.
+Source: `{manifest.get("source_uri", "")}`; location: `{output}`; updated
+{manifest.get("updated_at", "")}.
 """
     return "\n".join(front) + "\n" + body

@@ -264,8 +264,16 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
         src = ParquetRows(Path(tmp) / "source.parquet", SOURCE_SCHEMA)
         rej = ParquetRows(Path(tmp) / "rejects.parquet", REJECT_SCHEMA)
         for q in iter_jsonl_stream(storage, paths.stage("gate", "quarantine.jsonl")):
-            rej.add({"source_shard": uri, "record": q["record"], "source_id": q["id"],
-                     "stage": "input", "reason": q["reason"], "detail": q["detail"]})
+            rej.add(
+                {
+                    "source_shard": uri,
+                    "record": q["record"],
+                    "source_id": q["id"],
+                    "stage": "input",
+                    "reason": q["reason"],
+                    "detail": q["detail"],
+                }
+            )
         for k, groups in _groups(storage, paths, n):
             sources = {u["unit_id"]: u["text"] for u in iter_units(storage, paths, k, cfg)}
             ga_rows = storage.read_json(paths.chunk("ga", k))["rows"]
@@ -276,8 +284,9 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
                 if not rows:
                     res = None
                 elif mode == "stretch":
-                    res = clean_inserts(rows, learned, ccfg.boilerplate_key_words,
-                                        cfg.refresh.stretch)
+                    res = clean_inserts(
+                        rows, learned, ccfg.boilerplate_key_words, cfg.refresh.stretch
+                    )
                 else:
                     res = clean_group(rows, sources, learned, ccfg)
                 source_row = assembler.source_row(doc, bool(res and res.kept))
@@ -337,7 +346,13 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     save_staged(storage, paths, "clean", stats)
     record_step(ctx, shard["key"], "clean", "ok", stats, seconds=time.perf_counter() - t0)
-    log.info("clean %s: %d rewrites -> %d kept (%.0f%%), dropped %s, docs without output %s",
-             shard["key"], c["rewrites"], c["kept"], 100 * stats["kept_share"], stats["dropped"],
-             stats["doc_rejects"])
+    log.info(
+        "clean %s: %d rewrites -> %d kept (%.0f%%), dropped %s, docs without output %s",
+        shard["key"],
+        c["rewrites"],
+        c["kept"],
+        100 * stats["kept_share"],
+        stats["dropped"],
+        stats["doc_rejects"],
+    )
     return stats

@@ -34,8 +34,13 @@ def build_plan(ctx: RunContext) -> dict[str, Any]:
     models = resolve_tool_models(cfg, storage, cfg.refresh.tool_model_version)
     output = output_root(cfg)
     manifest = load_manifest(storage, output)
-    classified = classify(shards, manifest, models["version"], cfg.refresh.redo_on_new_tool_models,
-                          cfg.refresh.output_mode)
+    classified = classify(
+        shards,
+        manifest,
+        models["version"],
+        cfg.refresh.redo_on_new_tool_models,
+        cfg.refresh.output_mode,
+    )
     todo = [c for c in classified if c.status != "unchanged"]
     limit = cfg.refresh.shard_limit
     settings = data_settings(cfg, models["version"])
@@ -73,17 +78,25 @@ class DiscoverStage:
         ctx.storage.write_json(uri, plan)
         stats = StageStats(docs_in=sum(plan["counts"].values()), docs_out=len(plan["shards"]))
         stats.artifacts["plan"] = uri
-        stats.extra.update({
-            "unit": "shards",
-            "shard_counts": plan["counts"],
-            "selected": [s["uri"] for s in plan["shards"]],
-            "deferred": len(plan["deferred"]),
-            "tool_model_version": plan["tool_models"]["version"],
-            "dry_run": plan["dry_run"],
-        })
+        stats.extra.update(
+            {
+                "unit": "shards",
+                "shard_counts": plan["counts"],
+                "selected": [s["uri"] for s in plan["shards"]],
+                "deferred": len(plan["deferred"]),
+                "tool_model_version": plan["tool_models"]["version"],
+                "dry_run": plan["dry_run"],
+            }
+        )
         verb = "would process" if plan["dry_run"] else "processing"
-        log.info("discover: %d shards listed (%s); %s %d now, %d wait for the next run",
-                 stats.docs_in, plan["counts"], verb, len(plan["shards"]), len(plan["deferred"]))
+        log.info(
+            "discover: %d shards listed (%s); %s %d now, %d wait for the next run",
+            stats.docs_in,
+            plan["counts"],
+            verb,
+            len(plan["shards"]),
+            len(plan["deferred"]),
+        )
         return stats
 
 

@@ -107,7 +107,7 @@ def chunk_indexes(storage: Storage, folder: str) -> list[int]:
     for info in storage.list(folder):
         name = info.uri.rsplit("/", 1)[-1]
         if name.startswith("chunk-"):
-            found.append(int(name[len("chunk-"):].split(".")[0]))
+            found.append(int(name[len("chunk-") :].split(".")[0]))
     return sorted(found)
 
 

@@ -52,16 +52,26 @@ def quality_metrics(totals: dict[str, Any], cfg: RefreshConfig) -> dict[str, Met
     if totals.get("judge_requested"):
         scored = totals["judged"]
         metrics["low_score_share"] = Metric(
-            _share(totals["low_scores"], scored), g.max_low_score_share, "<=")
+            _share(totals["low_scores"], scored), g.max_low_score_share, "<="
+        )
         metrics["unparsed_judge_share"] = Metric(
             _share(totals["judge_requested"] - scored, totals["judge_requested"]),
-            g.max_unparsed_judge_share, "<=")
+            g.max_unparsed_judge_share,
+            "<=",
+        )
     return metrics
 
 
 def gate_output(
-    frame: pd.DataFrame, totals: dict[str, Any], cfg: RefreshConfig,
-    key: str, uri: str, *, prompt_variant: str, tool_model_version: int, min_chars: int,
+    frame: pd.DataFrame,
+    totals: dict[str, Any],
+    cfg: RefreshConfig,
+    key: str,
+    uri: str,
+    *,
+    prompt_variant: str,
+    tool_model_version: int,
+    min_chars: int,
     output_mode: str = "documents",
 ) -> GateResult:
     """``frame``: up to ``validate_max_rows`` output rows (id, the mode's columns, n_chars)."""

@@ -52,7 +52,7 @@ def source_root(cfg: MagaConfig) -> str:
 def shard_key(source: str, uri: str) -> str:
     """A short, path-safe, stable name for a shard: its path below the source plus a
     hash of its full URI (two shards never share a key)."""
-    rel = uri[len(source):].strip("/") if uri.startswith(source + "/") else uri.rsplit("/", 1)[-1]
+    rel = uri[len(source) :].strip("/") if uri.startswith(source + "/") else uri.rsplit("/", 1)[-1]
     for suffix in sorted(SUFFIXES, key=len, reverse=True):
         if rel.endswith(suffix):
             rel = rel[: -len(suffix)]

@@ -59,7 +59,10 @@ def _stale(entry: dict[str, Any], version: int, redo_older: bool, output_mode: s
 
 
 def classify(
-    shards: list[ObjectInfo], manifest: dict[str, Any], version: int, redo_older: bool,
+    shards: list[ObjectInfo],
+    manifest: dict[str, Any],
+    version: int,
+    redo_older: bool,
     output_mode: str = "documents",
 ) -> list[Classified]:
     done = manifest.get("shards", {})
@@ -88,6 +91,10 @@ def update_manifest(
     manifest["source_uri"] = source
     manifest["updated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     storage.write_json(manifest_uri(output), manifest)
-    log.info("manifest %s: %d shards (%d updated)", manifest_uri(output),
-             len(manifest["shards"]), len(entries))
+    log.info(
+        "manifest %s: %d shards (%d updated)",
+        manifest_uri(output),
+        len(manifest["shards"]),
+        len(entries),
+    )
     return manifest

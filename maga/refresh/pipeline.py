@@ -89,9 +89,13 @@ def finish(ctx: RunContext) -> dict[str, Any]:
     """The run's verdict: raises RefreshIncomplete when a shard was stopped or failed."""
     stats = ctx.storage.read_json(ctx.uri("publish", "stats.json"))
     failed = stats.get("failed") or {}
-    log.info("refresh %s: %d shard(s) published, %d rows; report %s", ctx.run_id,
-             len(stats.get("published", [])), stats.get("rows_published", 0),
-             ctx.uri("report.md"))
+    log.info(
+        "refresh %s: %d shard(s) published, %d rows; report %s",
+        ctx.run_id,
+        len(stats.get("published", [])),
+        stats.get("rows_published", 0),
+        ctx.uri("report.md"),
+    )
     if failed:
         detail = "; ".join(f"{uri}: {why}" for uri, why in sorted(failed.items()))
         raise RefreshIncomplete(f"{len(failed)} shard(s) not published: {detail}")
@@ -111,8 +115,9 @@ def run_all(ctx: RunContext, session: EngineSession | None = None) -> dict[str, 
                     log.error("%s %s: gate stopped the shard: %s", step, shard["key"], exc)
                     break
                 except Exception:
-                    log.exception("%s %s failed; the shard is left for the next run",
-                                  step, shard["key"])
+                    log.exception(
+                        "%s %s failed; the shard is left for the next run", step, shard["key"]
+                    )
                     break
     finally:
         if own:

@@ -151,12 +151,15 @@ class PublishStage:
                 if cfg.refresh.output_mode == "documents":
                     storage.delete(paths.generations)  # left by an earlier megadoc run
                 else:
-                    copy_file(storage, paths.stage("clean", "generations.parquet"),
-                              paths.generations)
+                    copy_file(
+                        storage, paths.stage("clean", "generations.parquet"), paths.generations
+                    )
                 copy_file(storage, paths.stage("clean", "rejects.parquet"), paths.rejects)
             elif manifest["shards"].get(s["uri"], {}).get("etag") != s["etag"]:
-                raise FileNotFoundError(f"publish {s['key']}: staged output missing in "
-                                        f"{paths.staging} and not published before")
+                raise FileNotFoundError(
+                    f"publish {s['key']}: staged output missing in "
+                    f"{paths.staging} and not published before"
+                )
             entries[s["uri"]] = _entry(ctx, s, paths, summaries[s["key"]], "published", plan)
             published.append(s["uri"])
         for s in stopped:
@@ -181,8 +184,10 @@ class PublishStage:
             outcome = summaries.get(s["key"], {}).get("outcome", "dry_run")
             if outcome != "ok":
                 stats.drop(f"shard_{outcome}")
-        stats.prompt_tokens, stats.completion_tokens = (t.get("prompt_tokens", 0),
-                                                        t.get("completion_tokens", 0))
+        stats.prompt_tokens, stats.completion_tokens = (
+            t.get("prompt_tokens", 0),
+            t.get("completion_tokens", 0),
+        )
         stats.artifacts.update({"report": ctx.uri("report.json"), "manifest": manifest_uri(output),
                                 "card": card_uri(output)})  # fmt: skip
         stats.extra.update({

@@ -89,7 +89,7 @@ def doc_units(doc: dict[str, Any], cfg: MagaConfig) -> tuple[list[dict[str, Any]
     counts["split_docs"] += 1
     counts["parts"] += len(keep)
     counts["parts_dropped"] += len(parts) - len(keep)
-    counts["truncated_chars"] += sum(len(p) for p in parts[len(keep):])
+    counts["truncated_chars"] += sum(len(p) for p in parts[len(keep) :])
     units = [{**base, "unit_id": f"{doc['id']}~p{k}", "part": k, "text": p}
              for k, p in enumerate(keep)]  # fmt: skip
     return units, counts
@@ -114,12 +114,24 @@ class Progress:
         self.docs_done[phase] += docs
         if seconds > 0:
             self.active_done, self.tokens, self.active_s = (
-                self.active_done + 1, self.tokens + tokens, self.active_s + seconds)
+                self.active_done + 1,
+                self.tokens + tokens,
+                self.active_s + seconds,
+            )
         rate = self.tokens / self.active_s if self.active_s else 0.0
         per_chunk = self.active_s / self.active_done if self.active_done else 0.0
         eta = per_chunk * (self.total - self.done)
-        log.info("%s: %s chunk %d done: %d/%d docs through %s, %.1f completion tok/s, ETA %.0fs",
-                 self.label, phase, k, self.docs_done[phase], self.docs, phase, rate, eta)
+        log.info(
+            "%s: %s chunk %d done: %d/%d docs through %s, %.1f completion tok/s, ETA %.0fs",
+            self.label,
+            phase,
+            k,
+            self.docs_done[phase],
+            self.docs,
+            phase,
+            rate,
+            eta,
+        )
 
     @contextmanager
     def running(self, phase: str, k: int) -> Iterator[None]:
@@ -127,9 +139,16 @@ class Progress:
 
         def beat() -> None:
             while not stop.wait(self.every_s):
-                log.info("%s: %s chunk %d still generating (%.0fs); %d/%d docs through %s",
-                         self.label, phase, k, time.monotonic() - began,
-                         self.docs_done[phase], self.docs, phase)
+                log.info(
+                    "%s: %s chunk %d still generating (%.0fs); %d/%d docs through %s",
+                    self.label,
+                    phase,
+                    k,
+                    time.monotonic() - began,
+                    self.docs_done[phase],
+                    self.docs,
+                    phase,
+                )
 
         thread = threading.Thread(target=beat, daemon=True)
         thread.start()
@@ -255,12 +274,13 @@ def reformulate_shard(
     done = staged(storage, paths, "reformulate")
     if done is not None:
         log.info("reformulate %s: already staged; nothing to do", shard["key"])
-        record_step(ctx, shard["key"], "reformulate", "ok", done,
-                    seconds=time.perf_counter() - t0)
+        record_step(ctx, shard["key"], "reformulate", "ok", done, seconds=time.perf_counter() - t0)
         return done
     gate = staged(storage, paths, "gate")
     if gate is None:
-        raise FileNotFoundError(f"reformulate {shard['key']}: input gate not done in {paths.staging}")
+        raise FileNotFoundError(
+            f"reformulate {shard['key']}: input gate not done in {paths.staging}"
+        )
     n_chunks, label = gate["chunks"], f"reformulate {shard['key']}"
     specs = model_specs(ctx)
     own = session is None
@@ -302,12 +322,16 @@ def reformulate_shard(
         if own:
             session.close()
     stats = summarize(storage, paths, n_chunks)
-    stats.update({"docs": gate["accepted"], "chunks_generated_now": new_chunks,
-                  "seconds": round(time.perf_counter() - began, 3),
-                  "engine_starts": session.engine_starts - starts_before,
-                  "engine_startup_seconds": round(session.startup_seconds - startup_before, 2),
-                  "engine_spawn_seconds": round(getattr(session, "spawn_seconds", 0.0)
-                                                - spawn_before, 2)})
+    stats.update(
+        {
+            "docs": gate["accepted"],
+            "chunks_generated_now": new_chunks,
+            "seconds": round(time.perf_counter() - began, 3),
+            "engine_starts": session.engine_starts - starts_before,
+            "engine_startup_seconds": round(session.startup_seconds - startup_before, 2),
+            "engine_spawn_seconds": round(getattr(session, "spawn_seconds", 0.0) - spawn_before, 2),
+        }
+    )
     save_staged(storage, paths, "reformulate", stats)
     record_step(ctx, shard["key"], "reformulate", "ok", stats, seconds=time.perf_counter() - t0)
     return stats

@@ -18,13 +18,20 @@ def shard_summary(shard: dict[str, Any], outcome: dict[str, Any]) -> dict[str, A
     gate, reform, clean, val = rec["gate"], rec["reformulate"], rec["clean"], rec["validate"]
     models = reform.get("models", {})
     judge_usage = val.get("judge_usage", {})
-    tokens = {name: {"prompt": m.get("prompt_tokens", 0),
-                     "completion": m.get("completion_tokens", 0),
-                     "seconds": m.get("wall_seconds", 0.0)} for name, m in models.items()}
+    tokens = {
+        name: {
+            "prompt": m.get("prompt_tokens", 0),
+            "completion": m.get("completion_tokens", 0),
+            "seconds": m.get("wall_seconds", 0.0),
+        }
+        for name, m in models.items()
+    }
     if judge_usage:
-        tokens["judge"] = {"prompt": judge_usage.get("prompt_tokens", 0),
-                           "completion": judge_usage.get("completion_tokens", 0),
-                           "seconds": judge_usage.get("generate_seconds", 0.0)}
+        tokens["judge"] = {
+            "prompt": judge_usage.get("prompt_tokens", 0),
+            "completion": judge_usage.get("completion_tokens", 0),
+            "seconds": judge_usage.get("generate_seconds", 0.0),
+        }
     seconds = {k: (v or {}).get("seconds") for k, v in outcome["records"].items()}
     return {
         "uri": shard["uri"], "key": shard["key"], "change": shard["status"],
@@ -73,10 +80,25 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out_hist: Counter = Counter()
     src_hist: Counter = Counter()
     for r in rows:
-        for k in ("records", "accepted", "quarantined", "docs", "docs_with_output", "rewrites",
-                  "kept", "input_chars", "output_chars", "judged", "low_scores", "judge_requested",
-                  "output_rows", "output_tokens", "source_tokens", "generation_tokens",
-                  "expanded_tokens"):
+        for k in (
+            "records",
+            "accepted",
+            "quarantined",
+            "docs",
+            "docs_with_output",
+            "rewrites",
+            "kept",
+            "input_chars",
+            "output_chars",
+            "judged",
+            "low_scores",
+            "judge_requested",
+            "output_rows",
+            "output_tokens",
+            "source_tokens",
+            "generation_tokens",
+            "expanded_tokens",
+        ):
             t[k] += r.get(k, 0)
         out_hist.update(r.get("output_token_hist", {}))
         src_hist.update(r.get("source_token_hist", {}))
@@ -125,15 +147,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Corpus refresh {report['run_id']}", ""]
     if report["demo_models"]:
         lines += ["_Demo models: the rewrites are not meaningful text._", ""]
-    lines += [f"- source: `{report['source']}`", f"- output: `{report['output']}`",
-              f"- tool models: v{report['tool_model_version']:04d}, prompt variant "
-              f"{report['prompt_variant']}", f"- shards: {_counts(report['shard_counts'])}"]
+    lines += [
+        f"- source: `{report['source']}`",
+        f"- output: `{report['output']}`",
+        f"- tool models: v{report['tool_model_version']:04d}, prompt variant "
+        f"{report['prompt_variant']}",
+        f"- shards: {_counts(report['shard_counts'])}",
+    ]
     if report["dry_run"]:
         lines += ["", "**Dry run**: nothing was generated or published. Would process:", ""]
         lines += [f"- `{u}`" for u in report["selected"]] or ["- (nothing)"]
     if report["deferred"]:
-        lines += ["", f"{len(report['deferred'])} more shards wait for the next run "
-                  "(shard limit)."]
+        lines += ["", f"{len(report['deferred'])} more shards wait for the next run (shard limit)."]
     if not report["dry_run"]:
         lines += ["", "| shard | change | outcome | records | quarantined | docs | rewrites | "
                   "kept | expansion | judged <=2 | seconds |", "|---|---|---|---:|---:|---:|"
@@ -156,6 +181,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         for r in report["shards"]:
             for reason, items in r["drop_examples"].items():
                 for it in items[:1]:
-                    lines.append(f"- example `{reason}` ({r['key']}, {it['id']}, {it['detail']}): "
-                                 f"{it['text'][:160]!r}")
+                    lines.append(
+                        f"- example `{reason}` ({r['key']}, {it['id']}, {it['detail']}): "
+                        f"{it['text'][:160]!r}"
+                    )
     return "\n".join(lines) + "\n"

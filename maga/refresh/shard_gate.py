@@ -121,9 +121,16 @@ def gate_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
     result = gate_input(stats, ctx.config.refresh, shard["key"], shard["uri"])
     write_gate_result(result, ctx.uri("gates", result.gate), storage=ctx.storage)
     status = "ok" if result.passed else "stopped"
-    record_step(ctx, shard["key"], "gate", status, stats, result.reason,
-                seconds=time.perf_counter() - t0)
-    log.info("gate %s: %d records, %d accepted, quarantined %s -> %s", shard["key"],
-             stats["records"], stats["accepted"], stats["quarantine_reasons"], status)
+    record_step(
+        ctx, shard["key"], "gate", status, stats, result.reason, seconds=time.perf_counter() - t0
+    )
+    log.info(
+        "gate %s: %d records, %d accepted, quarantined %s -> %s",
+        shard["key"],
+        stats["records"],
+        stats["accepted"],
+        stats["quarantine_reasons"],
+        status,
+    )
     enforce(result)
     return stats

@@ -33,12 +33,22 @@ def save_staged(storage: Storage, paths: ShardPaths, stage: str, stats: dict[str
 
 
 def record_step(
-    ctx: RunContext, key: str, step: str, status: str, stats: dict[str, Any], reason: str = "",
+    ctx: RunContext,
+    key: str,
+    step: str,
+    status: str,
+    stats: dict[str, Any],
+    reason: str = "",
     seconds: float | None = None,
 ) -> dict[str, Any]:
     """``seconds``: how long the step took in this run (a resumed step takes less)."""
-    record = {"step": step, "status": status, "reason": reason,
-              "seconds": None if seconds is None else round(seconds, 3), "stats": stats}
+    record = {
+        "step": step,
+        "status": status,
+        "reason": reason,
+        "seconds": None if seconds is None else round(seconds, 3),
+        "stats": stats,
+    }
     ctx.storage.write_json(ctx.uri("shards", key, f"{step}.json"), record)
     return record
 

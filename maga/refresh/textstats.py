@@ -14,7 +14,8 @@ import numpy as np
 _WORD = re.compile(r"\w+", re.UNICODE)
 _DIGITS = re.compile(r"\d+")
 # Short function words of the corpus languages (en, fr, es, de); keywords skip them.
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again also an and any are as at be been before being below between
 both but by can could did do does doing down during each few for from further had has
 have having he her here hers him his how i if in into is it its itself just me more most
@@ -26,7 +27,8 @@ aussi leur leurs ont été être entre comme tout tous elle elles nous vous ils 
 unos unas para por con del como pero más sus entre sobre también este esta estos estas
 fue ser son han había desde hasta porque cuando donde der die das und mit von den dem
 ist sind wurde werden auch nicht eine einer eines auf für bei nach über
-""".split())  # noqa: SIM905
+""".split()  # noqa: SIM905
+)
 _MASK = (1 << 64) - 1
 _MULTS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                    0x27D4EB2F165667C5], dtype=np.uint64)  # fmt: skip

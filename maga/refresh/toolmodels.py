@@ -60,8 +60,12 @@ def resolve_tool_models(cfg: MagaConfig, storage: Storage, version: str) -> dict
         if not model_uri:
             raise ToolModelsNotFound(f"{uri}: no model for {role}")
         models[role] = model_uri
-    found = {"version": int(manifest["version"]), "manifest": uri, "models": models,
-             "demo_models": bool(manifest.get("demo_models", True))}
+    found = {
+        "version": int(manifest["version"]),
+        "manifest": uri,
+        "models": models,
+        "demo_models": bool(manifest.get("demo_models", True)),
+    }
     log.info("tool models v%04d from %s", found["version"], uri)
     return found
 

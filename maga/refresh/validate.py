@@ -77,14 +77,20 @@ def scan_output(path: Path, max_rows: int, sample: int,
                     heapq.heappush(heap, item)
                 elif inv > heap[0][0]:
                     heapq.heapreplace(heap, item)
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {c: pd.Series(dtype=object) for c in frame_cols})
+    frame = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in frame_cols})
+    )
     chosen = sorted((it for _, _, it in heap), key=lambda r: _hash_key(r["id"]))
     return frame, {"rows": rows, "duplicate_ids": dups}, chosen
 
 
 def judge_sample(
-    ctx: RunContext, paths: ShardPaths, n_chunks: int, items: list[dict],
+    ctx: RunContext,
+    paths: ShardPaths,
+    n_chunks: int,
+    items: list[dict],
     session: EngineSession,
 ) -> dict[str, Any]:
     """Score the sample (staged once per shard content and settings)."""
@@ -93,7 +99,9 @@ def judge_sample(
     if done is not None:
         return done
     stretch = cfg.refresh.output_mode == "stretch"
-    unit_of = (lambda rid: rid.rsplit("@", 1)[0]) if stretch else (lambda rid: rid.rsplit("#", 1)[0])
+    unit_of = (
+        (lambda rid: rid.rsplit("@", 1)[0]) if stretch else (lambda rid: rid.rsplit("#", 1)[0])
+    )
     wanted = {unit_of(it["id"]) for it in items}
     sources: dict[str, str] = {}
     for k in range(n_chunks):
@@ -112,14 +120,24 @@ def judge_sample(
     judged = []
     for it, res in zip(items, outcome.results, strict=True):
         parsed = parse_judge(res.text) if res.ok else None
-        judged.append({"id": it["id"], "score": parsed.score if parsed else None,
-                       "reason": parsed.reason if parsed else "",
-                       "reject": parsed.reject if parsed else f"generation_error:{res.error}"})
+        judged.append(
+            {
+                "id": it["id"],
+                "score": parsed.score if parsed else None,
+                "reason": parsed.reason if parsed else "",
+                "reject": parsed.reject if parsed else f"generation_error:{res.error}",
+            }
+        )
     write_jsonl(storage, paths.stage("judge", "judged.jsonl"), judged)
     scored = [j for j in judged if j["score"] is not None]
-    stats = {"judge": cfg.refresh.judge, "requested": len(judged), "judged": len(scored),
-             "low_scores": sum(j["score"] <= 2 for j in scored),
-             "histogram": score_histogram(judged), "usage": outcome.usage.as_dict()}
+    stats = {
+        "judge": cfg.refresh.judge,
+        "requested": len(judged),
+        "judged": len(scored),
+        "low_scores": sum(j["score"] <= 2 for j in scored),
+        "histogram": score_histogram(judged),
+        "usage": outcome.usage.as_dict(),
+    }
     save_staged(storage, paths, "judge", stats)
     return stats
 
@@ -143,8 +161,9 @@ def validate_shard(
             frame, counts, sample = scan_output(local, r.validate_max_rows, r.judge_sample, columns)
         else:  # judge the generations the megadocs are made of
             frame, counts, _ = scan_output(local, r.validate_max_rows, 0, columns)
-            gens = get_file(storage, paths.stage("clean", "generations.parquet"),
-                            Path(tmp) / "g.parquet")
+            gens = get_file(
+                storage, paths.stage("clean", "generations.parquet"), Path(tmp) / "g.parquet"
+            )
             _, gen_counts, sample = scan_output(gens, 0, r.judge_sample, ["id"])
             counts["duplicate_ids"] += gen_counts["duplicate_ids"]
     judge: dict[str, Any] = {"requested": 0, "judged": 0, "low_scores": 0, "histogram": {}}
@@ -156,22 +175,52 @@ def validate_shard(
         finally:
             if own:
                 session.close()
-    totals = {"kept": clean.get("kept", 0), "generated": clean.get("rewrites", 0),
-              "output_chars": clean.get("output_chars", 0),
-              "input_chars": clean.get("input_chars", 0),
-              "judge_requested": judge["requested"], "judged": judge["judged"],
-              "low_scores": judge["low_scores"], "duplicate_ids": counts["duplicate_ids"]}
-    result = gate_output(frame, totals, r, shard["key"], paths.stage("clean", "output.parquet"),
-                         prompt_variant=cfg.generation.prompt_variant,
-                         tool_model_version=version, min_chars=r.clean.min_chars,
-                         output_mode=mode)
+    totals = {
+        "kept": clean.get("kept", 0),
+        "generated": clean.get("rewrites", 0),
+        "output_chars": clean.get("output_chars", 0),
+        "input_chars": clean.get("input_chars", 0),
+        "judge_requested": judge["requested"],
+        "judged": judge["judged"],
+        "low_scores": judge["low_scores"],
+        "duplicate_ids": counts["duplicate_ids"],
+    }
+    result = gate_output(
+        frame,
+        totals,
+        r,
+        shard["key"],
+        paths.stage("clean", "output.parquet"),
+        prompt_variant=cfg.generation.prompt_variant,
+        tool_model_version=version,
+        min_chars=r.clean.min_chars,
+        output_mode=mode,
+    )
     write_gate_result(result, ctx.uri("gates", result.gate), storage=ctx.storage)
-    stats = {**totals, "rows": counts["rows"], "ge_rows_checked": len(frame),
-             "score_histogram": judge["histogram"], "judge_usage": judge.get("usage", {}),
-             "gate": {"passed": result.passed, "reason": result.reason}}
-    record_step(ctx, shard["key"], "validate", "ok" if result.passed else "stopped", stats,
-                result.reason, seconds=time.perf_counter() - t0)
-    log.info("validate %s: %d rows, judged %d (histogram %s) -> %s", shard["key"], counts["rows"],
-             judge["judged"], judge["histogram"], "passed" if result.passed else result.reason)
+    stats = {
+        **totals,
+        "rows": counts["rows"],
+        "ge_rows_checked": len(frame),
+        "score_histogram": judge["histogram"],
+        "judge_usage": judge.get("usage", {}),
+        "gate": {"passed": result.passed, "reason": result.reason},
+    }
+    record_step(
+        ctx,
+        shard["key"],
+        "validate",
+        "ok" if result.passed else "stopped",
+        stats,
+        result.reason,
+        seconds=time.perf_counter() - t0,
+    )
+    log.info(
+        "validate %s: %d rows, judged %d (histogram %s) -> %s",
+        shard["key"],
+        counts["rows"],
+        judge["judged"],
+        judge["histogram"],
+        "passed" if result.passed else result.reason,
+    )
     enforce(result)
     return stats

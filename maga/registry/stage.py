@@ -50,10 +50,14 @@ class RegisterStage:
             "profile": cfg.profile,
             "demo_models": cfg.demo_models,
             "models": {
-                "ga_slm": {"uri": ctx.uri("train_ga_slm", "model"),
-                           "quantized_uri": quant["artifacts"]["ga_slm"]},
-                "reformulation_slm": {"uri": ctx.uri("train_reformulation_slm", "model"),
-                                      "quantized_uri": quant["artifacts"]["reformulation_slm"]},
+                "ga_slm": {
+                    "uri": ctx.uri("train_ga_slm", "model"),
+                    "quantized_uri": quant["artifacts"]["ga_slm"],
+                },
+                "reformulation_slm": {
+                    "uri": ctx.uri("train_reformulation_slm", "model"),
+                    "quantized_uri": quant["artifacts"]["reformulation_slm"],
+                },
             },
             "quantization": {"scheme": cfg.quantize.scheme, "tool": cfg.quantize.tool},
             "config": {
@@ -72,8 +76,9 @@ class RegisterStage:
         uri = join_uri(registry_uri(ctx), f"v{version:04d}", "manifest.json")
         ctx.storage.write_json(uri, manifest)
         ctx.storage.write_json(ctx.uri(self.name, "manifest.json"), manifest)
-        ctx.storage.write_json(join_uri(registry_uri(ctx), "latest.json"),
-                               {"version": version, "manifest": uri})
+        ctx.storage.write_json(
+            join_uri(registry_uri(ctx), "latest.json"), {"version": version, "manifest": uri}
+        )
         stats = StageStats(docs_in=2, docs_out=2)
         stats.artifacts["manifest"] = uri
         stats.extra["version"] = version

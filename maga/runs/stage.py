@@ -83,6 +83,10 @@ def run_stage(ctx: RunContext, stage: Stage) -> dict[str, Any]:
     refresh_summary(ctx)
     log.info(
         "%s: done in %.1fs: in=%s out=%s dropped=%s",
-        stage.name, stats["seconds"], stats["docs_in"], stats["docs_out"], stats["dropped"],
+        stage.name,
+        stats["seconds"],
+        stats["docs_in"],
+        stats["docs_out"],
+        stats["dropped"],
     )
     return stats

@@ -42,8 +42,13 @@ class SampleStage:
                 continue
             seen_text.add(digest)
             bucket = length_bucket(n, cfg.length_buckets)
-            doc = {"id": rec.id, "text": text, "lang": rec.lang, "n_chars": n,
-                   "length_bucket": bucket}
+            doc = {
+                "id": rec.id,
+                "text": text,
+                "lang": rec.lang,
+                "n_chars": n,
+                "length_bucket": bucket,
+            }
             sampler.offer((rec.lang or "unknown", bucket), doc)
             if stats.docs_in % 5000 == 0:
                 log.info("sample: read %d documents", stats.docs_in)

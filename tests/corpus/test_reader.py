@@ -42,8 +42,14 @@ def test_bad_records_are_quarantined_with_file_line_and_reason(tmp_path):
     records, quarantine = read(tmp_path)
     assert [r.id for r in records] == ["ok"]
     reasons = [(q.source.rsplit(":", 1)[1], q.reason) for q in quarantine]
-    assert reasons == [("2", "malformed_json"), ("3", "missing_field"), ("4", "empty_text"),
-                       ("5", "not_text"), ("6", "invalid_utf8"), ("7", "duplicate_id")]
+    assert reasons == [
+        ("2", "malformed_json"),
+        ("3", "missing_field"),
+        ("4", "empty_text"),
+        ("5", "not_text"),
+        ("6", "invalid_utf8"),
+        ("7", "duplicate_id"),
+    ]
     assert all(q.source.startswith(str(tmp_path / "s.jsonl")) for q in quarantine)
 
 

@@ -14,8 +14,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILE = ROOT / "dags" / "maga_corpus_refresh.py"
-SHARD_TASKS = ["shard.gate_shard", "shard.reformulate_shard", "shard.clean_shard",
-               "shard.validate_shard"]
+SHARD_TASKS = [
+    "shard.gate_shard",
+    "shard.reformulate_shard",
+    "shard.clean_shard",
+    "shard.validate_shard",
+]
 
 
 def load_dag(monkeypatch, **env):
@@ -66,9 +70,18 @@ def test_wiring_and_mapping_over_shards(monkeypatch):
 def test_params_cover_the_ui_form(monkeypatch):
     dag = load_dag(monkeypatch)
     params = dag.params
-    assert {"profile", "source", "output", "tool_model_version", "shard_limit",
-            "prompt_variant", "output_mode", "generations_per_source", "dry_run",
-            "overrides"} <= set(params.keys())
+    assert {
+        "profile",
+        "source",
+        "output",
+        "tool_model_version",
+        "shard_limit",
+        "prompt_variant",
+        "output_mode",
+        "generations_per_source",
+        "dry_run",
+        "overrides",
+    } <= set(params.keys())
     assert params.get_param("output_mode").schema["enum"] == ["documents", "stitch", "stretch"]
     assert params.get_param("generations_per_source").schema["maximum"] == 64
     assert params["shard_limit"] == 0 and params["dry_run"] is False
@@ -105,6 +118,12 @@ def test_parsing_imports_nothing_heavy():
         "print([m for m in ('torch','vllm','transformers','great_expectations','pandas',"
         "'pyarrow') if m in sys.modules])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT, timeout=120).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    ).stdout.splitlines()
     assert out[-1] == "[]"

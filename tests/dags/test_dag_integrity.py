@@ -41,7 +41,8 @@ def test_tool_models_wiring_matches_library(dagbag):
 
     dag = dagbag.dags["maga_tool_models"]
     assert {t.task_id for t in dag.tasks} == (
-        {"prepare_run", "build_data_quality_report"} | {s.task_id for s in STEPS})
+        {"prepare_run", "build_data_quality_report"} | {s.task_id for s in STEPS}
+    )
     for step in STEPS:
         task = dag.get_task(step.task_id)
         expected = set(step.upstream) | {"prepare_run"}
@@ -54,12 +55,14 @@ def test_tool_models_wiring_matches_library(dagbag):
 
 def test_gates_sit_between_data_hand_offs(dagbag):
     dag = dagbag.dags["maga_tool_models"]
-    for consumer, gate in [("teacher_genre_audience", "gate_sample"),
-                           ("train_reformulation_slm", "gate_collapse"),
-                           ("teacher_reformulate", "gate_ga_labels"),
-                           ("train_ga_slm", "gate_sft_data"),
-                           ("quantize_slms", "gate_slm_parity"),
-                           ("register_tool_models", "gate_quantized")]:
+    for consumer, gate in [
+        ("teacher_genre_audience", "gate_sample"),
+        ("train_reformulation_slm", "gate_collapse"),
+        ("teacher_reformulate", "gate_ga_labels"),
+        ("train_ga_slm", "gate_sft_data"),
+        ("quantize_slms", "gate_slm_parity"),
+        ("register_tool_models", "gate_quantized"),
+    ]:
         assert gate in dag.get_task(consumer).upstream_task_ids
 
 
@@ -71,8 +74,9 @@ def test_parsing_imports_nothing_heavy():
         "if m in sys.modules]; print(heavy); print(time.perf_counter()-t)"
     )
     began = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.splitlines()
     assert out[-2] == "[]", f"DAG parsing imported heavy modules: {out[-2]}"
     assert time.perf_counter() - began < 30
 

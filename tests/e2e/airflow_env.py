@@ -14,27 +14,35 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 def airflow_env(home: Path, store: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "MAGA_STORAGE_ROOT": str(store),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "MAGA_STORAGE_ROOT": str(store),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 def migrate(env: dict[str, str]) -> None:
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True,
-                   text=True, timeout=600)
+    subprocess.run(
+        [AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, text=True, timeout=600
+    )
 
 
 def dags_test(env: dict[str, str], dag_id: str, conf: dict, log: Path) -> int:
     with log.open("w") as fh:
-        proc = subprocess.run([AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps(conf)],
-                              env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=3000)
+        proc = subprocess.run(
+            [AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps(conf)],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            timeout=3000,
+        )
     return proc.returncode
 
 
@@ -58,6 +66,12 @@ with create_session() as s:
 
 
 def last_run(env: dict[str, str], dag_id: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", QUERY, dag_id], env=env, check=True,
-                         capture_output=True, text=True, timeout=300).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", QUERY, dag_id],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])

@@ -60,24 +60,47 @@ def test_full_dag_builds_registers_and_reports(airflow):
     assert code == 0 and run["state"] == "success", _tail(log)
     assert set(run["tasks"].values()) == {"success"}
 
-    run_dir = next(p for p in store.glob("runs/maga_tool_models/*")
-                   if (p / "register" / "_SUCCESS").exists())
+    run_dir = next(
+        p for p in store.glob("runs/maga_tool_models/*") if (p / "register" / "_SUCCESS").exists()
+    )
     summary = json.loads((run_dir / "summary.json").read_text())
     assert list(summary["stages"]) == [
-        "sample", "teacher_ga", "teacher_reformulate", "teacher_judge", "train_ga_slm",
-        "train_reformulation_slm", "eval_slm", "quantize", "eval_quantized", "register"]
-    assert list(summary["gates"]) == ["sample", "ga_labels", "sft", "collapse", "parity",
-                                      "quantized"]
+        "sample",
+        "teacher_ga",
+        "teacher_reformulate",
+        "teacher_judge",
+        "train_ga_slm",
+        "train_reformulation_slm",
+        "eval_slm",
+        "quantize",
+        "eval_quantized",
+        "register",
+    ]
+    assert list(summary["gates"]) == [
+        "sample",
+        "ga_labels",
+        "sft",
+        "collapse",
+        "parity",
+        "quantized",
+    ]
     assert all(g["passed"] for g in summary["gates"].values())
     for name, stage in summary["stages"].items():
-        assert {"docs_in", "docs_out", "dropped", "prompt_tokens", "completion_tokens",
-                "seconds"} <= set(stage), name
+        assert {
+            "docs_in",
+            "docs_out",
+            "dropped",
+            "prompt_tokens",
+            "completion_tokens",
+            "seconds",
+        } <= set(stage), name
     assert summary["stages"]["teacher_ga"]["completion_tokens"] > 0
 
     table1 = summary["stages"]["eval_slm"]["table1"]
     assert sum(table1["slm"]["score_counts"].values()) == table1["judged_items"] > 0
     assert table1["gap_share_ge3"] == pytest.approx(
-        table1["teacher"]["share_ge3"] - table1["slm"]["share_ge3"], abs=1e-3)
+        table1["teacher"]["share_ge3"] - table1["slm"]["share_ge3"], abs=1e-3
+    )
 
     latest = json.loads((store / "registry" / "tool_models" / "latest.json").read_text())
     manifest = json.loads(Path(latest["manifest"]).read_text())

@@ -27,8 +27,15 @@ def test_valid_ga_output():
         (pairs(4), "wrong_pair_count"),
         (pairs(6), "wrong_pair_count"),
         (pairs(5, dup=True), "duplicate_pair"),
-        (json.dumps({"pairs": [{"genre": " ", "audience": "x"}] + [
-            {"genre": f"g{i}", "audience": f"a{i}"} for i in range(4)]}), "empty_field"),
+        (
+            json.dumps(
+                {
+                    "pairs": [{"genre": " ", "audience": "x"}]
+                    + [{"genre": f"g{i}", "audience": f"a{i}"} for i in range(4)]
+                }
+            ),
+            "empty_field",
+        ),
     ],
 )
 def test_ga_rejects_are_named(text, reason):
@@ -50,7 +57,7 @@ def test_judge_parse():
     assert parse_judge('{"score": "5", "reason": ""}').score == 5
     assert parse_judge('{"score": 9, "reason": ""}').reject == "score_out_of_range"
     assert parse_judge('{"score": true}').reject == "score_out_of_range"
-    assert parse_judge('Score: 2 because').score == 2
+    assert parse_judge("Score: 2 because").score == 2
     assert parse_judge("garbage").reject == "unparseable_judge_output"
 
 

@@ -153,13 +153,27 @@ def test_teacher_stage_through_airflow_connection(
 
     server, model = served
     host, port = server.base_url.split("//")[1].split("/")[0].split(":")
-    conn = {"conn_type": "http", "host": host, "port": int(port), "schema": "v1",
-            "password": API_KEY}
+    conn = {
+        "conn_type": "http",
+        "host": host,
+        "port": int(port),
+        "schema": "v1",
+        "password": API_KEY,
+    }
     monkeypatch.setenv("AIRFLOW_CONN_MAGA_TEACHER", json.dumps(conn))
     monkeypatch.delenv("MAGA_TEACHER_API_KEY", raising=False)
-    ctx = start_run("tiny", [f"storage.root={tmp_path}", "teacher.backend=openai",
-                             f"teacher.path={model}", "sampling.size=12",
-                             "sampling.heldout_docs=2", "teacher.http.concurrency=4"], "http")
+    ctx = start_run(
+        "tiny",
+        [
+            f"storage.root={tmp_path}",
+            "teacher.backend=openai",
+            f"teacher.path={model}",
+            "sampling.size=12",
+            "sampling.heldout_docs=2",
+            "teacher.http.concurrency=4",
+        ],
+        "http",
+    )
     run_step(ctx, "sample_labeling_data")
     stats = run_step(ctx, "teacher_genre_audience")
     labels = read_jsonl(ctx.storage, ctx.uri("teacher_ga", "labels.jsonl"))

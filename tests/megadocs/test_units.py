@@ -10,7 +10,7 @@ from maga.megadocs.passages import group_spans, insert_points, passage_spans
 from maga.megadocs.stitch import order_seed, stitch, stitch_order
 from maga.megadocs.stretch import remove_spans, stretch
 
-TEXT = "First para. Still first!\n\n  Second para? Yes.\nThird line \"quoted.\" End"
+TEXT = 'First para. Still first!\n\n  Second para? Yes.\nThird line "quoted." End'
 
 
 def test_paragraph_and_sentence_spans_cover_the_text():
@@ -58,8 +58,11 @@ def test_stitch_order_comes_from_the_seed_alone():
 
 def test_stretch_keeps_the_source_intact_apart_from_the_inserts():
     points = insert_points(TEXT, "paragraph", 8)
-    inserts = [{"id": f"x@{k}", "anchor": end, "text": f"WHY {k}"}
-               for k, (_, end) in enumerate(points) if k != 1]  # one dropped by cleaning
+    inserts = [
+        {"id": f"x@{k}", "anchor": end, "text": f"WHY {k}"}
+        for k, (_, end) in enumerate(points)
+        if k != 1
+    ]  # one dropped by cleaning
     made = stretch(TEXT, inserts, "\n\n")
     assert remove_spans(made["text"], made["member_spans"]) == TEXT
     assert [made["text"][s:e] for s, e in made["member_spans"]] == ["\n\nWHY 0", "\n\nWHY 2"]

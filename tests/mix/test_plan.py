@@ -9,8 +9,9 @@ from maga.mix.plan import Component, MixError, plan_recipe
 
 COMPS = {
     "real": Component("real", ["s.parquet"], rows=100, tokens=10_000),
-    "real_expanded": Component("real_expanded", ["s.parquet"], rows=40, tokens=5_000,
-                               where={"expanded": True}),
+    "real_expanded": Component(
+        "real_expanded", ["s.parquet"], rows=40, tokens=5_000, where={"expanded": True}
+    ),
     "synthetic": Component("synthetic", ["d.parquet"], rows=200, tokens=30_000),
 }
 

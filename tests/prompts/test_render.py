@@ -24,17 +24,25 @@ DOC = "The Danube is Europe's second-longest river. It flows through ten countri
 CASES = {
     "genre_audience": lambda: genre_audience_messages(DOC, 5),
     **{
-        f"reformulate_{v}": (lambda v=v: reformulate_messages(
-            DOC, "A radio sports commentary, breathless and loud.",
-            "Retired sailors who distrust geography books.", v))
+        f"reformulate_{v}": (
+            lambda v=v: reformulate_messages(
+                DOC,
+                "A radio sports commentary, breathless and loud.",
+                "Retired sailors who distrust geography books.",
+                v,
+            )
+        )
         for v in VARIANTS
     },
     "judge": lambda: judge_messages(
-        DOC, "A limerick.", "Children aged eight.", "A river long, through lands it ran..."),
+        DOC, "A limerick.", "Children aged eight.", "A river long, through lands it ran..."
+    ),
     "rationale": lambda: rationale_messages(DOC, "It flows through ten countries."),
     "judge_rationale": lambda: judge_rationale_messages(
-        DOC, "It flows through ten countries.",
-        "A river that long crosses many borders, so it links the economies of ten states."),
+        DOC,
+        "It flows through ten countries.",
+        "A river that long crosses many borders, so it links the economies of ten states.",
+    ),
 }
 
 
@@ -49,8 +57,9 @@ def test_prompt_matches_golden(name):
 
 
 def test_variants_differ_and_keep_the_pair():
-    texts = {v: reformulate_messages(DOC, "G-genre", "A-audience", v)[1]["content"]
-             for v in VARIANTS}
+    texts = {
+        v: reformulate_messages(DOC, "G-genre", "A-audience", v)[1]["content"] for v in VARIANTS
+    }
     assert len(set(texts.values())) == len(VARIANTS)
     for text in texts.values():
         assert "G-genre" in text and "A-audience" in text and DOC in text

@@ -15,8 +15,11 @@ from maga.storage import Storage
 from tests.refresh.helpers import FakeSession, make_registry, refresh_config, shard_bytes
 
 # No model on disk: token counts use the built-in tiny tokenizer (built once, cached).
-FAST = ("refresh.judge=reformulation_slm", "refresh.chunk_docs=2",
-        "refresh.mix.tokenizer=builtin:tiny-random")
+FAST = (
+    "refresh.judge=reformulation_slm",
+    "refresh.chunk_docs=2",
+    "refresh.mix.tokenizer=builtin:tiny-random",
+)
 
 
 @dataclass
@@ -38,11 +41,18 @@ class Workspace:
         return uri
 
     def config(self, *extra: str, output: str | None = None) -> Any:
-        return refresh_config(str(self.root), self.source, output or str(self.output),
-                              *FAST, *extra)
+        return refresh_config(
+            str(self.root), self.source, output or str(self.output), *FAST, *extra
+        )
 
-    def run(self, run_id: str, *extra: str, session: Any = None, output: str | None = None,
-            complete: bool = True) -> RunContext:
+    def run(
+        self,
+        run_id: str,
+        *extra: str,
+        session: Any = None,
+        output: str | None = None,
+        complete: bool = True,
+    ) -> RunContext:
         ctx = RunContext.create(self.config(*extra, output=output), DAG_ID, run_id)
         if complete:
             run_all(ctx, session or FakeSession())

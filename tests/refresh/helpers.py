@@ -17,9 +17,15 @@ def make_registry(storage: Storage, root: str, model_dir: str, version: int = 1)
     """A registry version whose GA-SLM and reformulation SLM are both ``model_dir``."""
     reg = join_uri(root, "registry", "tool_models")
     uri = join_uri(reg, f"v{version:04d}", "manifest.json")
-    manifest = {"name": "maga-tool-models", "version": version, "demo_models": True,
-                "models": {"ga_slm": {"uri": model_dir, "quantized_uri": model_dir},
-                           "reformulation_slm": {"uri": model_dir, "quantized_uri": model_dir}}}
+    manifest = {
+        "name": "maga-tool-models",
+        "version": version,
+        "demo_models": True,
+        "models": {
+            "ga_slm": {"uri": model_dir, "quantized_uri": model_dir},
+            "reformulation_slm": {"uri": model_dir, "quantized_uri": model_dir},
+        },
+    }
     storage.write_json(uri, manifest)
     storage.write_json(join_uri(reg, "latest.json"), {"version": version, "manifest": uri})
     return uri
@@ -35,8 +41,9 @@ def shard_bytes(records: Iterable[dict[str, Any] | str], fmt: str) -> bytes:
         buf = io.BytesIO()
         pq.write_table(pa.Table.from_pylist(records), buf)
         return buf.getvalue()
-    lines = "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n"
-                    for r in records).encode("utf-8")
+    lines = "".join(
+        (r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in records
+    ).encode("utf-8")
     return gzip.compress(lines, mtime=0) if fmt == "jsonl.gz" else lines
 
 
@@ -53,8 +60,15 @@ def docs(prefix: str, n: int, words: int = 60, start: int = 0) -> list[dict[str,
 
 
 def refresh_config(root: str, source: str, output: str, *extra: str) -> MagaConfig:
-    return load_config("tiny", [f"storage.root={root}", f"refresh.source_uri={source}",
-                                f"refresh.output_uri={output}", *extra])
+    return load_config(
+        "tiny",
+        [
+            f"storage.root={root}",
+            f"refresh.source_uri={source}",
+            f"refresh.output_uri={output}",
+            *extra,
+        ],
+    )
 
 
 BOILER_HEAD = "Sure! Here is the rewritten text:"
@@ -84,8 +98,10 @@ class FakeSession:
         user = req.messages[-1]["content"]
         schema = req.constraint.json_schema if req.constraint else None
         if schema and "pairs" in schema.get("properties", {}):
-            pairs = [{"genre": f"genre {k} of {req.key}"[:24], "audience": f"reader {k}"}
-                     for k in range(5)]
+            pairs = [
+                {"genre": f"genre {k} of {req.key}"[:24], "audience": f"reader {k}"}
+                for k in range(5)
+            ]
             text = json.dumps({"pairs": pairs})
         elif schema and "score" in schema.get("properties", {}):
             text = json.dumps({"score": 4, "reason": "keeps facts"})
@@ -100,8 +116,12 @@ class FakeSession:
             m = 5 + k // 5  # pairs beyond the fifth drop every 6th, 7th... word
             body = " ".join(w for i, w in enumerate(words) if (i + k) % m)
             text = f"{BOILER_HEAD}\n{body}\n{BOILER_TAIL}" if self.boilerplate else body
-        return GenResult(text=text, prompt_tokens=len(user.split()),
-                         completion_tokens=len(text.split()), finish_reason="stop")
+        return GenResult(
+            text=text,
+            prompt_tokens=len(user.split()),
+            completion_tokens=len(text.split()),
+            finish_reason="stop",
+        )
 
     def generate(self, spec: Any, requests: list) -> Any:
         from maga.llm.base import UsageCounter

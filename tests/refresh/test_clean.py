@@ -14,33 +14,60 @@ from maga.refresh.textstats import (
     shingles,
 )
 
-SOURCE = ("The Danube river flows through ten countries in central and eastern Europe. "
-          "Its delta in Romania hosts pelicans, sturgeon and hundreds of bird species. "
-          "Barges carry grain and steel between Vienna, Budapest and Belgrade.")
-CFG = RefreshCleanConfig(boilerplate_min_docs=3, boilerplate_min_share=0.2, min_chars=20,
-                         min_keyword_coverage=0.3, min_length_ratio=0.2, max_length_ratio=3.0,
-                         template_min_docs=3)
+SOURCE = (
+    "The Danube river flows through ten countries in central and eastern Europe. "
+    "Its delta in Romania hosts pelicans, sturgeon and hundreds of bird species. "
+    "Barges carry grain and steel between Vienna, Budapest and Belgrade."
+)
+CFG = RefreshCleanConfig(
+    boilerplate_min_docs=3,
+    boilerplate_min_share=0.2,
+    min_chars=20,
+    min_keyword_coverage=0.3,
+    min_length_ratio=0.2,
+    max_length_ratio=3.0,
+    template_min_docs=3,
+)
 
 
 def row(k: int, text: str, unit: str = "doc") -> dict:
-    return {"id": f"{unit}#{k}", "source_id": unit, "unit_id": unit, "part": 0, "pair_index": k,
-            "genre": f"g{k}", "audience": f"a{k}", "text": text, "error": None}
+    return {
+        "id": f"{unit}#{k}",
+        "source_id": unit,
+        "unit_id": unit,
+        "part": 0,
+        "pair_index": k,
+        "genre": f"g{k}",
+        "audience": f"a{k}",
+        "text": text,
+        "error": None,
+    }
 
 
 def outputs_with_boilerplate(n_docs: int) -> list[list[str]]:
-    return [[f"Sure! Here is the rewrite number {d}:\nBody text {d} about topic {d}.\n"
-             f"Please note that this is a rewrite."] for d in range(n_docs)]
+    return [
+        [
+            f"Sure! Here is the rewrite number {d}:\nBody text {d} about topic {d}.\n"
+            f"Please note that this is a rewrite."
+        ]
+        for d in range(n_docs)
+    ]
 
 
 def test_boilerplate_is_learned_from_many_docs_and_stripped():
     learned = learn(outputs_with_boilerplate(10), CFG)
     assert "sure here is the" in learned.first and "please note that this" in learned.last
-    text, n = strip_boilerplate("Sure! Here is the rewrite number 99:\nReal content.\n"
-                                "Please note that this is a rewrite.", learned, 4)
+    text, n = strip_boilerplate(
+        "Sure! Here is the rewrite number 99:\nReal content.\nPlease note that this is a rewrite.",
+        learned,
+        4,
+    )
     assert (text, n) == ("Real content.", 2)
     # a single line is never stripped away entirely
     assert strip_boilerplate("Sure! Here is the answer", learned, 4) == (
-        "Sure! Here is the answer", 0)
+        "Sure! Here is the answer",
+        0,
+    )
 
 
 def test_rare_edge_lines_are_not_boilerplate():
@@ -54,9 +81,11 @@ def test_rare_edge_lines_are_not_boilerplate():
 
 def test_drops_are_counted_by_reason():
     learned = learn([[SOURCE]], CFG)
-    good = ("For young sailors: the Danube flows through ten countries of Europe; its delta "
-            "in Romania hosts pelicans and sturgeon, and barges move grain between Vienna "
-            "and Belgrade.")
+    good = (
+        "For young sailors: the Danube flows through ten countries of Europe; its delta "
+        "in Romania hosts pelicans and sturgeon, and barges move grain between Vienna "
+        "and Belgrade."
+    )
     rows = [
         row(0, good),
         row(1, "Short."),
@@ -69,25 +98,36 @@ def test_drops_are_counted_by_reason():
     res = clean_group(rows, {"doc": SOURCE}, learned, CFG)
     assert [r["id"] for r in res.kept] == ["doc#0"]
     assert {r["id"]: reason for r, reason, _ in res.dropped} == {
-        "doc#1": "too_short", "doc#2": "low_keyword_coverage", "doc#3": "exact_duplicate",
-        "doc#4": "empty_output", "doc#5": "generation_error", "doc#6": "length_ratio_high"}
+        "doc#1": "too_short",
+        "doc#2": "low_keyword_coverage",
+        "doc#3": "exact_duplicate",
+        "doc#4": "empty_output",
+        "doc#5": "generation_error",
+        "doc#6": "length_ratio_high",
+    }
 
 
 def test_near_duplicates_dropped_but_shared_templates_kept():
     # A long template around short content: on all shingles two rewrites that only share
     # the template look like near duplicates (Jaccard > 0.8; asserted below).
     template = " ".join(f"frame{i}" for i in range(200))
-    others = [[f"{template}\nItem {d}: content about subject number {d} and {d + 1}."]
-              for d in range(6)]  # the template recurs across many source documents
-    a = (f"{template}\nThe Danube crosses ten countries; pelicans and sturgeon live in its "
-         "Romanian delta, and barges carry grain and steel.")
-    b = (f"{template}\nVienna, Budapest and Belgrade trade steel by barge on a river whose "
-         "delta shelters hundreds of bird species.")
+    others = [
+        [f"{template}\nItem {d}: content about subject number {d} and {d + 1}."] for d in range(6)
+    ]  # the template recurs across many source documents
+    a = (
+        f"{template}\nThe Danube crosses ten countries; pelicans and sturgeon live in its "
+        "Romanian delta, and barges carry grain and steel."
+    )
+    b = (
+        f"{template}\nVienna, Budapest and Belgrade trade steel by barge on a river whose "
+        "delta shelters hundreds of bird species."
+    )
     near = a + " Every day."
     assert jaccard(shingles(a, 5), shingles(b, 5)) > 0.8
     learned = learn([*others, [a, b, near]], CFG)
-    cfg = CFG.model_copy(update={"min_keyword_coverage": 0.0, "near_dup_threshold": 0.8,
-                                 "max_length_ratio": 10.0})
+    cfg = CFG.model_copy(
+        update={"min_keyword_coverage": 0.0, "near_dup_threshold": 0.8, "max_length_ratio": 10.0}
+    )
     res = clean_group([row(0, a), row(1, b), row(2, near)], {"doc": SOURCE}, learned, cfg)
     assert [r["id"] for r in res.kept] == ["doc#0", "doc#1"]
     assert [(r["id"], reason) for r, reason, _ in res.dropped] == [("doc#2", "near_duplicate")]

@@ -41,17 +41,27 @@ def test_mapped_shards_under_airflow(tmp_path):
     make_registry(storage, str(store), resolve_model("builtin:tiny-random"))
     src = store / "source"
     storage.write_bytes(str(src / "a-good.jsonl"), shard_bytes(docs("g", 2), "jsonl"))
-    storage.write_bytes(str(src / "b-bad.jsonl"),
-                        shard_bytes(docs("b", 1) + ["{cut", "{off"], "jsonl"))
+    storage.write_bytes(
+        str(src / "b-bad.jsonl"), shard_bytes(docs("b", 1) + ["{cut", "{off"], "jsonl")
+    )
     env = airflow_env(home, store)
     env["MAGA_PROFILE"] = "tiny"
     migrate(env)
-    conf = {"profile": "tiny", "source": str(src),
-            "overrides": ["refresh.chunk_docs=2", "refresh.judge_sample=0"]}
+    conf = {
+        "profile": "tiny",
+        "source": str(src),
+        "overrides": ["refresh.chunk_docs=2", "refresh.judge_sample=0"],
+    }
     log = tmp_path / "dag.log"
     dags_test(env, "maga_corpus_refresh", conf, log)
-    out = subprocess.run([sys.executable, "-c", QUERY, "maga_corpus_refresh"], env=env,
-                         check=True, capture_output=True, text=True, timeout=300).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", QUERY, "maga_corpus_refresh"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     run = json.loads(out.strip().splitlines()[-1])
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-80:])
     states = {(t, i): s for t, i, s in run["tasks"]}
@@ -71,4 +81,6 @@ def test_mapped_shards_under_airflow(tmp_path):
     assert corpus and corpus[-1]["shards_published"] == 1 and corpus[-1]["rows"] > 0
     manifest = json.loads((store / "corpus" / "maga" / "manifest.json").read_text())
     assert {Path(u).name: e["status"] for u, e in manifest["shards"].items()} == {
-        "a-good.jsonl": "published", "b-bad.jsonl": "rejected"}
+        "a-good.jsonl": "published",
+        "b-bad.jsonl": "rejected",
+    }

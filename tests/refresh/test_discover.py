@@ -22,8 +22,9 @@ def test_builtin_source_is_refused(tmp_path):
 def test_missing_registry_names_the_fix(tmp_path):
     (tmp_path / "src").mkdir()
     Storage().write_text(str(tmp_path / "src" / "a.jsonl"), '{"id": "1", "text": "t"}\n')
-    cfg = load_config("tiny", [f"storage.root={tmp_path}",
-                               f"refresh.source_uri={tmp_path / 'src'}"])
+    cfg = load_config(
+        "tiny", [f"storage.root={tmp_path}", f"refresh.source_uri={tmp_path / 'src'}"]
+    )
     with pytest.raises(ToolModelsNotFound, match="run the maga_tool_models DAG first"):
         discover(RunContext.create(cfg, DAG_ID, "r1"))
 

@@ -44,8 +44,12 @@ class World:
         self.output = join_uri(root, "corpus", "maga")
 
     def overrides(self, *extra: str) -> list[str]:
-        return [f"storage.root={self.root}", f"refresh.source_uri={self.source}", *OVERRIDES,
-                *extra]
+        return [
+            f"storage.root={self.root}",
+            f"refresh.source_uri={self.source}",
+            *OVERRIDES,
+            *extra,
+        ]
 
     def shard(self, name: str, records: list, fmt: str) -> str:
         uri = join_uri(self.source, f"{name}.{fmt}")
@@ -87,8 +91,7 @@ def world(s3_server, tmp_path_factory):
         make_registry(storage, w.root, models)
         w.uris = {
             "a": w.shard("a", docs("a", 4) + ["{truncated json"], "jsonl"),
-            "b": w.shard("b", docs("b", 4) + [{"id": "b-0", "text": "same id again"}],
-                         "jsonl.gz"),
+            "b": w.shard("b", docs("b", 4) + [{"id": "b-0", "text": "same id again"}], "jsonl.gz"),
             "c": w.shard("c", docs("c", 3), "parquet"),
         }
         yield w
@@ -121,9 +124,12 @@ def test_first_run_processes_every_shard(world):
     world.first = {n: world.data(k) for n, k in world.keys.items()}
     ids = {d["id"] for d in docs("a", 4) + docs("b", 4) + docs("c", 3)}
     _accounted(world, world.output, ids)
-    quarantined = {r["reason"] for k in world.keys.values()
-                   for r in world.table(join_uri(world.output, "rejects", f"{k}.parquet"))
-                   if r["stage"] == "input"}
+    quarantined = {
+        r["reason"]
+        for k in world.keys.values()
+        for r in world.table(join_uri(world.output, "rejects", f"{k}.parquet"))
+        if r["stage"] == "input"
+    }
     assert quarantined == {"malformed_json", "duplicate_id"}
     rows = world.table(join_uri(world.output, "data", f"{world.keys['c']}.parquet"))
     assert {r["prompt_variant"] for r in rows} == {"base"}
@@ -152,7 +158,9 @@ def test_added_and_changed_shards_are_the_only_ones_processed(world):
     ctx, session = world.run("r3")
     report = world.report(ctx)
     assert {s["uri"]: s["change"] for s in report["shards"]} == {
-        world.uris["b"]: "changed", world.uris["d"]: "new"}
+        world.uris["b"]: "changed",
+        world.uris["d"]: "new",
+    }
     assert report["unchanged"] == 2 and session.engine_starts == 1
     b_rows = world.table(join_uri(world.output, "data", f"{world.keys['b']}.parquet"))
     assert {r["source_id"] for r in b_rows} <= {f"b-{i}" for i in range(20, 23)}
@@ -169,18 +177,30 @@ def test_killed_mid_shard_then_rerun_is_byte_identical(world, tmp_path):
     file must equal the first run's byte for byte."""
     second = join_uri(world.root, "corpus", "crashcheck")
     extra = (f"refresh.output_uri={second}", "refresh.shard_limit=1")
-    cmd = [sys.executable, "-m", "maga.cli", "run", "corpus-refresh", "--config", "tiny",
-           "--run-id", "r4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "maga.cli",
+        "run",
+        "corpus-refresh",
+        "--config",
+        "tiny",
+        "--run-id",
+        "r4",
+    ]
     for item in world.overrides(*extra):
         cmd += ["--set", item]
     env = dict(os.environ, MAGA_TEST_CRASH_AFTER_CHUNKS="3")
     log = tmp_path / "killed.log"
     with log.open("w") as fh:
-        proc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                              timeout=900)
+        proc = subprocess.run(
+            cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, timeout=900
+        )
     assert proc.returncode == -signal.SIGKILL, log.read_text()[-3000:]
-    staged = [o.uri.rsplit("/", 2)[-2:] for o in world.storage.list(
-        join_uri(second, "_staging", world.keys["a"]))]
+    staged = [
+        o.uri.rsplit("/", 2)[-2:]
+        for o in world.storage.list(join_uri(second, "_staging", world.keys["a"]))
+    ]
     chunks = sorted("/".join(p) for p in staged if p[0] in ("ga", "gen"))
     assert chunks == ["ga/chunk-00000.json", "ga/chunk-00001.json", "gen/chunk-00000.json"]
     assert not world.storage.exists(join_uri(second, "data", f"{world.keys['a']}.parquet"))

@@ -12,9 +12,20 @@ CFG = load_config("gpu").refresh  # real thresholds: kept >= 0.6, <=2 share <= 0
 
 
 def frame(n: int = 4, **changes) -> pd.DataFrame:
-    rows = [{"id": f"d#{i}", "source_id": "d", "genre": "g", "audience": "a",
-             "prompt_variant": "base", "tool_model_version": 3, "text": "t" * 300,
-             "n_chars": 300, "output_mode": "documents"} for i in range(n)]
+    rows = [
+        {
+            "id": f"d#{i}",
+            "source_id": "d",
+            "genre": "g",
+            "audience": "a",
+            "prompt_variant": "base",
+            "tool_model_version": 3,
+            "text": "t" * 300,
+            "n_chars": 300,
+            "output_mode": "documents",
+        }
+        for i in range(n)
+    ]
     df = pd.DataFrame(rows)
     for col, value in changes.items():
         df.loc[0, col] = value
@@ -22,14 +33,30 @@ def frame(n: int = 4, **changes) -> pd.DataFrame:
 
 
 def totals(**changes) -> dict:
-    base = {"kept": 80, "generated": 100, "output_chars": 30_000, "input_chars": 10_000,
-            "judge_requested": 50, "judged": 50, "low_scores": 5, "duplicate_ids": 0}
+    base = {
+        "kept": 80,
+        "generated": 100,
+        "output_chars": 30_000,
+        "input_chars": 10_000,
+        "judge_requested": 50,
+        "judged": 50,
+        "low_scores": 5,
+        "duplicate_ids": 0,
+    }
     return {**base, **changes}
 
 
 def run(df=None, t=None):
-    return gate_output(frame() if df is None else df, t or totals(), CFG, "k", "uri",
-                       prompt_variant="base", tool_model_version=3, min_chars=200)
+    return gate_output(
+        frame() if df is None else df,
+        t or totals(),
+        CFG,
+        "k",
+        "uri",
+        prompt_variant="base",
+        tool_model_version=3,
+        min_chars=200,
+    )
 
 
 def test_healthy_shard_passes():

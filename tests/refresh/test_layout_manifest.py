@@ -26,11 +26,18 @@ def test_fingerprint_follows_content_and_data_settings_only():
     assert base == fingerprint("etag1", data_settings(cfg, 1))
     assert base != fingerprint("etag2", data_settings(cfg, 1))
     assert base != fingerprint("etag1", data_settings(cfg, 2))
-    for key, value in [("refresh.chunk_docs", 7), ("generation.prompt_variant", "strict"),
-                       ("refresh.clean.min_chars", 3)]:
+    for key, value in [
+        ("refresh.chunk_docs", 7),
+        ("generation.prompt_variant", "strict"),
+        ("refresh.clean.min_chars", 3),
+    ]:
         assert base != fingerprint("etag1", data_settings(load_config("tiny", {key: value}), 1))
-    for key, value in [("refresh.shard_limit", 3), ("refresh.gates.min_kept_share", 0.9),
-                       ("refresh.output_uri", "elsewhere"), ("refresh.dry_run", True)]:
+    for key, value in [
+        ("refresh.shard_limit", 3),
+        ("refresh.gates.min_kept_share", 0.9),
+        ("refresh.output_uri", "elsewhere"),
+        ("refresh.dry_run", True),
+    ]:
         assert base == fingerprint("etag1", data_settings(load_config("tiny", {key: value}), 1))
 
 
@@ -42,13 +49,26 @@ def test_output_root_is_relative_to_storage_root():
 
 
 def test_classify_new_changed_unchanged_stale():
-    infos = [ObjectInfo("s://a", 1, "e1"), ObjectInfo("s://b", 1, "e2"),
-             ObjectInfo("s://c", 1, "e3"), ObjectInfo("s://d", 1, "e4")]
-    manifest = {"shards": {"s://b": {"etag": "old"}, "s://c": {"etag": "e3",
-                "tool_model_version": 1}, "s://d": {"etag": "e4", "tool_model_version": 2}}}
+    infos = [
+        ObjectInfo("s://a", 1, "e1"),
+        ObjectInfo("s://b", 1, "e2"),
+        ObjectInfo("s://c", 1, "e3"),
+        ObjectInfo("s://d", 1, "e4"),
+    ]
+    manifest = {
+        "shards": {
+            "s://b": {"etag": "old"},
+            "s://c": {"etag": "e3", "tool_model_version": 1},
+            "s://d": {"etag": "e4", "tool_model_version": 2},
+        }
+    }
     status = {c.shard.uri: c.status for c in classify(infos, manifest, 2, False)}
-    assert status == {"s://a": "new", "s://b": "changed", "s://c": "unchanged",
-                      "s://d": "unchanged"}
+    assert status == {
+        "s://a": "new",
+        "s://b": "changed",
+        "s://c": "unchanged",
+        "s://d": "unchanged",
+    }
     status = {c.shard.uri: c.status for c in classify(infos, manifest, 2, True)}
     assert status["s://c"] == "stale" and status["s://d"] == "unchanged"
 

@@ -35,14 +35,23 @@ def test_stitch_megadocs_and_reproducible_order(source, tmp_path):
     got = check_stitch(source.output, MegadocConfig(seed=11))
     assert got == {"megadocs": 9, "rewrites": 45}
     other = tmp_path / "omit"
-    source.run("r2", "refresh.output_mode=stitch", "refresh.megadoc.original=omit",
-               "refresh.megadoc.separator=<SEP>", output=str(other))
+    source.run(
+        "r2",
+        "refresh.output_mode=stitch",
+        "refresh.megadoc.original=omit",
+        "refresh.megadoc.separator=<SEP>",
+        output=str(other),
+    )
     check_stitch(other, MegadocConfig(original="omit", separator="<SEP>"))
 
 
 def test_stretch_keeps_the_source_and_judges_inserts(source):
-    ctx = source.run("r1", "refresh.output_mode=stretch", "refresh.stretch.unit=sentence",
-                     "refresh.stretch.max_inserts=3")
+    ctx = source.run(
+        "r1",
+        "refresh.output_mode=stretch",
+        "refresh.stretch.unit=sentence",
+        "refresh.stretch.max_inserts=3",
+    )
     got = check_stretch(source.output, StretchConfig(unit="sentence", max_inserts=3))
     passages = [len(insert_points(d["text"], "sentence", 3))
                 for d in docs("a", 5) + docs("b", 4, words=90)]  # fmt: skip

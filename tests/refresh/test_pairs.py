@@ -22,8 +22,11 @@ class Scripted:
         for req in requests:
             self.keys.append(req.key)
             got = self.answers.get(req.key, [])
-            text = got if isinstance(got, str) else json.dumps(
-                {"pairs": [{"genre": g, "audience": a} for g, a in got]})
+            text = (
+                got
+                if isinstance(got, str)
+                else json.dumps({"pairs": [{"genre": g, "audience": a} for g, a in got]})
+            )
             results.append(GenResult(text=text, prompt_tokens=10, completion_tokens=5))
         usage = UsageCounter()
         usage.add(results, 0.5)
@@ -31,20 +34,27 @@ class Scripted:
 
 
 def cfg(target: int, per_call: int = 3, extra: int = 1):
-    return load_config("tiny", [f"refresh.generations_per_source={target}",
-                                f"generation.pairs_per_doc={per_call}",
-                                f"refresh.ga_extra_rounds={extra}"])
+    return load_config(
+        "tiny",
+        [
+            f"refresh.generations_per_source={target}",
+            f"generation.pairs_per_doc={per_call}",
+            f"refresh.ga_extra_rounds={extra}",
+        ],
+    )
 
 
 UNIT = {"unit_id": "d1", "source_id": "d1", "part": 0, "text": "A document."}
 
 
 def test_rounds_fill_the_target_without_repeats():
-    session = Scripted({
-        "d1": [("Poem", "kids"), ("poem ", "Kids"), ("Memo", "boss")],  # a repeat inside
-        round_key("d1", 1): [("Memo", "boss"), ("FAQ", "nurses"), ("Ode", "cats")],
-        round_key("d1", 2): [("Rap", "teens"), ("Log", "pilots"), ("Quiz", "kids")],
-    })
+    session = Scripted(
+        {
+            "d1": [("Poem", "kids"), ("poem ", "Kids"), ("Memo", "boss")],  # a repeat inside
+            round_key("d1", 1): [("Memo", "boss"), ("FAQ", "nurses"), ("Ode", "cats")],
+            round_key("d1", 2): [("Rap", "teens"), ("Log", "pilots"), ("Quiz", "kids")],
+        }
+    )
     rows, usage = collect_pairs(cfg(6), session, None, [UNIT])
     row = rows[0]
     assert row["reject"] is None and row["short"] == 0 and row["rounds"] == 3

@@ -58,8 +58,14 @@ def test_first_run_processes_all_then_nothing(ws):
 
     out = rows(ws.output / "data" / f"{manifest['shards'][a]['key']}.parquet")
     assert len(out) == 20 and len({r["id"] for r in out}) == 20
-    assert {"source_id", "genre", "audience", "prompt_variant", "tool_model_version",
-            "text"} <= set(out[0])
+    assert {
+        "source_id",
+        "genre",
+        "audience",
+        "prompt_variant",
+        "tool_model_version",
+        "text",
+    } <= set(out[0])
     assert {r["tool_model_version"] for r in out} == {1}
     assert not any(BOILER_HEAD in r["text"] or BOILER_TAIL in r["text"] for r in out)
     card = (ws.output / "README.md").read_text()
@@ -70,8 +76,15 @@ def test_first_run_processes_all_then_nothing(ws):
     assert not list(ws.output.glob("_staging/*/*")), "staging is removed after publish"
 
     summary = json.loads(Path(ctx.uri("summary.json")).read_text())
-    assert list(summary["stages"]) == ["discover", "gate_input", "reformulate", "clean",
-                                       "validate", "publish", "export_mix"]
+    assert list(summary["stages"]) == [
+        "discover",
+        "gate_input",
+        "reformulate",
+        "clean",
+        "validate",
+        "publish",
+        "export_mix",
+    ]
     assert summary["stages"]["reformulate"]["completion_tokens"] > 0
     assert summary["gates"]["refresh_aggregate"]["passed"]
 
@@ -96,8 +109,9 @@ def test_added_and_changed_shards_only(ws):
     assert report["unchanged"] == 1
     new_b = rows(ws.output / "data" / f"{key_b}.parquet")
     assert {r["source_id"] for r in new_b} == {f"b-{i}" for i in range(10, 13)}
-    assert (ws.output / "data" / f"{ws.manifest()['shards'][a]['key']}.parquet").read_bytes() \
-        == old_a
+    assert (
+        ws.output / "data" / f"{ws.manifest()['shards'][a]['key']}.parquet"
+    ).read_bytes() == old_a
     assert len(list((ws.output / "data").glob("*.parquet"))) == 3
 
 
@@ -153,12 +167,17 @@ def test_bad_shard_is_stopped_and_accounted(ws):
     entry = ws.manifest()["shards"][bad]
     assert entry["status"] == "rejected" and entry["output"] is None
     rej = rows(ws.output / "rejects" / f"{entry['key']}.parquet")
-    assert sorted(r["reason"] for r in rej) == ["malformed_json", "malformed_json",
-                                                "missing_field", "shard_stopped",
-                                                "shard_stopped"]
+    assert sorted(r["reason"] for r in rej) == [
+        "malformed_json",
+        "malformed_json",
+        "missing_field",
+        "shard_stopped",
+        "shard_stopped",
+    ]
     assert not (ws.output / "data" / f"{entry['key']}.parquet").exists()
-    gate = json.loads(Path(ctx.uri("gates", f"shard_input.{entry['key']}", "gate.json"))
-                      .read_text())
+    gate = json.loads(
+        Path(ctx.uri("gates", f"shard_input.{entry['key']}", "gate.json")).read_text()
+    )
     assert gate["passed"] is False
     # unchanged and rejected: not retried; fixed: processed again
     assert ws.report(ws.run("r2"))["selected"] == []

@@ -26,12 +26,18 @@ def test_doc_units_truncate_and_split_are_counted():
     units, counts = doc_units(doc, cfg)
     assert len(units) == 1 and len(units[0]["text"]) <= 500
     assert counts["truncated_docs"] == 1 and counts["truncated_chars"] > 1400
-    cfg = load_config("tiny", ["generation.max_input_chars=500", "refresh.long_doc_policy=split",
-                               "refresh.max_parts=3"])
+    cfg = load_config(
+        "tiny",
+        ["generation.max_input_chars=500", "refresh.long_doc_policy=split", "refresh.max_parts=3"],
+    )
     units, counts = doc_units(doc, cfg)
     assert [u["unit_id"] for u in units] == ["d~p0", "d~p1", "d~p2"]
     dropped = len(split_text(doc["text"], 500)) - 3
-    assert counts["split_docs"] == 1 and counts["parts"] == 3 and counts["parts_dropped"] == dropped >= 1
+    assert (
+        counts["split_docs"] == 1
+        and counts["parts"] == 3
+        and counts["parts_dropped"] == dropped >= 1
+    )
     short = doc_units({"id": "s", "text": "short"}, cfg)
     assert short[0][0]["unit_id"] == "s" and not short[1]
 
@@ -60,16 +66,36 @@ def test_crash_hook_kills_only_when_asked(monkeypatch):
     assert killed == [signal.SIGKILL]
 
 
-@pytest.mark.parametrize("params,expected", [
-    ({}, []),
-    ({"source": "s3://b/c", "output": "s3://b/o", "tool_model_version": "3", "shard_limit": 5,
-      "prompt_variant": "strict", "dry_run": True, "output_mode": "stitch",
-      "generations_per_source": 32, "overrides": ["refresh.chunk_docs=8"]},
-     ["refresh.source_uri=s3://b/c", "refresh.output_uri=s3://b/o",
-      "refresh.tool_model_version='3'", "refresh.shard_limit=5",
-      "generation.prompt_variant=strict", "refresh.dry_run=true", "refresh.output_mode=stitch",
-      "refresh.generations_per_source=32", "refresh.chunk_docs=8"]),
-])
+@pytest.mark.parametrize(
+    "params,expected",
+    [
+        ({}, []),
+        (
+            {
+                "source": "s3://b/c",
+                "output": "s3://b/o",
+                "tool_model_version": "3",
+                "shard_limit": 5,
+                "prompt_variant": "strict",
+                "dry_run": True,
+                "output_mode": "stitch",
+                "generations_per_source": 32,
+                "overrides": ["refresh.chunk_docs=8"],
+            },
+            [
+                "refresh.source_uri=s3://b/c",
+                "refresh.output_uri=s3://b/o",
+                "refresh.tool_model_version='3'",
+                "refresh.shard_limit=5",
+                "generation.prompt_variant=strict",
+                "refresh.dry_run=true",
+                "refresh.output_mode=stitch",
+                "refresh.generations_per_source=32",
+                "refresh.chunk_docs=8",
+            ],
+        ),
+    ],
+)
 def test_params_to_overrides(params, expected):
     from maga.pipelines.corpus_refresh import params_to_overrides
 

@@ -34,14 +34,22 @@ def test_every_rule_quarantines_with_a_reason(ws):
     ws.shard("a", docs("g", 40) + bad)
     with open(f"{ws.source}/a.jsonl", "ab") as fh:
         fh.write(raw)
-    ctx = _ctx(ws, "r1", "refresh.min_doc_chars=2", "refresh.max_doc_chars=2000",
-               "refresh.chunk_docs=16")
+    ctx = _ctx(
+        ws, "r1", "refresh.min_doc_chars=2", "refresh.max_doc_chars=2000", "refresh.chunk_docs=16"
+    )
     stats = gate_shard(ctx, discover(ctx)[0])
     assert stats["records"] == 50 and stats["accepted"] == 40 and stats["chunks"] == 3
     assert stats["quarantine_reasons"] == {
-        "malformed_json": 2, "missing_field": 1, "not_text": 1, "empty_text": 1,
-        "text_too_short": 1, "invalid_unicode": 1, "duplicate_id": 1, "text_too_long": 1,
-        "invalid_utf8": 1}
+        "malformed_json": 2,
+        "missing_field": 1,
+        "not_text": 1,
+        "empty_text": 1,
+        "text_too_short": 1,
+        "invalid_unicode": 1,
+        "duplicate_id": 1,
+        "text_too_long": 1,
+        "invalid_utf8": 1,
+    }
     assert stats["languages"] == {"en": 40}
     record = json.loads(ws.storage.read_text(ctx.uri("shards", stats_key(ctx), "gate.json")))
     assert record["status"] == "ok"

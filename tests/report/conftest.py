@@ -89,10 +89,14 @@ def make_tool_models_run(root: Path) -> Path:
     from maga.runs.summary import refresh_summary
 
     # The paper-derived collapse thresholds (the tiny profile loosens them for noise).
-    defaults = ["report.collapse_max_low_share=0.3", "report.collapse_max_embedding_shift=0.6",
-                "report.collapse_min_coverage=0.5"]
-    ctx = RunContext.create(load_config("tiny", [f"storage.root={root}", *defaults]),
-                            "maga_tool_models", "synth1")
+    defaults = [
+        "report.collapse_max_low_share=0.3",
+        "report.collapse_max_embedding_shift=0.6",
+        "report.collapse_min_coverage=0.5",
+    ]
+    ctx = RunContext.create(
+        load_config("tiny", [f"storage.root={root}", *defaults]), "maga_tool_models", "synth1"
+    )
     run = Path(ctx.run_uri)
     docs = [{"id": f"s{i}", "text": source_text(i), "lang": "en", "n_chars": 0,
              "length_bucket": "0-399", "split": "heldout" if i >= 10 else "train"}

@@ -11,8 +11,13 @@ def make_corpus(folder):
     folder.mkdir()
     rows = []
     for i in range(60):
-        rows.append({"id": f"d{i}", "text": ("word " * (50 + 40 * (i % 3))).strip() + f" {i}",
-                     "lang": "en" if i % 4 else "fr"})
+        rows.append(
+            {
+                "id": f"d{i}",
+                "text": ("word " * (50 + 40 * (i % 3))).strip() + f" {i}",
+                "lang": "en" if i % 4 else "fr",
+            }
+        )
     rows.append({"id": "short", "text": "tiny"})
     rows.append({"id": "long", "text": "x " * 5000})
     rows.append({"id": "dup", "text": rows[0]["text"]})
@@ -22,9 +27,16 @@ def make_corpus(folder):
 
 
 def run(tmp_path, name, seed=1):
-    cfg = load_config("tiny", [f"storage.root={tmp_path / 'store'}",
-                               f"corpus.uri={tmp_path / 'corpus'}", f"sampling.seed={seed}",
-                               "sampling.size=12", "sampling.heldout_docs=3"])
+    cfg = load_config(
+        "tiny",
+        [
+            f"storage.root={tmp_path / 'store'}",
+            f"corpus.uri={tmp_path / 'corpus'}",
+            f"sampling.seed={seed}",
+            "sampling.size=12",
+            "sampling.heldout_docs=3",
+        ],
+    )
     ctx = RunContext.create(cfg, "dag", name)
     stats = run_stage(ctx, SampleStage())
     return stats, read_jsonl(ctx.storage, ctx.uri("sample", "sample.jsonl"))
