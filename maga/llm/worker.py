@@ -50,17 +50,10 @@ def main(job_dir: str) -> int:
             log.info("%s: benchmark %.1f tok/s", spec.label, bench["tokens_per_s"])
     finally:
         backend.close()
-    with (job / "results.jsonl").open("w", encoding="utf-8") as fh:
-        for r in results:
-            fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
+    _write_results(job / "results.jsonl", results)
     meta = {
-        "usage": {
-            "requests": usage.requests,
-            "failed": usage.failed,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "seconds": usage.seconds,
-        },
+        # the UsageCounter's own fields: the parent rebuilds it with UsageCounter(**usage)
+        "usage": asdict(usage),
         "startup_seconds": backend.startup_seconds,
         "bench": bench,
     }
@@ -104,18 +97,7 @@ def session(spec_file: str, reply_fd: int) -> int:
                     requests = [request_from_dict(json.loads(row)) for row in fh]
                 results, usage = run_batches(backend, requests, cmd.get("label", spec.label))
                 _write_results(Path(cmd["results"]), results)
-                answer(
-                    {
-                        "ok": True,
-                        "usage": {
-                            "requests": usage.requests,
-                            "failed": usage.failed,
-                            "prompt_tokens": usage.prompt_tokens,
-                            "completion_tokens": usage.completion_tokens,
-                            "seconds": usage.seconds,
-                        },
-                    }
-                )
+                answer({"ok": True, "usage": asdict(usage)})
             except Exception as exc:  # the parent raises it with this text
                 answer({"ok": False, "error": "".join(traceback.format_exception_only(exc))})
     finally:
