@@ -46,8 +46,9 @@ class Assembler:
         self.cfg, self.version, self.uri, self.tokens = cfg, version, shard_uri, tokens
         self.mode = cfg.refresh.output_mode
 
-    def _base(self, source_id: str, text: str) -> dict[str, Any]:
-        return {"text": text, "n_chars": len(text), "n_tokens": self.tokens.count(text),
+    def _base(self, source_id: str, text: str, n_tokens: int | None = None) -> dict[str, Any]:
+        n_tokens = self.tokens.count(text) if n_tokens is None else n_tokens
+        return {"text": text, "n_chars": len(text), "n_tokens": n_tokens,
                 "output_mode": self.mode, "source_id": source_id, "source_shard": self.uri,
                 "prompt_variant": self.cfg.generation.prompt_variant,
                 "tool_model_version": self.version}  # fmt: skip
@@ -67,11 +68,13 @@ class Assembler:
                 for r, n in zip(kept, counts, strict=True)]  # fmt: skip
 
     def output_rows(self, doc: dict[str, Any], kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The published rows of one source document (``kept``: its kept generations)."""
+        """The published rows of one source document. ``kept``: its kept generations as
+        :meth:`generation_rows` made them; a rewrite published as it is keeps its count."""
         if self.mode == "documents":
-            return [{**self._base(r["source_id"], r["text"]), "id": r["id"], "genre": r["genre"],
-                     "audience": r["audience"], "part": r["part"], "pair_index": r["pair_index"],
-                     "n_generations": 1} for r in kept]  # fmt: skip
+            return [{**self._base(r["source_id"], r["text"], r["n_tokens"]), "id": r["id"],
+                     "genre": r["genre"], "audience": r["audience"], "part": r["part"],
+                     "pair_index": r["pair_index"], "n_generations": 1}
+                    for r in kept]  # fmt: skip
         if self.mode == "stitch":
             m = self.cfg.refresh.megadoc
             made = stitch(doc["id"], doc["text"], kept, m)

@@ -49,13 +49,13 @@ def stitch(source_id: str, source_text: str, rewrites: list[dict[str, Any]],
         pos += len(text)
         return span
 
-    original_span = add(source_text) if cfg.original == "first" else None
+    if cfg.original == "first":
+        add(source_text)
     for rid in order:
         spans.append(add(by_id[rid]["text"]))
     return {
         "text": "".join(parts),
         "members": order,
         "member_spans": spans,
-        "original_span": original_span,
         "order_seed": order_seed(cfg.seed, source_id),
     }

@@ -316,12 +316,13 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
                     continue
                 c["docs_with_output"] += 1
                 c["kept"] += len(res.kept)
-                for row in assembler.generation_rows(res.kept):
+                generations = assembler.generation_rows(res.kept)
+                for row in generations:
                     c["output_chars"] += row["n_chars"]  # new text only: the expansion
                     c["generation_tokens"] += row["n_tokens"]
                     if mode != "documents":
                         gens.add(row)
-                for row in assembler.output_rows(doc, res.kept):
+                for row in assembler.output_rows(doc, generations):
                     c["published_chars"] += row["n_chars"]
                     c["output_tokens"] += row["n_tokens"]
                     out_tokens.append(row["n_tokens"])
