@@ -65,9 +65,10 @@ with create_session() as s:
 """
 
 
-def last_run(env: dict[str, str], dag_id: str) -> dict:
+def query_db(env: dict[str, str], script: str, dag_id: str) -> dict:
+    """Run ``script`` (which prints one JSON line last) against Airflow's metadata DB."""
     out = subprocess.run(
-        [sys.executable, "-c", QUERY, dag_id],
+        [sys.executable, "-c", script, dag_id],
         env=env,
         check=True,
         capture_output=True,
@@ -75,3 +76,7 @@ def last_run(env: dict[str, str], dag_id: str) -> dict:
         timeout=300,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def last_run(env: dict[str, str], dag_id: str) -> dict:
+    return query_db(env, QUERY, dag_id)

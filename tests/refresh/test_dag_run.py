@@ -7,15 +7,13 @@ reason. One engine start (the good shard's reformulation; judging is off here)."
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from maga.models.builtin import resolve_model
 from maga.storage import Storage
-from tests.e2e.airflow_env import airflow_env, dags_test, migrate
+from tests.e2e.airflow_env import airflow_env, dags_test, migrate, query_db
 from tests.refresh.helpers import docs, make_registry, shard_bytes
 
 pytestmark = pytest.mark.slow
@@ -54,15 +52,7 @@ def test_mapped_shards_under_airflow(tmp_path):
     }
     log = tmp_path / "dag.log"
     dags_test(env, "maga_corpus_refresh", conf, log)
-    out = subprocess.run(
-        [sys.executable, "-c", QUERY, "maga_corpus_refresh"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    ).stdout
-    run = json.loads(out.strip().splitlines()[-1])
+    run = query_db(env, QUERY, "maga_corpus_refresh")
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-80:])
     states = {(t, i): s for t, i, s in run["tasks"]}
     assert states[("prepare_run", -1)] == "success", tail
