@@ -34,7 +34,7 @@ from typing import Any
 from maga.config import MagaConfig
 from maga.jsonl import iter_jsonl
 from maga.labeling.common import rewrite_request, truncate
-from maga.llm.base import GenRequest
+from maga.llm.base import GenRequest, UsageCounter
 from maga.llm.jobs import EngineSession, ModelSpec
 from maga.llm.models import student_spec
 from maga.log import get_logger
@@ -171,14 +171,14 @@ def _ga_chunk(cfg: MagaConfig, session: EngineSession, spec: ModelSpec,
     if cfg.refresh.output_mode != "stretch":
         return collect_pairs(cfg, session, spec, units)
     s = cfg.refresh.stretch
-    rows = [{"unit_id": u["unit_id"], "source_id": u["source_id"], "part": u["part"],
-             "pairs": [], "passages": insert_points(u["text"], s.unit, s.max_inserts),
-             "reject": None, "raw": "", "prompt_tokens": 0, "completion_tokens": 0}
-            for u in units]  # fmt: skip
-    for row in rows:
-        row["reject"] = None if row["passages"] else "no_passages"
-    return rows, {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                  "generate_seconds": 0.0}  # fmt: skip
+    rows = []
+    for u in units:
+        passages = insert_points(u["text"], s.unit, s.max_inserts)
+        rows.append({"unit_id": u["unit_id"], "source_id": u["source_id"], "part": u["part"],
+                     "pairs": [], "passages": passages,
+                     "reject": None if passages else "no_passages", "raw": "",
+                     "prompt_tokens": 0, "completion_tokens": 0})  # fmt: skip
+    return rows, UsageCounter().as_dict()  # no model call: passages are found by rule
 
 
 def rewrite_requests(cfg: MagaConfig, units: list[dict],
