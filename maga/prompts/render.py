@@ -3,7 +3,9 @@ placeholders. This module loads and fills them, and fails loudly on a missing va
 
 from __future__ import annotations
 
+import hashlib
 import string
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -17,6 +19,15 @@ def load_template(name: str) -> string.Template:
     if not path.exists():
         raise FileNotFoundError(f"prompt template {name!r} not found in {TEMPLATE_DIR}")
     return string.Template(path.read_text(encoding="utf-8").strip())
+
+
+def templates_digest(names: Iterable[str]) -> str:
+    """A hash of the raw text of the named templates: staged and published work made with
+    other prompt text is not reused (see ``maga.refresh.layout.data_settings``)."""
+    h = hashlib.sha256()
+    for name in sorted(set(names)):
+        h.update(name.encode() + b"\0" + load_template(name).template.encode() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def render(name: str, **values: object) -> str:

@@ -13,7 +13,14 @@ from typing import Any
 
 from maga.corpus.reader import CorpusError, list_shards
 from maga.log import get_logger
-from maga.refresh.layout import data_settings, fingerprint, output_root, shard_key, source_root
+from maga.refresh.layout import (
+    data_settings,
+    fingerprint,
+    output_root,
+    settings_digest,
+    shard_key,
+    source_root,
+)
 from maga.refresh.manifest import classify, load_manifest
 from maga.refresh.toolmodels import resolve_tool_models
 from maga.runs.context import RunContext
@@ -34,16 +41,18 @@ def build_plan(ctx: RunContext) -> dict[str, Any]:
     models = resolve_tool_models(cfg, storage, cfg.refresh.tool_model_version)
     output = output_root(cfg)
     manifest = load_manifest(storage, output)
+    settings = data_settings(cfg, models["version"])
+    digest = settings_digest(settings)
     classified = classify(
         shards,
         manifest,
         models["version"],
         cfg.refresh.redo_on_new_tool_models,
         cfg.refresh.output_mode,
+        digest,
     )
     todo = [c for c in classified if c.status != "unchanged"]
     limit = cfg.refresh.shard_limit
-    settings = data_settings(cfg, models["version"])
     selected = [
         {"uri": c.shard.uri, "etag": c.shard.etag, "size": c.shard.size, "status": c.status,
          "key": shard_key(source, c.shard.uri), "fingerprint": fingerprint(c.shard.etag, settings)}
@@ -57,6 +66,7 @@ def build_plan(ctx: RunContext) -> dict[str, Any]:
         "shard_limit": limit,
         "prompt_variant": cfg.generation.prompt_variant,
         "output_mode": cfg.refresh.output_mode,
+        "settings_digest": digest,
         "tool_models": models,
         "shards": selected,
         "deferred": [{"uri": c.shard.uri, "status": c.status} for c in todo[limit:]],

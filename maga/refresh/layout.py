@@ -27,6 +27,8 @@ from typing import Any
 
 from maga.config import MagaConfig
 from maga.corpus.reader import SUFFIXES
+from maga.labeling.schemas import ga_schema, judge_schema
+from maga.prompts.render import templates_digest
 from maga.runs.context import resolve_root
 from maga.storage import is_s3, join_uri
 
@@ -62,11 +64,34 @@ def shard_key(source: str, uri: str) -> str:
     return f"{safe[:100]}-{digest}"
 
 
+def refresh_templates(cfg: MagaConfig) -> list[str]:
+    """The prompt templates a corpus refresh with these settings renders."""
+    names = ["genre_audience.system", "genre_audience.user", "reformulate.system",
+             f"reformulate.{cfg.generation.prompt_variant}.user", "judge.system", "judge.user"]  # fmt: skip
+    if cfg.refresh.output_mode == "stretch":
+        names += ["rationale.system", "rationale.user", "judge_rationale.user"]
+    return names
+
+
+def prompt_settings(cfg: MagaConfig) -> dict[str, str]:
+    """The prompt text and the output schemas, hashed: editing a template or a schema
+    changes what the models write, so it must change the fingerprint too."""
+    g = cfg.generation
+    schemas = [ga_schema(g.pairs_per_doc, g.ga_field_max_chars),
+               judge_schema(g.judge_reason_max_chars)]  # fmt: skip
+    blob = json.dumps(schemas, sort_keys=True).encode()
+    return {
+        "templates": templates_digest(refresh_templates(cfg)),
+        "schemas": hashlib.sha256(blob).hexdigest()[:16],
+    }
+
+
 def data_settings(cfg: MagaConfig, tool_model_version: int) -> dict[str, Any]:
     """Everything that changes what a shard's processing produces."""
     refresh = {k: v for k, v in cfg.refresh.model_dump().items() if k not in _NOT_DATA}
     return {
         "tool_model_version": tool_model_version,
+        "prompts": prompt_settings(cfg),
         "corpus_fields": [cfg.corpus.id_field, cfg.corpus.text_field, cfg.corpus.lang_field],
         "generation": cfg.generation.model_dump(),
         "sampling": [cfg.teacher.temperature, cfg.teacher.top_p, cfg.teacher.seed],
@@ -80,6 +105,12 @@ def data_settings(cfg: MagaConfig, tool_model_version: int) -> dict[str, Any]:
 def fingerprint(etag: str, settings: dict[str, Any]) -> str:
     blob = json.dumps([etag, settings], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def settings_digest(settings: dict[str, Any]) -> str:
+    """The data settings without the tool-model version, which the manifest keeps on its
+    own (``refresh.redo_on_new_tool_models`` decides about older versions)."""
+    return fingerprint("", {k: v for k, v in settings.items() if k != "tool_model_version"})
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,11 @@ processed, with which tool models, and where its output is.
                  "tool_model_version": ..., "prompt_variant": ..., "stats": {...}}}}
 
 A shard whose URI is absent is *new*; present with another etag, *changed*; present with
-the same etag, *unchanged* (skipped), unless it was made with an older tool-model
-version and ``refresh.redo_on_new_tool_models`` is on (*stale*). The file is written in
+the same etag, *unchanged* (skipped), unless it is *stale*: made with an older tool-model
+version while ``refresh.redo_on_new_tool_models`` is on, published in another output
+mode, or made with other data settings (``settings_digest``: prompt templates, output
+schemas, generation and cleaning settings; see ``maga.refresh.layout.data_settings``).
+Entries written before the digest existed have none and are not redone for it. The file is written in
 one atomic put by the publish step, the only writer (the DAG runs one run at a time).
 """
 
@@ -49,10 +52,15 @@ class Classified:
     status: str  # new | changed | stale | unchanged
 
 
-def _stale(entry: dict[str, Any], version: int, redo_older: bool, output_mode: str) -> bool:
-    """Made with an older tool-model version (when redoing those), or published in
-    another output mode."""
+def _stale(
+    entry: dict[str, Any], version: int, redo_older: bool, output_mode: str, digest: str | None
+) -> bool:
+    """Made with an older tool-model version (when redoing those), with other data
+    settings, or published in another output mode."""
     if redo_older and int(entry.get("tool_model_version") or 0) < version:
+        return True
+    made_with = entry.get("settings_digest")
+    if digest and made_with and made_with != digest:
         return True
     mode = entry.get("output_mode", "documents")
     return entry.get("status") == "published" and mode != output_mode
@@ -64,6 +72,7 @@ def classify(
     version: int,
     redo_older: bool,
     output_mode: str = "documents",
+    settings_digest: str | None = None,
 ) -> list[Classified]:
     done = manifest.get("shards", {})
     out = []
@@ -73,7 +82,7 @@ def classify(
             status = "new"
         elif entry.get("etag") != info.etag:
             status = "changed"
-        elif _stale(entry, version, redo_older, output_mode):
+        elif _stale(entry, version, redo_older, output_mode, settings_digest):
             status = "stale"
         else:
             status = "unchanged"

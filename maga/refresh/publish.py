@@ -87,6 +87,7 @@ def _entry(ctx: RunContext, shard: dict, paths: ShardPaths, summary: dict, statu
         "reason": summary["reason"], "run_id": ctx.run_id,
         "tool_model_version": plan["tool_models"]["version"],
         "prompt_variant": plan["prompt_variant"],
+        "settings_digest": plan.get("settings_digest"),
         "processed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "stats": stats,
     }  # fmt: skip
 

@@ -241,3 +241,39 @@ def test_long_documents_are_split_and_counted(ws):
     out = rows(next((ws.output / "data").glob("*.parquet")))
     assert {r["part"] for r in out} == {0, 1}
     assert {r["source_id"] for r in out} == {"long"}
+
+
+def test_editing_a_prompt_template_reprocesses_shards(ws, tmp_path, monkeypatch, request):
+    import shutil
+
+    from maga.prompts import render
+
+    a = ws.shard("a", docs("a", 2))
+    ws.run("r1")
+    assert ws.report(ws.run("r2"))["selected"] == []  # nothing changed: nothing to do
+
+    templates = tmp_path / "templates"
+    shutil.copytree(render.TEMPLATE_DIR, templates)
+    monkeypatch.setattr(render, "TEMPLATE_DIR", templates)
+    request.addfinalizer(render.load_template.cache_clear)
+
+    def edit(name: str, extra: str) -> None:
+        path = templates / f"{name}.txt"
+        path.write_text(path.read_text() + extra)
+        render.load_template.cache_clear()
+
+    # A template this run does not render (another prompt variant) changes nothing.
+    edit("reformulate.strict.user", "\nKeep every number exactly as written.")
+    assert ws.report(ws.run("r3"))["selected"] == []
+
+    edit("reformulate.base.user", "\nKeep every number exactly as written.")
+    session = FakeSession()
+    report = ws.report(ws.run("r4", session=session))
+    assert report["selected"] == [a] and report["shards"][0]["change"] == "stale"
+    assert session.calls > 0
+    digest = ws.manifest()["shards"][a]["settings_digest"]
+    assert digest and ws.report(ws.run("r5"))["selected"] == []
+
+    edit("genre_audience.user", "\nPrefer concrete audiences.")  # the GA-SLM's prompt
+    assert ws.report(ws.run("r6"))["selected"] == [a]
+    assert ws.manifest()["shards"][a]["settings_digest"] != digest
