@@ -30,6 +30,11 @@ def templates_digest(names: Iterable[str]) -> str:
     return h.hexdigest()[:16]
 
 
+def all_templates_digest() -> str:
+    """``templates_digest`` over every template shipped (what a tool-models run renders)."""
+    return templates_digest(p.name.removesuffix(".txt") for p in TEMPLATE_DIR.glob("*.txt"))
+
+
 def render(name: str, **values: object) -> str:
     template = load_template(name)
     try:

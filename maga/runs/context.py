@@ -14,6 +14,7 @@ from pathlib import Path
 
 from maga.config import PROJECT_ROOT, MagaConfig, config_from_json
 from maga.log import get_logger
+from maga.prompts.render import all_templates_digest
 from maga.storage import Storage, is_s3, join_uri
 
 log = get_logger("runs")
@@ -69,7 +70,8 @@ class RunContext:
     def create(cls, config: MagaConfig, dag_id: str, run_id: str) -> RunContext:
         """Start (or resume) a run; refuses a different config under the same run id."""
         ctx = cls(config, dag_id, run_id)
-        cfg_uri = ctx.uri("config.json")
+        cfg_uri, prompts_uri = ctx.uri("config.json"), ctx.uri("prompts.sha256")
+        prompts = all_templates_digest()
         if ctx.storage.exists(cfg_uri):
             stored = config_from_json(ctx.storage.read_text(cfg_uri))
             if stored.model_dump() != config.model_dump():
@@ -77,9 +79,18 @@ class RunContext:
                     f"run {run_id!r} already exists at {ctx.run_uri} with a different "
                     "configuration; use a new run id to change settings"
                 )
+            made_with = ctx.storage.read_text(prompts_uri).strip() if ctx.storage.exists(
+                prompts_uri) else prompts  # fmt: skip
+            if made_with != prompts:
+                raise RunConfigMismatch(
+                    f"run {run_id!r} at {ctx.run_uri} was started with other prompt templates "
+                    "(maga/prompts/templates changed since); its finished steps would not "
+                    "match them: use a new run id"
+                )
             log.info("resuming run %s", ctx.run_uri)
         else:
             ctx.storage.write_text(cfg_uri, config.to_json())
+            ctx.storage.write_text(prompts_uri, prompts + "\n")
             log.info("new run %s (profile %s)", ctx.run_uri, config.profile)
         return ctx
 

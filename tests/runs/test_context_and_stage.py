@@ -68,3 +68,23 @@ def test_same_run_id_with_other_config_is_refused(tmp_path, ctx):
         RunContext.create(other, "dag", "manual__1")
     loaded = RunContext.from_run_uri(ctx.run_uri, "dag", "manual__1")
     assert loaded.config == ctx.config
+
+
+def test_resume_is_refused_after_a_prompt_template_changed(tmp_path, monkeypatch, request):
+    import shutil
+
+    from maga.prompts import render
+
+    cfg = load_config("tiny", [f"storage.root={tmp_path}"])
+    RunContext.create(cfg, "maga_tool_models", "r1")
+    RunContext.create(cfg, "maga_tool_models", "r1")  # same templates: resumes
+
+    templates = tmp_path / "templates"
+    shutil.copytree(render.TEMPLATE_DIR, templates)
+    (templates / "judge.user.txt").write_text("Score it.\n${rewrite}")
+    monkeypatch.setattr(render, "TEMPLATE_DIR", templates)
+    render.load_template.cache_clear()
+    request.addfinalizer(render.load_template.cache_clear)
+    with pytest.raises(RunConfigMismatch, match="other prompt templates"):
+        RunContext.create(cfg, "maga_tool_models", "r1")
+    RunContext.create(cfg, "maga_tool_models", "r2")  # a new run id starts fresh
