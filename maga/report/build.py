@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from maga.log import get_logger
+from maga.pipelines.tool_models import GATE_ORDER, STAGE_LABELS
 from maga.report import charts
 from maga.report.data import RunData, load_run
 from maga.report.metrics import (
@@ -34,18 +35,6 @@ log = get_logger("report")
 
 REPORT_NAME = "report.html"
 DATA_DOCS_INDEX = "data_docs/index.html"
-STAGE_LABELS = {
-    "sample": "sample labeling data",
-    "teacher_ga": "teacher genre-audience",
-    "teacher_reformulate": "teacher rewrites",
-    "teacher_judge": "teacher judge",
-    "train_ga_slm": "train GA-SLM",
-    "train_reformulation_slm": "train reformulation SLM",
-    "eval_slm": "SLM vs teacher",
-    "quantize": "quantize",
-    "eval_quantized": "evaluate quantized",
-    "register": "register",
-}
 
 
 def _missing(why: str) -> dict[str, Any]:
@@ -95,8 +84,7 @@ def gates_section(data: RunData) -> dict[str, Any]:
 
 
 def name_order(gate: str) -> int:
-    order = ["sample", "ga_labels", "sft", "parity", "quantized", "collapse"]
-    return order.index(gate) if gate in order else len(order)
+    return GATE_ORDER.index(gate) if gate in GATE_ORDER else len(GATE_ORDER)
 
 
 def funnel_section(data: RunData) -> dict[str, Any]:

@@ -10,34 +10,18 @@ import datetime as dt
 from typing import Any
 
 from maga.log import get_logger
+from maga.pipelines.corpus_refresh import STAGE_ORDER as REFRESH_STAGES
+from maga.pipelines.tool_models import GATE_ORDER as TOOL_GATES
+from maga.pipelines.tool_models import STAGE_ORDER as TOOL_STAGES
 from maga.runs.context import RunContext
 
 log = get_logger("summary")
 SCHEMA_VERSION = 1
 
-# Stage folders in pipeline order; anything else found is appended alphabetically.
-KNOWN_ORDER = [
-    "sample",
-    "teacher_ga",
-    "teacher_reformulate",
-    "teacher_judge",
-    "train_ga_slm",
-    "train_reformulation_slm",
-    "eval_slm",
-    "quantize",
-    "eval_quantized",
-    "register",
-    # maga_corpus_refresh (per-step totals over the run's shards)
-    "discover",
-    "gate_input",
-    "reformulate",
-    "clean",
-    "validate",
-    "publish",
-]
-
-
-GATE_ORDER = ["sample", "ga_labels", "sft", "collapse", "parity", "quantized"]
+# Stage folders in pipeline order (both pipelines); anything else found is appended
+# alphabetically. Gates in pipeline order. Both come from the pipeline definitions.
+KNOWN_ORDER = [*TOOL_STAGES, *REFRESH_STAGES]
+GATE_ORDER = list(TOOL_GATES)
 
 
 def _gate_rank(uri: str) -> tuple[int, str]:

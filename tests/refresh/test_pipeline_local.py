@@ -277,3 +277,14 @@ def test_editing_a_prompt_template_reprocesses_shards(ws, tmp_path, monkeypatch,
     edit("genre_audience.user", "\nPrefer concrete audiences.")  # the GA-SLM's prompt
     assert ws.report(ws.run("r6"))["selected"] == [a]
     assert ws.manifest()["shards"][a]["settings_digest"] != digest
+
+
+def test_every_step_folder_is_in_the_declared_order(ws):
+    from maga.pipelines.corpus_refresh import STAGE_ORDER
+
+    ws.shard("a", docs("a", 2))
+    ctx = ws.run("r1")
+    folders = {p.parent.name for p in Path(ctx.run_uri).glob("*/stats.json")}
+    assert folders == set(STAGE_ORDER)
+    summary = ws.storage.read_json(ctx.uri("summary.json"))
+    assert list(summary["stages"]) == list(STAGE_ORDER)
