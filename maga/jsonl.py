@@ -20,9 +20,11 @@ def write_jsonl(storage: Storage, uri: str, records: Iterable[dict[str, Any]]) -
 
 
 def iter_jsonl(storage: Storage, uri: str) -> Iterator[dict[str, Any]]:
-    for line in storage.read_bytes(uri).decode("utf-8").splitlines():
-        if line.strip():
-            yield json.loads(line)
+    """Rows of a JSONL file, read line by line: the file is never loaded whole."""
+    with storage.open_read(uri) as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
 
 
 def read_jsonl(storage: Storage, uri: str) -> list[dict[str, Any]]:

@@ -106,7 +106,9 @@ def test_roundtrip_bytes_text_json(backend: Backend) -> None:
     st.write_json(backend.uri("o.json"), obj)
     assert st.read_json(backend.uri("o.json")) == obj
     raw = st.read_text(backend.uri("o.json"))
-    assert raw == json.dumps(obj, indent=2, ensure_ascii=False)  # key order kept, no \u escapes
+    assert (
+        raw == json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+    )  # key order kept, no \u escapes
     st.write_bytes(backend.uri("empty"), b"")
     assert st.read_bytes(backend.uri("empty")) == b""
 
@@ -354,3 +356,22 @@ def test_missing_airflow_connection_is_quick_and_quiet(
     assert s3_server.secret_key not in caplog.text
     assert not [r for r in caplog.records if r.name.startswith("maga") and r.levelno >= 30]
     client.head_bucket(Bucket=s3_server.bucket)
+
+
+def test_put_get_and_copy_files(backend: Backend, tmp_path: Path) -> None:
+    st = backend.storage
+    local = tmp_path / "big.bin"
+    local.write_bytes(b"x" * 1_000_003)
+    st.put_file(local, backend.uri("in/big.bin"))
+    assert st.read_bytes(backend.uri("in/big.bin")) == local.read_bytes()
+    st.copy(backend.uri("in/big.bin"), backend.uri("out/copy.bin"))
+    got = st.get_file(backend.uri("out/copy.bin"), tmp_path / "dl" / "copy.bin")
+    assert got.read_bytes() == local.read_bytes()
+    assert [o.uri for o in st.list(backend.uri(""))] == [
+        backend.uri("in/big.bin"),
+        backend.uri("out/copy.bin"),
+    ]  # no temp file left behind
+    with pytest.raises(StorageError, match="not found|404|NoSuchKey"):
+        st.get_file(backend.uri("missing.bin"), tmp_path / "m.bin")
+    with pytest.raises(StorageError, match="between backends"):
+        st.copy(backend.uri("in/big.bin"), "s3://b/k" if not is_s3(backend.uri("")) else str(local))

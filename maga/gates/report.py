@@ -193,11 +193,11 @@ def write_gate_result(
     ``storage`` is anything with ``write_text(uri, text)``, normally the run's
     :class:`maga.storage.Storage`; without one a default ``Storage()`` is used.
     """
-    from maga.storage import Storage, join_uri
+    from maga.storage import Storage, dumps_json, join_uri
 
     writer = storage if storage is not None else Storage()
     texts = {
-        GATE_JSON: json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n",
+        GATE_JSON: dumps_json(result.to_dict()),
         GATE_MD: render_markdown(result),
     }
     written: dict[str, str] = {}

@@ -1,10 +1,13 @@
-"""Run one gate of the tool-models pipeline: load its artifact, validate it, write the
-result beside the run (``gates/<gate>/gate.json`` and ``gate.md``), refresh the run
-summary, and fail with a one-line reason when a blocking check fails."""
+"""Run one gate of a run as a step: compute its verdict once, write it beside the run
+(``gates/<gate>/gate.json`` and ``gate.md``), refresh the run summary, and fail with a
+one-line reason when a blocking check fails. :func:`run_gate_step` is that sequence for
+every run-level gate; :func:`evaluate_tool_models_gate` computes a tool-models gate's
+verdict from its artifact."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -12,6 +15,9 @@ from maga.jsonl import read_jsonl
 from maga.log import get_logger
 from maga.runs.context import RunContext
 from maga.runs.summary import refresh_summary
+
+if TYPE_CHECKING:
+    from maga.gates.core import GateResult
 
 log = get_logger("gates")
 
@@ -58,10 +64,17 @@ def _inputs(ctx: RunContext, gate: str) -> tuple[Any, str, dict[str, Any]]:
     raise ValueError(f"unknown gate {gate!r}")
 
 
-def run_tool_models_gate(ctx: RunContext, gate: str) -> dict[str, Any]:
+def evaluate_tool_models_gate(ctx: RunContext, gate: str) -> GateResult:
+    """The verdict of tool-models gate ``gate`` on the run's artifact (nothing written)."""
+    from maga.gates import tool_models
+
+    data, uri, kwargs = _inputs(ctx, gate)
+    return getattr(tool_models, f"gate_{gate}")(data, ctx.config.gates, uri, **kwargs)
+
+
+def run_gate_step(ctx: RunContext, gate: str, compute: Callable[[], GateResult]) -> dict[str, Any]:
     """Validate once per run: the artifact and thresholds of a run never change, so a
     rerun (an Airflow retry, a resumed CLI run) reuses the stored verdict."""
-    from maga.gates import tool_models
     from maga.gates.core import GateResult, enforce, write_gate_result
 
     stored = ctx.uri("gates", gate, "gate.json")
@@ -69,9 +82,7 @@ def run_tool_models_gate(ctx: RunContext, gate: str) -> dict[str, Any]:
         result = GateResult.from_dict(ctx.storage.read_json(stored))
         log.info("gate %s already evaluated for this run; reusing its verdict", gate)
     else:
-        data, uri, kwargs = _inputs(ctx, gate)
-        fn = getattr(tool_models, f"gate_{gate}")
-        result = fn(data, ctx.config.gates, uri, **kwargs)
+        result = compute()
         write_gate_result(result, ctx.uri("gates", gate), storage=ctx.storage)
         refresh_summary(ctx)
     if result.passed:
@@ -80,3 +91,11 @@ def run_tool_models_gate(ctx: RunContext, gate: str) -> dict[str, Any]:
         log.error("gate %s FAILED: %s", gate, result.reason)
     enforce(result)
     return result.to_dict()
+
+
+def run_tool_models_gate(ctx: RunContext, gate: str) -> dict[str, Any]:
+    if gate == "collapse":  # embeddings + judge scores, measured by the report's code
+        from maga.report.collapse import compute_collapse
+
+        return run_gate_step(ctx, gate, lambda: compute_collapse(ctx))
+    return run_gate_step(ctx, gate, lambda: evaluate_tool_models_gate(ctx, gate))

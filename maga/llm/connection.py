@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from maga.config import HTTPBackendConfig
+from maga.connections import airflow_connection
 from maga.log import get_logger
 
 log = get_logger("llm.connection")
@@ -47,27 +48,6 @@ def _redact_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
-def _airflow_connection(conn_id: str) -> Any | None:
-    """The Airflow connection ``conn_id``, or None when Airflow or the connection is absent."""
-    try:
-        from airflow.sdk import Connection
-    except ImportError:
-        try:  # Airflow 2
-            from airflow.hooks.base import BaseHook
-        except ImportError:
-            log.debug("Airflow is not importable; not looking up connection %r", conn_id)
-            return None
-        getter = BaseHook.get_connection
-    else:
-        getter = Connection.get
-    try:
-        return getter(conn_id)
-    except Exception as exc:  # not found, or no backend reachable: fall back to base_url
-        # Only the type: a message could in principle quote connection details.
-        log.debug("Airflow connection %r not available (%s)", conn_id, type(exc).__name__)
-        return None
-
-
 def _url_from_connection(conn: Any) -> str | None:
     """``scheme://host[:port]/schema``; schema is the path (``v1`` when empty)."""
     host = (conn.host or "").strip()
@@ -97,7 +77,7 @@ def resolve_endpoint(cfg: HTTPBackendConfig) -> Endpoint:
     when it has none). Raises ValueError when neither source gives a URL.
     """
     if cfg.conn_id:
-        conn = _airflow_connection(cfg.conn_id)
+        conn = airflow_connection(cfg.conn_id)
         if conn is not None:
             url = _url_from_connection(conn)
             if url:

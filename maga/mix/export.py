@@ -1,4 +1,5 @@
-"""Step 7 of ``maga_corpus_refresh``: write the training-mix manifests.
+"""Training-mix manifests over the published corpus (written by the corpus refresh's
+``export_mix`` step, :mod:`maga.refresh.export_mix`).
 
 Reads the processed-shards manifest (no data file is opened: the per-shard token and
 row counts were recorded when the shards were cleaned), builds each configured recipe
@@ -20,21 +21,17 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from maga.config import MixConfig
 from maga.log import get_logger
 from maga.mix.load import KIND
 from maga.mix.plan import Component, MixError, plan_recipe
-from maga.refresh.discover import read_plan
-from maga.refresh.files import write_json
-from maga.refresh.manifest import load_manifest
-from maga.runs.context import RunContext
-from maga.runs.stage import StageStats
-from maga.storage import join_uri
+from maga.storage import Storage, join_uri
 
 log = get_logger("mix.export")
 
 
-def mix_root(ctx: RunContext, output: str) -> str:
-    return ctx.config.refresh.mix.output_uri or join_uri(output, "mixes")
+def mix_root(cfg: MixConfig, output: str) -> str:
+    return cfg.output_uri or join_uri(output, "mixes")
 
 
 def components(manifest: dict[str, Any]) -> tuple[dict[str, Component], dict[str, Any]]:
@@ -88,13 +85,12 @@ def hf_recipe(mix: dict[str, Any], manifest_uri: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def export_mixes(ctx: RunContext) -> dict[str, Any]:
-    cfg, storage = ctx.config.refresh.mix, ctx.storage
-    plan = read_plan(ctx)
-    output = plan["output"]
-    manifest = load_manifest(storage, output)
+def export_mixes(
+    storage: Storage, cfg: MixConfig, output: str, manifest: dict[str, Any]
+) -> dict[str, Any]:
+    """Write every configured recipe over the published shards of ``manifest``."""
     comps, extra = components(manifest)
-    root = mix_root(ctx, output)
+    root = mix_root(cfg, output)
     written, skipped = {}, {}
     for recipe in cfg.recipes:
         try:
@@ -107,8 +103,8 @@ def export_mixes(ctx: RunContext) -> dict[str, Any]:
         mix["source_manifest"] = join_uri(output, "manifest.json")
         mix["manifest_updated_at"] = manifest.get("updated_at")
         uri = join_uri(root, f"{recipe}.json")
-        write_json(storage, uri, mix)
-        write_json(storage, join_uri(root, f"{recipe}.hf.json"), hf_recipe(mix, uri))
+        storage.write_json(uri, mix)
+        storage.write_json(join_uri(root, f"{recipe}.hf.json"), hf_recipe(mix, uri))
         written[recipe] = uri
         shares = ", ".join(f"{p['name']} {p['token_share']:.2f} (x{p['epochs']:.2f})"
                            for p in mix["components"])  # fmt: skip
@@ -123,28 +119,5 @@ def export_mixes(ctx: RunContext) -> dict[str, Any]:
     summary = {"written": written, "skipped": skipped, **extra,
                "components": {n: {"rows": c.rows, "tokens": c.tokens, "files": len(c.files)}
                               for n, c in comps.items()}}  # fmt: skip
-    write_json(storage, join_uri(root, "summary.json"), summary)
+    storage.write_json(join_uri(root, "summary.json"), summary)
     return summary
-
-
-class ExportMixStage:
-    name = "export_mix"
-    reads = ("discover/plan.json",)
-    writes = ("export_mix/stats.json",)
-
-    def run(self, ctx: RunContext) -> StageStats:
-        plan = read_plan(ctx)
-        stats = StageStats()
-        stats.extra["unit"] = "recipes"
-        if plan["dry_run"] or not ctx.config.refresh.mix.enabled:
-            stats.extra["skipped"] = "dry run" if plan["dry_run"] else "refresh.mix.enabled is off"
-            return stats
-        summary = export_mixes(ctx)
-        stats.docs_in = len(ctx.config.refresh.mix.recipes)
-        stats.docs_out = len(summary["written"])
-        for recipe in summary["skipped"]:
-            stats.drop(f"{recipe}_not_buildable")
-        stats.artifacts.update(summary["written"])
-        stats.extra.update({"modes": summary["modes"], "skipped": summary["skipped"],
-                            "components": summary["components"]})  # fmt: skip
-        return stats

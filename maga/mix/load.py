@@ -50,7 +50,6 @@ def _local(files: list[str]) -> list[str]:
     remote = [f for f in files if f.startswith("s3://")]
     if not remote:
         return list(files)
-    from maga.refresh.files import get_file
     from maga.storage import Storage
 
     storage = Storage()
@@ -65,7 +64,7 @@ def _local(files: list[str]) -> list[str]:
         target = cache / name
         if not target.exists():
             tmp = target.with_suffix(".part")
-            get_file(storage, f, tmp)
+            storage.get_file(f, tmp)
             tmp.rename(target)
         out.append(str(target))
     return out

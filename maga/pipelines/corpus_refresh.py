@@ -8,10 +8,6 @@ from typing import Any
 from maga.log import get_logger
 
 log = get_logger("airflow")
-# Run-folder names of the refresh's steps in pipeline order (per-step totals over the
-# run's shards go to ``<run>/<folder>/stats.json``).
-STAGE_ORDER = ("discover", "gate_input", "reformulate", "clean", "validate", "publish",
-               "export_mix")  # fmt: skip
 
 
 def params_to_overrides(params: dict[str, Any]) -> list[str]:

@@ -5,29 +5,16 @@ the CLI runs the same steps in order. Nothing here imports Airflow."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from maga.config import MagaConfig, load_config
 from maga.log import get_logger
 from maga.runs.context import RunContext
 from maga.runs.stage import Stage, run_stage
+from maga.steps import STEP_BY_ID, STEPS, Step  # noqa: F401 - the pipeline's shape
 
 log = get_logger("pipeline")
 DAG_ID = "maga_tool_models"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One task of the DAG. A stage step names its run-folder ``folder`` (its
-    ``Stage.name``) and the ``label`` the report shows; a gate step names its gate."""
-
-    task_id: str
-    kind: str  # "stage" | "gate"
-    upstream: tuple[str, ...]
-    folder: str | None = None
-    label: str | None = None
-    gate: str | None = None
 
 
 def _stages() -> dict[str, Callable[[], Stage]]:
@@ -54,38 +41,6 @@ def _stages() -> dict[str, Callable[[], Stage]]:
     }
 
 
-STEPS: tuple[Step, ...] = (
-    Step("sample_labeling_data", "stage", (), "sample", "sample labeling data"),
-    Step("gate_sample", "gate", ("sample_labeling_data",), gate="sample"),
-    Step("teacher_genre_audience", "stage", ("gate_sample",), "teacher_ga",
-         "teacher genre-audience"),
-    Step("gate_ga_labels", "gate", ("teacher_genre_audience",), gate="ga_labels"),
-    Step("teacher_reformulate", "stage", ("gate_ga_labels",), "teacher_reformulate",
-         "teacher rewrites"),
-    Step("teacher_judge", "stage", ("teacher_reformulate",), "teacher_judge", "teacher judge"),
-    Step("gate_sft_data", "gate", ("teacher_judge",), gate="sft"),
-    Step("gate_collapse", "gate", ("teacher_judge",), gate="collapse"),
-    Step("train_ga_slm", "stage", ("gate_sft_data", "gate_collapse"), "train_ga_slm",
-         "train GA-SLM"),
-    Step("train_reformulation_slm", "stage", ("gate_sft_data", "gate_collapse"),
-         "train_reformulation_slm", "train reformulation SLM"),
-    Step("evaluate_slm_vs_teacher", "stage", ("train_ga_slm", "train_reformulation_slm"),
-         "eval_slm", "SLM vs teacher"),
-    Step("gate_slm_parity", "gate", ("evaluate_slm_vs_teacher",), gate="parity"),
-    Step("quantize_slms", "stage", ("gate_slm_parity",), "quantize", "quantize"),
-    Step("evaluate_quantized", "stage", ("quantize_slms",), "eval_quantized",
-         "evaluate quantized"),
-    Step("gate_quantized", "gate", ("evaluate_quantized",), gate="quantized"),
-    Step("register_tool_models", "stage", ("gate_quantized",), "register", "register"),
-)  # fmt: skip
-STEP_BY_ID = {s.task_id: s for s in STEPS}
-# Derived from STEPS, for the summary and the report: stage folders and gates in
-# pipeline order, and each folder's label.
-STAGE_ORDER: tuple[str, ...] = tuple(s.folder for s in STEPS if s.folder)
-GATE_ORDER: tuple[str, ...] = tuple(s.gate for s in STEPS if s.gate)
-STAGE_LABELS: dict[str, str] = {s.folder: s.label or s.folder for s in STEPS if s.folder}
-
-
 def start_run(
     profile: str, overrides: list[str] | dict[str, Any] | None, run_id: str
 ) -> RunContext:
@@ -98,10 +53,6 @@ def run_step(ctx: RunContext, task_id: str) -> dict[str, Any]:
     if step.kind == "gate":
         from maga.gates.runner import run_tool_models_gate
 
-        if step.gate == "collapse":  # embedding + judge-score early warning (report)
-            from maga.report.collapse import run_collapse_gate
-
-            return run_collapse_gate(ctx)
         return run_tool_models_gate(ctx, step.gate or "")
     stage = _stages()[task_id]()
     return run_stage(ctx, stage)

@@ -37,7 +37,6 @@ import pyarrow as pa
 from maga.config import RefreshCleanConfig, StretchConfig
 from maga.log import get_logger
 from maga.megadocs.assemble import GENERATION_SCHEMA, OUTPUT_SCHEMA, SOURCE_SCHEMA, Assembler
-from maga.megadocs.tokens import counter_for
 from maga.refresh.discover import read_plan
 from maga.refresh.files import ParquetRows, iter_jsonl_stream, put_file
 from maga.refresh.layout import ShardPaths, shard_paths
@@ -52,6 +51,7 @@ from maga.refresh.textstats import (
     shingles,
     text_hash,
 )
+from maga.refresh.toolmodels import counter_for
 from maga.runs.context import RunContext
 
 log = get_logger("refresh.clean")

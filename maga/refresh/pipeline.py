@@ -80,7 +80,7 @@ def publish(ctx: RunContext) -> dict[str, Any]:
 
 def export_mix(ctx: RunContext) -> dict[str, Any]:
     """Training-mix manifests over everything published so far."""
-    from maga.mix.export import ExportMixStage
+    from maga.refresh.export_mix import ExportMixStage
 
     return run_stage(ctx, ExportMixStage())
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from maga.config import PROJECT_ROOT, MagaConfig
 from maga.log import get_logger
+from maga.megadocs.tokens import TokenCounter
 from maga.runs.context import resolve_root
 from maga.storage import Storage, is_s3, join_uri
 
@@ -84,3 +85,22 @@ def local_model_dir(storage: Storage, uri: str, version: int) -> str:
         storage.download_dir(uri, target)
         done.write_text(uri)
     return str(target)
+
+
+def tokenizer_path(ctx: Any) -> str:
+    """The local folder of the tokenizer published token counts use:
+    ``refresh.mix.tokenizer`` is ``reformulation_slm`` (the run's tool model, whose
+    tokenizer is its teacher's) or any model path ``maga.models.builtin.resolve_model``
+    understands."""
+    from maga.models.builtin import resolve_model
+    from maga.refresh.discover import read_plan
+
+    name = ctx.config.refresh.mix.tokenizer
+    if name == "reformulation_slm":
+        tm = read_plan(ctx)["tool_models"]
+        return local_model_dir(ctx.storage, tm["models"]["reformulation_slm"], tm["version"])
+    return str(resolve_model(name))
+
+
+def counter_for(ctx: Any) -> TokenCounter:
+    return TokenCounter(tokenizer_path(ctx))

@@ -14,7 +14,6 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from maga.log import get_logger
-from maga.pipelines.tool_models import GATE_ORDER, STAGE_LABELS
 from maga.report import charts
 from maga.report.data import RunData, load_run
 from maga.report.metrics import (
@@ -29,6 +28,7 @@ from maga.report.metrics import (
     score_counts,
     score_shares,
 )
+from maga.steps import GATE_ORDER, STAGE_LABELS
 from maga.storage import Storage, join_uri
 
 log = get_logger("report")
@@ -301,7 +301,8 @@ def diversity_section(data: RunData, view: Any, embed_error: str) -> dict[str, A
 
 def collapse_section(data: RunData, view: Any, embed_error: str) -> tuple[dict[str, Any], Any]:
     """The recorded collapse gate when the DAG ran one, else a preview computed here."""
-    from maga.report.collapse import GATE, collapse_metrics, gate_collapse, scored_counts
+    from maga.gates.collapse import GATE, gate_collapse
+    from maga.report.collapse import collapse_metrics, scored_counts
 
     cfg = data.report_cfg
     thresholds = {"low_score_share": f"<= {cfg.collapse_max_low_share}",

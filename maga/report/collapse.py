@@ -1,5 +1,6 @@
-"""Collapse early warning: a gate on the judge's low-score share and on how far the
-synthetic documents' embeddings drift from the sources'.
+"""Collapse early warning, measured: the judge's low-score share and how far the
+synthetic documents' embeddings drift from the sources'. The gate that judges these
+numbers is :mod:`maga.gates.collapse`.
 
 The paper's lesson (Table 3): a collapsing prompt shows up as many rewrites judged
 <= 2 (60% for SLM-Relaxed vs 7% for SLM-Base) and as synthetic embeddings that leave
@@ -15,23 +16,19 @@ the source distribution, while validation loss does not notice. Three checks:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from maga.config import ReportConfig
-from maga.gates.core import GateResult, Metric, run_gate
+from maga.gates.collapse import gate_collapse
 from maga.log import get_logger
 from maga.report.metrics import score_counts, score_shares
 
 if TYPE_CHECKING:
+    from maga.gates.core import GateResult
     from maga.report.data import RunData
     from maga.report.embeddings import EmbeddingView
     from maga.runs.context import RunContext
 
 log = get_logger("report.collapse")
-
-GATE = "collapse"
-CHECKS = ("low_score_share", "embedding_shift", "embedding_coverage")
 
 
 def scored_counts(data: RunData) -> tuple[str, dict[str, int]]:
@@ -59,44 +56,14 @@ def collapse_metrics(data: RunData, view: EmbeddingView | None) -> dict[str, flo
     }
 
 
-def gate_collapse(
-    metrics: Mapping[str, Any],
-    thresholds: ReportConfig,
-    artifact_uri: str,
-    *,
-    skip_missing: bool = False,
-) -> GateResult:
-    """Validate the collapse metrics; a missing value fails its check unless
-    ``skip_missing`` (the report's preview of a run that has no such input)."""
-    checks = {
-        "low_score_share": Metric(metrics.get("low_score_share"),
-                                  thresholds.collapse_max_low_share, "<="),
-        "embedding_shift": Metric(metrics.get("embedding_shift"),
-                                  thresholds.collapse_max_embedding_shift, "<="),
-        "embedding_coverage": Metric(metrics.get("embedding_coverage"),
-                                     thresholds.collapse_min_coverage, ">="),
-    }  # fmt: skip
-    if skip_missing:
-        checks = {k: m for k, m in checks.items() if m.observed is not None}
-    return run_gate(GATE, artifact_uri, None, [], checks)
-
-
-def run_collapse_gate(ctx: RunContext) -> dict[str, Any]:
-    """The DAG task: compute the metrics for a run, write ``gates/collapse/gate.json``
-    and ``gate.md``, refresh the summary, and raise ``GateFailed`` when a check fails."""
-    from maga.gates.core import enforce, write_gate_result
+def compute_collapse(ctx: RunContext) -> GateResult:
+    """The collapse gate's verdict for a run: embeddings and judge scores of its data."""
     from maga.report.data import load_run
     from maga.report.embeddings import run_embeddings
-    from maga.runs.summary import refresh_summary
 
     data = load_run(ctx.run_uri, ctx.storage)
-    view = run_embeddings(data)
-    metrics = collapse_metrics(data, view)
-    result = gate_collapse(metrics, ctx.config.report, artifact_uri(data))
-    write_gate_result(result, ctx.uri("gates", GATE), storage=ctx.storage)
-    refresh_summary(ctx)
-    enforce(result)
-    return result.to_dict()
+    metrics = collapse_metrics(data, run_embeddings(data))
+    return gate_collapse(metrics, ctx.config.report, artifact_uri(data))
 
 
 def artifact_uri(data: RunData) -> str:

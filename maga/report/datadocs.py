@@ -98,15 +98,13 @@ class _RunAt:
 def _replay_tool_models(run_uri: str, storage: Storage) -> Callable[[str], GateResult]:
     """A function that re-runs one tool-models gate on the run's artifact."""
     from maga.config import config_from_json
-    from maga.gates import tool_models
-    from maga.gates.runner import _inputs
+    from maga.gates.runner import evaluate_tool_models_gate
 
     config = config_from_json(storage.read_text(join_uri(run_uri, "config.json")))
     ctx = _RunAt(run_uri, config, storage)
 
     def replay(gate: str) -> GateResult:
-        payload, uri, kwargs = _inputs(ctx, gate)  # type: ignore[arg-type]
-        return getattr(tool_models, f"gate_{gate}")(payload, ctx.config.gates, uri, **kwargs)
+        return evaluate_tool_models_gate(ctx, gate)  # type: ignore[arg-type]
 
     return replay
 

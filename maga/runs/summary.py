@@ -10,10 +10,10 @@ import datetime as dt
 from typing import Any
 
 from maga.log import get_logger
-from maga.pipelines.corpus_refresh import STAGE_ORDER as REFRESH_STAGES
-from maga.pipelines.tool_models import GATE_ORDER as TOOL_GATES
-from maga.pipelines.tool_models import STAGE_ORDER as TOOL_STAGES
 from maga.runs.context import RunContext
+from maga.steps import GATE_ORDER as TOOL_GATES
+from maga.steps import REFRESH_STAGE_ORDER as REFRESH_STAGES
+from maga.steps import STAGE_ORDER as TOOL_STAGES
 
 log = get_logger("summary")
 SCHEMA_VERSION = 1

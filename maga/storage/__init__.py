@@ -17,7 +17,13 @@ from maga.storage.base import ObjectInfo, StorageError, is_s3, join_uri, local_p
 from maga.storage.local import LocalBackend
 from maga.storage.s3 import S3Backend, s3_client
 
-__all__ = ["ObjectInfo", "Storage", "StorageError", "is_s3", "join_uri", "s3_client"]
+__all__ = ["ObjectInfo", "Storage", "StorageError", "dumps_json", "is_s3", "join_uri", "s3_client"]
+
+
+def dumps_json(obj: Any) -> str:
+    """The one JSON form every file of this project is written in: indented, keys in
+    insertion order (deterministic for deterministic code), UTF-8 kept, newline at the end."""
+    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 
 class Storage:
@@ -61,7 +67,7 @@ class Storage:
             raise StorageError(f"not valid JSON: {uri}: {exc}") from exc
 
     def write_json(self, uri: str, obj: Any) -> None:
-        self.write_text(uri, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False))
+        self.write_text(uri, dumps_json(obj))
 
     def open_read(self, uri: str) -> BinaryIO:
         """A binary stream to read from; the caller closes it (``with`` works)."""
@@ -101,6 +107,21 @@ class Storage:
         """Copy every file below ``uri`` into ``local_dir`` (same names overwritten,
         other files kept); the number of files."""
         return self._backend(uri).download_dir(uri, Path(local_dir))
+
+    def put_file(self, local: str | Path, uri: str) -> None:
+        """Copy a local file to ``uri`` without holding it in memory; atomic at ``uri``."""
+        self._backend(uri).put_file(Path(local), uri)
+
+    def get_file(self, uri: str, local: str | Path) -> Path:
+        """A local path holding ``uri``'s content: the file itself when ``uri`` is local,
+        else a download to ``local``."""
+        return self._backend(uri).get_file(uri, Path(local))
+
+    def copy(self, src: str, dest: str) -> None:
+        """Copy within one backend, atomically at ``dest``."""
+        if is_s3(src) != is_s3(dest):
+            raise StorageError(f"cannot copy between backends: {src} -> {dest}")
+        self._backend(dest).copy(src, dest)
 
     def local_path(self, uri: str) -> Path | None:
         """The Path of a local URI, None for ``s3://``."""

@@ -82,6 +82,31 @@ class LocalBackend:
             raise StorageError(f"cannot write {uri}: {exc}") from exc
         _fsync_dir(path.parent)
 
+    def put_file(self, local: Path, uri: str) -> None:
+        """Copy a local file to ``uri`` atomically (hidden temp file, fsync, rename)."""
+        dest = _path(uri)
+        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(local, tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot write {uri}: {exc}") from exc
+        _fsync_dir(dest.parent)
+
+    def get_file(self, uri: str, local: Path) -> Path:
+        """A local file is read where it is: its own path."""
+        path = _path(uri)
+        if not path.is_file():
+            raise StorageError(f"not found: {uri}")
+        return path
+
+    def copy(self, src: str, dest: str) -> None:
+        self.put_file(self.get_file(src, Path()), dest)
+
     def exists(self, uri: str) -> bool:
         return _path(uri).exists()
 

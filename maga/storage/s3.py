@@ -4,50 +4,19 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from maga.config import StorageConfig
+from maga.connections import airflow_connection
 from maga.log import get_logger
 from maga.storage.base import ObjectInfo, StorageError, visible
 
 log = get_logger("storage")
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
-
-
-def _airflow_connection(conn_id: str) -> Any | None:
-    """The Airflow connection ``conn_id``, or None (Airflow absent, or no such connection).
-
-    When ``airflow`` is not imported yet (a CLI run, a test) Airflow's import, which takes
-    seconds, is only paid if ``AIRFLOW_CONN_<ID>`` or a secrets backend is configured.
-    Outside a task Airflow then reads env vars and external backends, not the metastore.
-    """
-    configured = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}") or os.environ.get(
-        "AIRFLOW__SECRETS__BACKEND"
-    )
-    if "airflow" not in sys.modules and not configured:
-        return None
-    try:
-        from airflow.sdk import Connection
-
-        getter = Connection.get
-    except ImportError:
-        try:  # Airflow 2
-            from airflow.hooks.base import BaseHook
-
-            getter = BaseHook.get_connection
-        except ImportError:
-            return None
-    try:
-        return getter(conn_id)
-    except Exception as exc:  # not found, or no backend reachable: use the environment
-        # Only the type: a message could quote connection details.
-        log.debug("Airflow connection %r not available (%s)", conn_id, type(exc).__name__)
-        return None
 
 
 def s3_client(cfg: StorageConfig | None = None) -> Any:
@@ -65,7 +34,7 @@ def s3_client(cfg: StorageConfig | None = None) -> Any:
 
     cfg = cfg or StorageConfig()
     creds: dict[str, str] = {}
-    conn = _airflow_connection(cfg.s3_conn_id) if cfg.s3_conn_id else None
+    conn = airflow_connection(cfg.s3_conn_id) if cfg.s3_conn_id else None
     if conn is not None:
         source = f"Airflow connection {cfg.s3_conn_id!r}"
         extra = conn.extra_dejson or {}
@@ -226,6 +195,31 @@ class S3Backend:
             self.client.put_object(Bucket=bucket, Key=key, Body=data)
         except Exception as exc:
             raise self._error(exc, uri, "write") from exc
+
+    def put_file(self, local: Path, uri: str) -> None:
+        """Managed upload (multipart for big files): the object appears only when the
+        transfer completes."""
+        bucket, key = split_s3(uri)
+        try:
+            self.client.upload_file(str(local), bucket, key)
+        except Exception as exc:
+            raise self._error(exc, uri, "upload") from exc
+
+    def get_file(self, uri: str, local: Path) -> Path:
+        bucket, key = split_s3(uri)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:  # boto3 writes a temp file next to the target and renames it
+            self.client.download_file(bucket, key, str(local))
+        except Exception as exc:
+            raise self._error(exc, uri, "download") from exc
+        return local
+
+    def copy(self, src: str, dest: str) -> None:
+        (sb, sk), (db, dk) = split_s3(src), split_s3(dest)
+        try:
+            self.client.copy({"Bucket": sb, "Key": sk}, db, dk)
+        except Exception as exc:
+            raise self._error(exc, src, f"copy to {dest}") from exc
 
     def exists(self, uri: str) -> bool:
         """An object at ``uri``, or any object below it as a folder."""

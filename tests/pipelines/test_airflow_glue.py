@@ -38,7 +38,8 @@ def test_step_folders_are_the_stages_own_names():
     """The pipeline definition is the one place that names a stage's folder: the
     summary's order and the report's labels are derived from it, so it must agree with
     each Stage object's ``name`` (the folder run_stage writes)."""
-    from maga.pipelines.tool_models import GATE_ORDER, STAGE_ORDER, STEPS, _stages
+    from maga.pipelines.tool_models import _stages
+    from maga.steps import GATE_ORDER, STAGE_ORDER, STEPS
 
     stages = _stages()
     for step in STEPS:
@@ -51,10 +52,10 @@ def test_step_folders_are_the_stages_own_names():
 
 
 def test_refresh_stage_folders_match_the_steps():
-    from maga.mix.export import ExportMixStage
-    from maga.pipelines.corpus_refresh import STAGE_ORDER
     from maga.refresh.discover import DiscoverStage
+    from maga.refresh.export_mix import ExportMixStage
     from maga.refresh.publish import PublishStage
+    from maga.steps import REFRESH_STAGE_ORDER as STAGE_ORDER
 
     assert STAGE_ORDER[0] == DiscoverStage.name
     assert STAGE_ORDER[-2:] == (PublishStage.name, ExportMixStage.name)

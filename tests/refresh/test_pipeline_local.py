@@ -280,7 +280,7 @@ def test_editing_a_prompt_template_reprocesses_shards(ws, tmp_path, monkeypatch,
 
 
 def test_every_step_folder_is_in_the_declared_order(ws):
-    from maga.pipelines.corpus_refresh import STAGE_ORDER
+    from maga.steps import REFRESH_STAGE_ORDER as STAGE_ORDER
 
     ws.shard("a", docs("a", 2))
     ctx = ws.run("r1")
