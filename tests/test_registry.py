@@ -1,22 +1,59 @@
+import pytest
+
 from maga.config import load_config
-from maga.registry.stage import choose_version, registry_uri
+from maga.registry.manifest import (
+    RegisteredModel,
+    ToolModelsManifest,
+    ToolModelsNotFound,
+    find_manifest,
+    read_manifest,
+    registry_root,
+    write_version,
+)
+from maga.registry.stage import choose_version
 from maga.runs.context import RunContext
-from maga.storage import join_uri
 
 
 def ctx_for(tmp_path, run_id):
     return RunContext.create(load_config("tiny", [f"storage.root={tmp_path}"]), "d", run_id)
 
 
+def manifest(version: int, run_uri: str) -> ToolModelsManifest:
+    models = {r: RegisteredModel(uri=f"/m/{r}") for r in ("ga_slm", "reformulation_slm")}
+    return ToolModelsManifest(version=version, run_uri=run_uri, models=models)
+
+
 def test_versions_increase_and_a_rerun_reuses_its_own(tmp_path):
     a, b = ctx_for(tmp_path, "a"), ctx_for(tmp_path, "b")
+    root = registry_root(a.root)
     assert choose_version(a) == 1
-    a.storage.write_json(
-        join_uri(registry_uri(a), "v0001", "manifest.json"), {"run_uri": a.run_uri}
-    )
+    write_version(a.storage, root, manifest(1, a.run_uri))
     assert choose_version(a) == 1
     assert choose_version(b) == 2
-    b.storage.write_json(
-        join_uri(registry_uri(b), "v0002", "manifest.json"), {"run_uri": b.run_uri}
-    )
+    write_version(b.storage, root, manifest(2, b.run_uri))
     assert choose_version(ctx_for(tmp_path, "c")) == 3
+
+
+def test_round_trip_latest_and_clear_errors(tmp_path):
+    ctx = ctx_for(tmp_path, "a")
+    root = registry_root(ctx.root)
+    with pytest.raises(ToolModelsNotFound, match="run the maga_tool_models DAG first"):
+        find_manifest(ctx.storage, root, "latest")
+    m = manifest(1, ctx.run_uri)
+    m.models["ga_slm"].quantized_uri = "/q/ga"
+    uri = write_version(ctx.storage, root, m)
+    assert find_manifest(ctx.storage, root, "latest") == uri == find_manifest(ctx.storage, root, 1)
+    back = read_manifest(ctx.storage, uri)
+    assert back.models["ga_slm"].serving_uri == "/q/ga"
+    assert back.models["reformulation_slm"].serving_uri == "/m/reformulation_slm"
+    with pytest.raises(ToolModelsNotFound, match="version 7 not found"):
+        find_manifest(ctx.storage, root, "7")
+    with pytest.raises(ValueError, match="a number or 'latest'"):
+        find_manifest(ctx.storage, root, "newest")
+    ctx.storage.write_json(uri, {"version": 1, "models": {"ga_slm": {}}})
+    with pytest.raises(
+        ToolModelsNotFound, match=r"not a valid tool-models manifest: models\.ga_slm\.uri"
+    ):
+        read_manifest(ctx.storage, uri)
+    with pytest.raises(ToolModelsNotFound, match="no model for reformulation_slm"):
+        manifest(1, "").model_copy(update={"models": {}}).model_for("reformulation_slm")

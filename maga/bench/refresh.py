@@ -123,19 +123,22 @@ def run_bench(profile: str, overrides: list[str], docs: int = 8, scale: int = 10
               out: str | None = None) -> dict[str, Any]:  # fmt: skip
     from maga.corpus.builtin import wiki_records
     from maga.models.builtin import resolve_model
+    from maga.registry.manifest import (
+        ROLES,
+        RegisteredModel,
+        ToolModelsManifest,
+        registry_root,
+        write_version,
+    )
     from maga.storage import Storage
 
     model = resolve_model("builtin:tiny-random")
     storage = Storage()
     with tempfile.TemporaryDirectory(prefix="maga-bench-") as tmp:
         work = Path(tmp)
-        reg = work / "registry" / "tool_models"
-        manifest = {"version": 1, "models": {r: {"uri": model} for r in
-                                             ("ga_slm", "reformulation_slm")}}  # fmt: skip
-        storage.write_json(str(reg / "v0001" / "manifest.json"), manifest)
-        storage.write_json(
-            str(reg / "latest.json"),
-            {"version": 1, "manifest": str(reg / "v0001" / "manifest.json")},
+        served = {r: RegisteredModel(uri=model) for r in ROLES}
+        write_version(
+            storage, registry_root(str(work)), ToolModelsManifest(version=1, models=served)
         )
         pool = list(wiki_records(["en", "fr", "es"], None))
         extra = ["refresh.judge=reformulation_slm", *overrides]

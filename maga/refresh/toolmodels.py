@@ -16,56 +16,27 @@ from typing import Any
 from maga.config import PROJECT_ROOT, MagaConfig
 from maga.log import get_logger
 from maga.megadocs.tokens import TokenCounter
+from maga.registry.manifest import ROLES, find_manifest, read_manifest
+from maga.registry.manifest import registry_root as _registry_root
 from maga.runs.context import resolve_root
-from maga.storage import Storage, is_s3, join_uri
+from maga.storage import Storage, is_s3
 
 log = get_logger("refresh.models")
-ROLES = {"ga_slm": "ga_slm", "reformulation_slm": "reformulation_slm"}
-
-
-class ToolModelsNotFound(LookupError):
-    """No registered tool models at the registry location (run maga_tool_models first)."""
 
 
 def registry_root(cfg: MagaConfig) -> str:
-    return join_uri(resolve_root(cfg.storage.root), "registry", "tool_models")
-
-
-def _manifest_uri(storage: Storage, cfg: MagaConfig, version: str) -> str:
-    root = registry_root(cfg)
-    wanted = str(version).strip().lower().lstrip("v")
-    if wanted in ("", "latest"):
-        latest = join_uri(root, "latest.json")
-        if not storage.exists(latest):
-            raise ToolModelsNotFound(
-                f"no tool models registered under {root} (no latest.json); run the "
-                "maga_tool_models DAG first or pass a registry version"
-            )
-        return storage.read_json(latest)["manifest"]
-    if not wanted.isdigit():
-        raise ValueError(f"tool-model version must be a number or 'latest', got {version!r}")
-    uri = join_uri(root, f"v{int(wanted):04d}", "manifest.json")
-    if not storage.exists(uri):
-        raise ToolModelsNotFound(f"tool-model version {version} not found: {uri}")
-    return uri
+    return _registry_root(resolve_root(cfg.storage.root))
 
 
 def resolve_tool_models(cfg: MagaConfig, storage: Storage, version: str) -> dict[str, Any]:
     """Version number, manifest URI and the two models' URIs (quantized when present)."""
-    uri = _manifest_uri(storage, cfg, version)
-    manifest = storage.read_json(uri)
-    models = {}
-    for role in ROLES:
-        entry = manifest.get("models", {}).get(role) or {}
-        model_uri = entry.get("quantized_uri") or entry.get("uri")
-        if not model_uri:
-            raise ToolModelsNotFound(f"{uri}: no model for {role}")
-        models[role] = model_uri
+    uri = find_manifest(storage, registry_root(cfg), version)
+    manifest = read_manifest(storage, uri)
     found = {
-        "version": int(manifest["version"]),
+        "version": manifest.version,
         "manifest": uri,
-        "models": models,
-        "demo_models": bool(manifest.get("demo_models", True)),
+        "models": {role: manifest.model_for(role, uri).serving_uri for role in ROLES},
+        "demo_models": manifest.demo_models,
     }
     log.info("tool models v%04d from %s", found["version"], uri)
     return found

@@ -4,28 +4,25 @@ the evaluation and quantization figures. ``latest.json`` points at the newest.""
 from __future__ import annotations
 
 import datetime as dt
-import re
 
+from maga.registry.manifest import (
+    RegisteredModel,
+    ToolModelsManifest,
+    read_manifest,
+    registry_root,
+    versions,
+    write_version,
+)
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats
-from maga.storage import join_uri
-
-_VERSION = re.compile(r"/v(\d{4,})/manifest\.json$")
-
-
-def registry_uri(ctx: RunContext) -> str:
-    return join_uri(ctx.root, "registry", "tool_models")
 
 
 def choose_version(ctx: RunContext) -> int:
     """This run's version if it registered before (a rerun after a crash between the
     manifest and the stage marker), else one more than the highest version."""
-    found: dict[int, str] = {}
-    for o in ctx.storage.list(registry_uri(ctx), suffixes=("manifest.json",)):
-        if m := _VERSION.search(o.uri):
-            found[int(m.group(1))] = o.uri
-    for version, uri in sorted(found.items()):
-        if ctx.storage.read_json(uri).get("run_uri") == ctx.run_uri:
+    found = versions(ctx.storage, registry_root(ctx.root))
+    for version, uri in found.items():
+        if read_manifest(ctx.storage, uri).run_uri == ctx.run_uri:
             return version
     return max(found, default=0) + 1
 
@@ -40,45 +37,42 @@ class RegisterStage:
         version = choose_version(ctx)
         quant = ctx.storage.read_json(ctx.uri("quantize", "stats.json"))
         summary = ctx.storage.read_json(ctx.uri("summary.json"))
-        manifest = {
-            "name": "maga-tool-models",
-            "version": version,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "run_uri": ctx.run_uri,
-            "dag_id": ctx.dag_id,
-            "run_id": ctx.run_id,
-            "profile": cfg.profile,
-            "demo_models": cfg.demo_models,
-            "models": {
-                "ga_slm": {
-                    "uri": ctx.uri("train_ga_slm", "model"),
-                    "quantized_uri": quant["artifacts"]["ga_slm"],
-                },
-                "reformulation_slm": {
-                    "uri": ctx.uri("train_reformulation_slm", "model"),
-                    "quantized_uri": quant["artifacts"]["reformulation_slm"],
-                },
+        manifest = ToolModelsManifest(
+            version=version,
+            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            run_uri=ctx.run_uri,
+            dag_id=ctx.dag_id,
+            run_id=ctx.run_id,
+            profile=cfg.profile,
+            demo_models=cfg.demo_models,
+            models={
+                "ga_slm": RegisteredModel(
+                    uri=ctx.uri("train_ga_slm", "model"),
+                    quantized_uri=quant["artifacts"]["ga_slm"],
+                ),
+                "reformulation_slm": RegisteredModel(
+                    uri=ctx.uri("train_reformulation_slm", "model"),
+                    quantized_uri=quant["artifacts"]["reformulation_slm"],
+                ),
             },
-            "quantization": {"scheme": cfg.quantize.scheme, "tool": cfg.quantize.tool},
-            "config": {
+            quantization={"scheme": cfg.quantize.scheme, "tool": cfg.quantize.tool},
+            config={
                 "teacher": cfg.teacher.path,
                 "generation": cfg.generation.model_dump(),
                 "judge": cfg.judge.model_dump(),
                 "distill": cfg.distill.model_dump(),
                 "student_engine": cfg.student_engine.model_dump(),
             },
-            "eval": {
+            eval={
                 "table1": ctx.storage.read_json(ctx.uri("eval_slm", "table1.json")),
                 "quantized": ctx.storage.read_json(ctx.uri("eval_quantized", "comparison.json")),
             },
-            "gates": {k: v["passed"] for k, v in summary.get("gates", {}).items()},
-        }
-        uri = join_uri(registry_uri(ctx), f"v{version:04d}", "manifest.json")
-        ctx.storage.write_json(uri, manifest)
-        ctx.storage.write_json(ctx.uri(self.name, "manifest.json"), manifest)
-        ctx.storage.write_json(
-            join_uri(registry_uri(ctx), "latest.json"), {"version": version, "manifest": uri}
+            gates={k: v["passed"] for k, v in summary.get("gates", {}).items()},
         )
+        ctx.storage.write_json(
+            ctx.uri(self.name, "manifest.json"), manifest.model_dump(mode="json", exclude_none=True)
+        )
+        uri = write_version(ctx.storage, registry_root(ctx.root), manifest)
         stats = StageStats(docs_in=2, docs_out=2)
         stats.artifacts["manifest"] = uri
         stats.extra["version"] = version

@@ -10,25 +10,23 @@ from collections.abc import Iterable
 from typing import Any
 
 from maga.config import MagaConfig, load_config
-from maga.storage import Storage, join_uri
+from maga.storage import Storage
 
 
 def make_registry(storage: Storage, root: str, model_dir: str, version: int = 1) -> str:
     """A registry version whose GA-SLM and reformulation SLM are both ``model_dir``."""
-    reg = join_uri(root, "registry", "tool_models")
-    uri = join_uri(reg, f"v{version:04d}", "manifest.json")
-    manifest = {
-        "name": "maga-tool-models",
-        "version": version,
-        "demo_models": True,
-        "models": {
-            "ga_slm": {"uri": model_dir, "quantized_uri": model_dir},
-            "reformulation_slm": {"uri": model_dir, "quantized_uri": model_dir},
-        },
-    }
-    storage.write_json(uri, manifest)
-    storage.write_json(join_uri(reg, "latest.json"), {"version": version, "manifest": uri})
-    return uri
+    from maga.registry.manifest import (
+        RegisteredModel,
+        ToolModelsManifest,
+        registry_root,
+        write_version,
+    )
+
+    model = RegisteredModel(uri=model_dir, quantized_uri=model_dir)
+    manifest = ToolModelsManifest(
+        version=version, models={"ga_slm": model, "reformulation_slm": model}
+    )
+    return write_version(storage, registry_root(root), manifest)
 
 
 def shard_bytes(records: Iterable[dict[str, Any] | str], fmt: str) -> bytes:

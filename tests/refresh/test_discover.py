@@ -7,7 +7,8 @@ import pytest
 from maga.config import load_config
 from maga.corpus.reader import CorpusError
 from maga.refresh.pipeline import DAG_ID, discover
-from maga.refresh.toolmodels import ToolModelsNotFound, resolve_tool_models
+from maga.refresh.toolmodels import resolve_tool_models
+from maga.registry.manifest import ToolModelsNotFound
 from maga.runs.context import RunContext
 from maga.storage import Storage
 from tests.refresh.helpers import docs, make_registry
