@@ -384,6 +384,10 @@ def load_config(
     env_root = os.environ.get("MAGA_STORAGE_ROOT")
     if env_root:  # deployments point every profile at shared storage
         data.setdefault("storage", {})["root"] = env_root
+    share = os.environ.get("MAGA_GPU_MEMORY_UTILIZATION")
+    if share:  # a GPU worker's share of a GPU it shares (compose: beside the teacher)
+        data.setdefault("teacher", {}).setdefault("engine", {})["gpu_memory_utilization"] = share
+        data.setdefault("student_engine", {})["gpu_memory_utilization"] = share
     return config_from_dict(data, overrides, source=str(path))
 
 
