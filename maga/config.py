@@ -94,6 +94,9 @@ class HTTPBackendConfig(_Strict):
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
     backoff_s: float = Field(1.0, ge=0)
+    # Chat-template variables sent with every request (vLLM's chat_template_kwargs):
+    # thinking off for Qwen3-style templates; {} for servers that reject unknown fields.
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=lambda: {"enable_thinking": False})
 
 
 class ModelConfig(_Strict):

@@ -20,6 +20,7 @@ from typing import Any
 
 from maga.distill import publish_dir
 from maga.distill.plan import GIB, ModelFacts, TrainPlan, detect_device, plan_training
+from maga.llm.chat import chat_prompt_text
 from maga.log import get_logger
 
 log = get_logger("distill.train")
@@ -61,9 +62,7 @@ def encode_example(tokenizer: Any, record: dict[str, Any], max_seq_len: int) -> 
     Returns None when the prompt alone leaves no room for a completion token; a completion
     that does not fit is cut (its EOS goes with it) and the result has ``truncated=True``.
     """
-    text = tokenizer.apply_chat_template(
-        record["messages"], add_generation_prompt=True, tokenize=False
-    )
+    text = chat_prompt_text(tokenizer, record["messages"])  # thinking off, as in inference
     prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
     completion = tokenizer(record["completion"], add_special_tokens=False)["input_ids"]
     if tokenizer.eos_token_id is not None:

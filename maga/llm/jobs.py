@@ -169,6 +169,7 @@ def _run_http(spec: ModelSpec, requests: list[GenRequest], bench: BenchSpec | No
         timeout_s=http.timeout_s,
         max_retries=http.max_retries,
         backoff_s=http.backoff_s,
+        chat_template_kwargs=http.chat_template_kwargs,
     )
     try:
         results, usage = run_batches(backend, requests, spec.label)
