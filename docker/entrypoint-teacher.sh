@@ -5,7 +5,8 @@
 #   MAGA_TEACHER_MODEL                    Hugging Face id or local folder (required)
 #   MAGA_TEACHER_API_KEY                  bearer token clients must send (required)
 #   MAGA_TEACHER_MAX_MODEL_LEN            context length (default 8192)
-#   MAGA_TEACHER_GPU_MEMORY_UTILIZATION   share of GPU memory vLLM may take (default 0.85)
+#   MAGA_TEACHER_GPU_MEMORY_UTILIZATION   share of GPU memory vLLM may take (default 0.4:
+#                                         the GPU worker shares the GPU; see .env.example)
 #   MAGA_TEACHER_TENSOR_PARALLEL_SIZE     GPUs to shard the model over (default 1)
 #
 # Structured outputs use xgrammar without free whitespace: the pipeline's JSON and
@@ -20,7 +21,7 @@ exec vllm serve "${MAGA_TEACHER_MODEL}" \
     --port 8000 \
     --api-key "${MAGA_TEACHER_API_KEY}" \
     --max-model-len "${MAGA_TEACHER_MAX_MODEL_LEN:-8192}" \
-    --gpu-memory-utilization "${MAGA_TEACHER_GPU_MEMORY_UTILIZATION:-0.85}" \
+    --gpu-memory-utilization "${MAGA_TEACHER_GPU_MEMORY_UTILIZATION:-0.4}" \
     --tensor-parallel-size "${MAGA_TEACHER_TENSOR_PARALLEL_SIZE:-1}" \
     --structured-outputs-config '{"backend":"xgrammar","disable_any_whitespace":true}' \
     "$@"

@@ -46,6 +46,19 @@ RUN python3 -m pip list --format=freeze \
       -r /opt/maga/requirements-gpu.txt ${AIRFLOW_PROVIDERS} \
  && python3 -m pip install --no-deps -r requirements-assets.txt
 
+# 4. FP8 quantization (quantize.tool: llm-compressor) in an environment of its own:
+#    llm-compressor 0.14.0.1 pins compressed-tensors 0.19.0 and transformers <= 5.17.0,
+#    which the serving side must not take. The venv sees the base image's CUDA torch
+#    (system site packages, held at the image's version by the constraints) and shadows
+#    the rest with llm-compressor's own pins; maga.quantize runs its job with this
+#    interpreter (MAGA_QUANTIZER_PYTHON, below). Keep the version equal to the Makefile's
+#    quantizer-env target.
+ARG LLMCOMPRESSOR_VERSION=0.14.0.1
+RUN python3 -m venv --system-site-packages /opt/quantizer \
+ && /opt/quantizer/bin/python -m pip install -c /opt/maga/gpu-constraints.txt \
+      "llmcompressor==${LLMCOMPRESSOR_VERSION}" \
+ && /opt/quantizer/bin/python -c "import llmcompressor, compressed_tensors, torch; print('quantizer env: llmcompressor', llmcompressor.__version__, 'compressed-tensors', compressed_tensors.__version__, 'torch', torch.__version__)"
+
 # The project itself, editable so maga.config finds configs/ beside the package.
 COPY pyproject.toml /opt/maga/
 COPY maga/ /opt/maga/maga/
@@ -61,6 +74,7 @@ RUN echo "setuptools==${SETUPTOOLS_VERSION}" > /tmp/build-constraints.txt \
 ENV AIRFLOW_HOME=/opt/airflow \
     MAGA_HOME=/opt/maga \
     MAGA_MODEL_CACHE=/opt/maga/var/models \
+    MAGA_QUANTIZER_PYTHON=/opt/quantizer/bin/python \
     HF_HOME=/models/hf \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/maga/dags \
     AIRFLOW__CORE__PLUGINS_FOLDER=/opt/maga/plugins \

@@ -94,6 +94,9 @@ class HTTPBackendConfig(_Strict):
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
     backoff_s: float = Field(1.0, ge=0)
+    # Chat-template variables sent with every request (vLLM's chat_template_kwargs):
+    # thinking off for Qwen3-style templates; {} for servers that reject unknown fields.
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=lambda: {"enable_thinking": False})
 
 
 class ModelConfig(_Strict):
@@ -384,6 +387,10 @@ def load_config(
     env_root = os.environ.get("MAGA_STORAGE_ROOT")
     if env_root:  # deployments point every profile at shared storage
         data.setdefault("storage", {})["root"] = env_root
+    share = os.environ.get("MAGA_GPU_MEMORY_UTILIZATION")
+    if share:  # a GPU worker's share of a GPU it shares (compose: beside the teacher)
+        data.setdefault("teacher", {}).setdefault("engine", {})["gpu_memory_utilization"] = share
+        data.setdefault("student_engine", {})["gpu_memory_utilization"] = share
     return config_from_dict(data, overrides, source=str(path))
 
 

@@ -5,7 +5,8 @@ Specs:
 * ``"teacher"``: the teacher itself, re-saved as safetensors in its own dtype;
 * ``"teacher-layers:N"``: the teacher's embeddings, final norm, lm_head and first N decoder
   layers (a Llama-style ``model.model.layers`` stack), with ``num_hidden_layers = N``;
-* anything else: a local HF model folder (``builtin:`` names are resolved first).
+* anything else: a local HF model folder, a ``builtin:`` name or a Hugging Face hub id
+  (resolved through :func:`maga.models.builtin.resolve_model`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from maga.distill import publish_dir
 from maga.log import get_logger
-from maga.models.builtin import is_builtin, resolve_model
+from maga.models.builtin import resolve_model
 
 log = get_logger("distill.student")
 
@@ -63,10 +64,13 @@ def derive_student(teacher_dir: str | Path, spec: str, out_dir: str | Path) -> d
 
 
 def _model_folder(path: str, what: str) -> Path:
-    """Resolve ``path`` to a local folder that holds a config.json, or raise ValueError."""
-    local = Path(resolve_model(path)) if is_builtin(path) else Path(path)
+    """Resolve ``path`` (folder, builtin: name or hub id) to a folder with a config.json."""
+    local = Path(resolve_model(path))
     if not (local.is_dir() and (local / "config.json").is_file()):
-        raise ValueError(f"{what} {path!r} is not a local model folder with a config.json")
+        raise ValueError(
+            f"{what} {path!r} is not a model folder with a config.json, a builtin: name "
+            "or a Hugging Face hub id (org/name)"
+        )
     return local
 
 

@@ -1,8 +1,10 @@
 """Supervised fine-tuning on (chat prompt, completion) records, loss on the completion only.
 
-Plain transformers ``Trainer`` on CPU: each record becomes the chat-templated prompt (with
-the assistant header) followed by the completion and EOS; prompt tokens get label -100 so
-only the completion is learned. The result is published atomically with a ``_SUCCESS``
+Plain transformers ``Trainer`` on the accelerator it finds (``maga.distill.plan``: bf16
+and gradient checkpointing on a GPU, the batch split into per-device batch × gradient
+accumulation that fits, a memory check before the first step; float32 on CPU): each
+record becomes the chat-templated prompt (with the assistant header) followed by the
+completion and EOS; prompt tokens get label -100 so only the completion is learned. The result is published atomically with a ``_SUCCESS``
 marker, and a folder that already has one is returned as is (idempotent re-runs).
 """
 
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from maga.distill import publish_dir
+from maga.distill.plan import GIB, ModelFacts, TrainPlan, detect_device, plan_training
+from maga.llm.chat import chat_prompt_text
 from maga.log import get_logger
 
 log = get_logger("distill.train")
@@ -58,9 +62,7 @@ def encode_example(tokenizer: Any, record: dict[str, Any], max_seq_len: int) -> 
     Returns None when the prompt alone leaves no room for a completion token; a completion
     that does not fit is cut (its EOS goes with it) and the result has ``truncated=True``.
     """
-    text = tokenizer.apply_chat_template(
-        record["messages"], add_generation_prompt=True, tokenize=False
-    )
+    text = chat_prompt_text(tokenizer, record["messages"])  # thinking off, as in inference
     prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
     completion = tokenizer(record["completion"], add_special_tokens=False)["input_ids"]
     if tokenizer.eos_token_id is not None:
@@ -138,14 +140,30 @@ def train_sft(
     # Save in the base model's dtype when vLLM's CPU build takes it (bf16), else float32.
     base_dtype = AutoConfig.from_pretrained(str(base_dir)).dtype
     save_dtype = torch.bfloat16 if base_dtype == torch.bfloat16 else torch.float32
+    # float32 master weights; on a GPU the forward pass runs under bf16/fp16 autocast.
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    plan = plan_training(detect_device(), ModelFacts.of(model), cfg)  # fails before training
+    log.info(
+        "training on %s (%s): %s, gradient checkpointing %s, batch %d x accumulation %d, "
+        "estimated peak %.1f GiB of %.1f GiB free",
+        plan.device,
+        plan.device_name,
+        plan.precision,
+        "on" if plan.gradient_checkpointing else "off",
+        plan.per_device_batch,
+        plan.grad_accum,
+        plan.estimate.total / GIB,
+        plan.free_bytes / GIB,
+    )
+    if plan.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
 
     with tempfile.TemporaryDirectory(prefix="maga-sft-") as scratch:
         trainer, losses = _make_trainer(
-            model, tokenizer, train, evals, cfg, pad_id, scratch, log_every
+            model, tokenizer, train, evals, cfg, plan, pad_id, scratch, log_every
         )
         result = trainer.train()
         eval_loss = trainer.evaluate()["eval_loss"] if evals else None
@@ -165,7 +183,10 @@ def train_sft(
         "seconds": 0.0,
         "base": str(base_dir),
         "settings": asdict(cfg),
+        "plan": plan.as_dict(),
     }
+    if plan.device == "cuda":
+        stats["peak_gpu_bytes"] = int(torch.cuda.max_memory_allocated())
     if eval_records:
         stats["eval_examples"] = len(evals)
         stats["eval_loss"] = float(eval_loss) if eval_loss is not None else None
@@ -210,11 +231,12 @@ def _make_trainer(
     train: list[dict],
     evals: list[dict],
     cfg: TrainSettings,
+    plan: TrainPlan,
     pad_id: int,
     scratch: str,
     log_every: int,
 ) -> tuple[Any, list[float]]:
-    """A CPU Trainer that saves nothing and logs (step, loss) through the project logger."""
+    """A Trainer on ``plan``'s device that saves nothing and logs (step, loss) through the project logger."""
     from transformers import Trainer, TrainerCallback, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
@@ -245,9 +267,13 @@ def _make_trainer(
 
     args = TrainingArguments(
         output_dir=scratch,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
+        per_device_train_batch_size=plan.per_device_batch,
+        per_device_eval_batch_size=plan.per_device_batch,
+        gradient_accumulation_steps=plan.grad_accum,
+        gradient_checkpointing=plan.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False}
+        if plan.gradient_checkpointing
+        else None,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate,
@@ -259,9 +285,9 @@ def _make_trainer(
         eval_strategy="no",
         save_strategy="no",
         report_to="none",
-        use_cpu=True,
-        bf16=False,
-        fp16=False,
+        use_cpu=plan.device == "cpu",
+        bf16=plan.precision == "bf16",
+        fp16=plan.precision == "fp16",
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
         remove_unused_columns=False,

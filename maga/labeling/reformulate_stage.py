@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from maga.jsonl import read_jsonl, write_jsonl
 from maga.labeling.common import record_usage, rewrite_request, truncate
+from maga.llm.chat import THINKING_REJECT, has_thinking
 from maga.llm.jobs import run_generation
 from maga.llm.models import teacher_spec
 from maga.runs.context import RunContext
@@ -56,6 +57,9 @@ class TeacherReformulateStage:
                 continue
             if not text:
                 stats.drop("empty_output")
+                continue
+            if has_thinking(text):  # a reasoning trace must not reach the judge or SFT data
+                stats.drop(THINKING_REJECT)
                 continue
             hit_limit += res.finish_reason == "length"
             rows.append(

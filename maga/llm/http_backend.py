@@ -43,8 +43,11 @@ def structured_outputs(constraint: Constraint) -> dict[str, Any]:
     return {"choice": list(constraint.choice or ())}
 
 
-def request_body(req: GenRequest, model: str) -> dict[str, Any]:
-    """The JSON body of one chat completion call."""
+def request_body(
+    req: GenRequest, model: str, chat_template_kwargs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON body of one chat completion call (``chat_template_kwargs``: vLLM's field
+    for chat-template variables, e.g. ``enable_thinking: false``; omitted when empty)."""
     body: dict[str, Any] = {
         "model": model,
         "messages": [dict(m) for m in req.messages],
@@ -60,6 +63,8 @@ def request_body(req: GenRequest, model: str) -> dict[str, Any]:
         body["ignore_eos"] = True
     if req.constraint is not None:
         body["structured_outputs"] = structured_outputs(req.constraint)
+    if chat_template_kwargs:
+        body["chat_template_kwargs"] = dict(chat_template_kwargs)
     return body
 
 
@@ -115,6 +120,7 @@ class OpenAIHTTPBackend:
         timeout_s: float = 120,
         max_retries: int = 4,
         backoff_s: float = 1.0,
+        chat_template_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -126,6 +132,7 @@ class OpenAIHTTPBackend:
         self.timeout_s = float(timeout_s)
         self.max_retries = max_retries
         self.backoff_s = float(backoff_s)
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.url = endpoint.base_url.rstrip("/") + "/chat/completions"
         headers = {"Accept": "application/json"}
         if endpoint.api_key:
@@ -191,7 +198,7 @@ class OpenAIHTTPBackend:
         started = time.perf_counter()
         retries = 0
         try:
-            body = request_body(req, self.model)
+            body = request_body(req, self.model, self.chat_template_kwargs)
             while True:
                 try:
                     return self._attempt(body, retries, started)

@@ -8,6 +8,7 @@ Progress (done, tokens/s, ETA) goes to the task log while the batch runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -19,9 +20,25 @@ from pathlib import Path
 from typing import Any
 
 from maga.llm.base import Constraint, GenRequest, GenResult, LLMBackend, UsageCounter
+from maga.llm.lifecycle import (
+    LineReader,
+    ReadTimeout,
+    kill_group,
+    timeout_setting,
+    worker_popen_kwargs,
+)
 from maga.log import get_logger
 
 log = get_logger("llm.jobs")
+
+# Deadlines of reads from an engine worker (seconds; env vars override). Start-up covers
+# a first download of the model into the hub cache and CUDA graph capture.
+START_TIMEOUT_ENV = "MAGA_ENGINE_START_TIMEOUT_S"
+REPLY_TIMEOUT_ENV = "MAGA_ENGINE_REPLY_TIMEOUT_S"  # one batch of a session
+IDLE_TIMEOUT_ENV = "MAGA_ENGINE_IDLE_TIMEOUT_S"  # one-shot job: longest silence
+DEFAULT_START_TIMEOUT_S = 3600.0
+DEFAULT_REPLY_TIMEOUT_S = 7200.0
+DEFAULT_IDLE_TIMEOUT_S = 3600.0
 
 
 @dataclass
@@ -169,6 +186,7 @@ def _run_http(spec: ModelSpec, requests: list[GenRequest], bench: BenchSpec | No
         timeout_s=http.timeout_s,
         max_retries=http.max_retries,
         backoff_s=http.backoff_s,
+        chat_template_kwargs=http.chat_template_kwargs,
     )
     try:
         results, usage = run_batches(backend, requests, spec.label)
@@ -195,16 +213,28 @@ def _run_subprocess(
         log.info("%s: starting a vLLM engine process for %d requests", spec.label, len(requests))
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **worker_popen_kwargs(env)
         )
         tail: list[str] = []
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip()
-            tail = (tail + [line])[-40:]
-            if " maga." in line:
-                log.info("[%s] %s", spec.label, line)
-        code = proc.wait()
+        reader = LineReader(proc.stdout.fileno())
+        idle = timeout_setting(IDLE_TIMEOUT_ENV, DEFAULT_IDLE_TIMEOUT_S)
+        try:
+            while (line := reader.readline(idle, lambda: proc.poll() is None)) is not None:
+                line = line.rstrip()
+                tail = (tail + [line])[-40:]
+                if " maga." in line:
+                    log.info("[%s] %s", spec.label, line)
+        except ReadTimeout as exc:
+            kill_group(proc)
+            raise GenerationJobError(
+                f"{spec.label}: engine process silent for {idle:.0f}s ({IDLE_TIMEOUT_ENV}); "
+                "killed it; last output:\n" + "\n".join(tail)
+            ) from exc
+        finally:
+            kill_group(proc, grace_s=30)  # the worker and anything it left behind
+            proc.stdout.close()
+        code = proc.returncode
         meta_path = job / "meta.json"
         if code != 0 or not meta_path.exists():
             raise GenerationJobError(
@@ -228,8 +258,19 @@ class EngineSession:
     chunk regenerated after a crash comes out byte-identical.
     """
 
-    def __init__(self, deterministic: bool = True) -> None:
+    def __init__(
+        self,
+        deterministic: bool = True,
+        start_timeout_s: float | None = None,
+        reply_timeout_s: float | None = None,
+    ) -> None:
         self.deterministic = deterministic
+        self.start_timeout_s = start_timeout_s or timeout_setting(
+            START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT_S
+        )
+        self.reply_timeout_s = reply_timeout_s or timeout_setting(
+            REPLY_TIMEOUT_ENV, DEFAULT_REPLY_TIMEOUT_S
+        )
         self.engine_starts = 0
         self.startup_seconds = 0.0  # engine construction, as the worker measures it
         self.spawn_seconds = 0.0  # process start to engine ready (imports included)
@@ -272,15 +313,23 @@ class EngineSession:
             "results": str(res_path),
         }
         assert self._proc is not None and self._proc.stdin is not None
+        proc = self._proc
         try:
-            self._proc.stdin.write(json.dumps(command) + "\n")
-            self._proc.stdin.flush()
-            line = self._reply.readline()
+            proc.stdin.write(json.dumps(command) + "\n")
+            proc.stdin.flush()
+            line = self._reply.readline(self.reply_timeout_s, lambda: proc.poll() is None)
         except (BrokenPipeError, OSError):
             line = ""
+        except ReadTimeout:
+            self._stop(force=True)
+            raise GenerationJobError(
+                f"{spec.label}: no reply from the engine process within "
+                f"{self.reply_timeout_s:.0f}s ({REPLY_TIMEOUT_ENV}); killed it; last output:\n"
+                + "\n".join(self._tail)
+            ) from None
         if not line:
-            code = self._proc.wait()
-            self._proc = None
+            self._stop(force=True)  # dead worker: kill what it left behind
+            code = proc.returncode
             raise GenerationJobError(
                 f"{spec.label}: engine process exited with {code}; last output:\n"
                 + "\n".join(self._tail)
@@ -304,31 +353,41 @@ class EngineSession:
         log.info("%s: starting a vLLM engine process (session)", spec.label)
         began = time.perf_counter()
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
-        self._proc = subprocess.Popen(
+        # Own session and process group; the worker and its engine core die with us.
+        proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=env,
             pass_fds=(write_fd,),
+            **worker_popen_kwargs(env),
         )
+        self._proc = proc
         os.close(write_fd)
-        self._reply = os.fdopen(read_fd, "r", encoding="utf-8")
+        self._reply = LineReader(read_fd)
         self._key = key
         self._tail = []
         label = spec.label
-        threading.Thread(target=self._pump, args=(self._proc, label), daemon=True).start()
-        line = self._reply.readline()  # the worker says "ready" once its engine is up
+        threading.Thread(target=self._pump, args=(proc, label), daemon=True).start()
+        try:  # the worker says "ready" once its engine is up
+            line = self._reply.readline(self.start_timeout_s, lambda: proc.poll() is None)
+        except ReadTimeout:
+            self._stop(force=True)
+            raise GenerationJobError(
+                f"{label}: engine not ready within {self.start_timeout_s:.0f}s "
+                f"({START_TIMEOUT_ENV}); killed it; last output:\n" + "\n".join(self._tail)
+            ) from None
         if not line:
-            code = self._proc.wait()
-            self._proc = None
+            self._stop(force=True)
+            code = proc.returncode
             raise GenerationJobError(
                 f"{label}: engine process exited with {code} while starting; last output:\n"
                 + "\n".join(self._tail)
             )
         ready = json.loads(line)
         if not ready.get("ok"):
+            self._stop(force=True)
             raise GenerationJobError(f"{label}: engine failed to start: {ready.get('error')}")
         startup = float(ready.get("startup_seconds") or 0.0)
         self.engine_starts += 1
@@ -344,22 +403,30 @@ class EngineSession:
             if " maga." in line:
                 log.info("[%s] %s", label, line)
 
-    def _stop(self) -> None:
+    @property
+    def worker_pid(self) -> int | None:
+        """The engine worker's pid (it leads its process group), while one runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    def _stop(self, force: bool = False) -> None:
+        """End the worker: ask it to close (unless ``force``), then kill its process group,
+        so an engine core it left behind goes too."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
+        grace = 0.0
+        if proc.poll() is None and not force:
             try:
                 assert proc.stdin is not None
                 proc.stdin.write(json.dumps({"op": "close"}) + "\n")
                 proc.stdin.close()
             except (BrokenPipeError, OSError):
                 pass
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            grace = 120.0
+        kill_group(proc, grace_s=grace)
+        if proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                proc.stdin.close()
         if self._reply is not None:
             self._reply.close()
             self._reply = None

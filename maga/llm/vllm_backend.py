@@ -11,6 +11,7 @@ from typing import Any
 
 from maga.config import VLLMEngineConfig
 from maga.llm.base import GenRequest, GenResult
+from maga.llm.chat import chat_prompt_ids
 from maga.log import get_logger
 
 log = get_logger("llm.vllm")
@@ -87,11 +88,7 @@ class VLLMBackend:
         results: list[GenResult | None] = [None] * len(requests)
         prompts, params, index = [], [], []
         for i, req in enumerate(requests):
-            ids = self.tokenizer.apply_chat_template(
-                req.messages, add_generation_prompt=True, tokenize=True
-            )
-            if hasattr(ids, "input_ids"):  # BatchEncoding in newer transformers
-                ids = ids["input_ids"]
+            ids = chat_prompt_ids(self.tokenizer, req.messages)  # thinking off
             room = self.max_model_len - len(ids)
             if room < MIN_COMPLETION_TOKENS:
                 results[i] = GenResult("", prompt_tokens=len(ids), error="prompt_too_long")

@@ -16,8 +16,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from maga.config import VLLMEngineConfig
-from maga.llm.jobs import (
+from maga.llm.lifecycle import check_task_alive, install_in_engine_process
+
+# First thing, also in every process multiprocessing starts from this module (vLLM's
+# engine core): die with the parent, so no engine outlives the task (lifecycle.py).
+install_in_engine_process()
+
+from maga.config import VLLMEngineConfig  # noqa: E402
+from maga.llm.jobs import (  # noqa: E402
     BenchSpec,
     ModelSpec,
     bench_figures,
@@ -25,8 +31,8 @@ from maga.llm.jobs import (
     request_from_dict,
     run_batches,
 )
-from maga.llm.vllm_backend import VLLMBackend
-from maga.log import get_logger
+from maga.llm.vllm_backend import VLLMBackend  # noqa: E402
+from maga.log import get_logger  # noqa: E402
 
 log = get_logger("llm.worker")
 
@@ -106,6 +112,7 @@ def session(spec_file: str, reply_fd: int) -> int:
 
 
 if __name__ == "__main__":
+    check_task_alive()
     if sys.argv[1] == "--session":
         sys.exit(session(sys.argv[2], int(sys.argv[3])))
     sys.exit(main(sys.argv[1]))

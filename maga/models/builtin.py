@@ -6,7 +6,8 @@
   vLLM's CPU attention runs) with a byte-level BPE tokenizer trained on the built-in
   corpus. Its text is meaningless; it exists to exercise the real machinery fast.
 
-Any other model path (a local folder or a Hugging Face id) is passed through.
+A local folder is used as is; a Hugging Face id (``org/name[@revision]``) that is not a
+local folder resolves to its snapshot in the hub cache (``maga.models.hub``).
 """
 
 from __future__ import annotations
@@ -42,13 +43,22 @@ def is_builtin(path: str) -> bool:
 
 
 def resolve_model(path: str) -> str:
-    """Return a local folder (or HF id) for ``path``, building built-in models once."""
+    """Return a local model folder for ``path``, building built-in models once.
+
+    ``builtin:`` names are built into the model cache, an existing folder is returned as
+    is, a hub id is fetched into (or, with ``HF_HUB_OFFLINE=1``, read from) the hub
+    cache; anything else is returned unchanged for the caller to report.
+    """
     if path == SMOLLM2:
         return str(_build_once(cache_dir() / "smollm2-135m-instruct", _convert_smollm2))
     if path == TINY:
         return str(_build_once(cache_dir() / "tiny-random", _build_tiny))
     if is_builtin(path):
         raise ValueError(f"unknown built-in model {path!r} (known: {SMOLLM2}, {TINY})")
+    from maga.models.hub import parse_hub_id, resolve_hub_model
+
+    if not Path(path).exists() and parse_hub_id(path) is not None:
+        return resolve_hub_model(path)
     return path
 
 

@@ -35,6 +35,7 @@ from typing import Any
 import pyarrow as pa
 
 from maga.config import RefreshCleanConfig, StretchConfig
+from maga.llm.chat import THINKING_REJECT, has_thinking
 from maga.log import get_logger
 from maga.megadocs.assemble import GENERATION_SCHEMA, OUTPUT_SCHEMA, SOURCE_SCHEMA, Assembler
 from maga.refresh.discover import read_plan
@@ -146,6 +147,9 @@ def clean_group(
         if row.get("error"):
             out.dropped.append((row, "generation_error", str(row["error"])))
             continue
+        if has_thinking(row["text"]):  # thinking was off; a trace is not a rewrite
+            out.dropped.append((row, THINKING_REJECT, row["text"][:80]))
+            continue
         text, n = strip_boilerplate(row["text"], learned, cfg.boilerplate_key_words)
         out.lines_stripped += n
         out.rewrites_stripped += n > 0
@@ -192,6 +196,9 @@ def clean_inserts(rows: list[dict[str, Any]], learned: Learned, key_words: int,
     for row in rows:
         if row.get("error"):
             out.dropped.append((row, "generation_error", str(row["error"])))
+            continue
+        if has_thinking(row["text"]):  # thinking was off; a trace is not a rewrite
+            out.dropped.append((row, THINKING_REJECT, row["text"][:80]))
             continue
         text, n = strip_boilerplate(row["text"], learned, key_words)
         out.lines_stripped += n

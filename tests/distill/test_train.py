@@ -100,6 +100,17 @@ def test_training_loss_goes_down(trained: tuple[Path, dict]) -> None:
     assert stats["dropped"] == {"too_long": 0} and stats["truncated"] == 0
 
 
+def test_the_plan_follows_the_device(trained: tuple[Path, dict]) -> None:
+    plan = trained[1]["plan"]
+    if torch.cuda.is_available():
+        assert plan["device"] == "cuda" and plan["gradient_checkpointing"]
+        assert trained[1]["peak_gpu_bytes"] > 0
+    else:
+        assert (plan["device"], plan["precision"]) == ("cpu", "fp32")
+        assert (plan["per_device_batch"], plan["grad_accum"]) == (FAST.batch_size, FAST.grad_accum)
+    assert 0 < plan["estimate_gib"] < plan["free_gib"]
+
+
 def test_outputs_are_published(trained: tuple[Path, dict]) -> None:
     from transformers import AutoConfig, AutoTokenizer
 

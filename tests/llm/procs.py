@@ -1,0 +1,49 @@
+"""Process-table helpers for lifecycle tests (Linux /proc)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, ppid) of ``pid``, or None when it does not exist."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return fields[0], int(fields[1])
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
+    st = _stat(pid)
+    return st is not None and st[0] not in {"Z", "X"}
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st is not None:
+                children.setdefault(st[1], []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def wait_gone(pids: set[int], timeout_s: float) -> set[int]:
+    """Wait until none of ``pids`` runs; return those still running at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = {p for p in pids if alive(p)}
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)

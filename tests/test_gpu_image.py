@@ -1,0 +1,50 @@
+"""The GPU worker image: what it installs and sets for the gpu profile (read from the
+Dockerfile; the image itself is built and run on a GPU host, not here)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+
+from tests.test_compose import ROOT, arg_defaults, dockerfile_instructions, expand
+
+pytestmark = pytest.mark.timeout(30)
+GPU_DOCKERFILE = ROOT / "docker" / "gpu-worker.Dockerfile"
+
+
+@pytest.fixture(scope="module")
+def image() -> tuple[list[str], dict[str, str]]:
+    instructions = dockerfile_instructions(GPU_DOCKERFILE)
+    variables = arg_defaults(instructions)
+    runs = [expand(rest, variables) for kw, rest in instructions if kw == "RUN"]
+    env: dict[str, str] = {}
+    for kw, rest in instructions:
+        if kw == "ENV":
+            for word in shlex.split(rest):
+                name, _, value = word.partition("=")
+                env[name] = value
+    return runs, env
+
+
+def _makefile_llmcompressor() -> str:
+    match = re.search(r'llmcompressor==([\w.]+)"', (ROOT / "Makefile").read_text())
+    assert match, "Makefile quantizer-env has no llmcompressor pin"
+    return match.group(1)
+
+
+def test_quantizer_has_its_own_llmcompressor_env(image) -> None:
+    runs, env = image
+    python = env.get("MAGA_QUANTIZER_PYTHON")
+    assert python, "MAGA_QUANTIZER_PYTHON is not set: quantize.tool=llm-compressor cannot run"
+    venv = python.removesuffix("/bin/python")
+    assert venv != python, python
+    (run,) = [r for r in runs if f"-m venv --system-site-packages {venv}" in r]
+    pin = f"llmcompressor=={_makefile_llmcompressor()}"
+    assert f"{python} -m pip install" in run and pin in run, run
+    # torch stays the base image's CUDA build: the install is held by its constraints.
+    assert "-c /opt/maga/gpu-constraints.txt" in run
+    # and the serving environment never gets llm-compressor.
+    others = [r for r in runs if r is not run]
+    assert not any("llmcompressor" in r for r in others)
