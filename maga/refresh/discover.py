@@ -34,16 +34,18 @@ def build_plan(ctx: RunContext) -> dict[str, Any]:
     models = resolve_tool_models(cfg, storage, cfg.refresh.tool_model_version)
     output = output_root(cfg)
     manifest = load_manifest(storage, output)
+    settings = data_settings(cfg, models["version"])
     classified = classify(
         shards,
         manifest,
         models["version"],
         cfg.refresh.redo_on_new_tool_models,
         cfg.refresh.output_mode,
+        fingerprint_of=lambda etag: fingerprint(etag, settings),
+        retry_rejected=cfg.refresh.retry_rejected,
     )
     todo = [c for c in classified if c.status != "unchanged"]
     limit = cfg.refresh.shard_limit
-    settings = data_settings(cfg, models["version"])
     selected = [
         {"uri": c.shard.uri, "etag": c.shard.etag, "size": c.shard.size, "status": c.status,
          "key": shard_key(source, c.shard.uri), "fingerprint": fingerprint(c.shard.etag, settings)}
@@ -63,7 +65,7 @@ def build_plan(ctx: RunContext) -> dict[str, Any]:
         "unchanged": [c.shard.uri for c in classified if c.status == "unchanged"],
         "missing_from_source": sorted(set(manifest.get("shards", {})) - listed),
         "counts": {s: sum(c.status == s for c in classified)
-                   for s in ("new", "changed", "stale", "unchanged")},
+                   for s in ("new", "changed", "stale", "retry", "unchanged")},
     }  # fmt: skip
 
 

@@ -67,9 +67,23 @@ def _step(name: str) -> Callable[..., dict[str, Any]]:
 def run_shard_step(
     ctx: RunContext, step: str, shard: dict[str, Any], session: EngineSession | None = None
 ) -> dict[str, Any]:
-    """One step for one shard; raises GateFailed when a gate stops the shard."""
+    """One step for one shard; raises GateFailed when a gate stops the shard. Any other
+    error is recorded as the step's outcome (``failed``, with the error's one line) for
+    publish to account for the shard's records, then raised."""
     log.info("=== %s %s (%s) ===", step, shard["key"], shard["uri"])
-    return _step(step)(ctx, shard, session=session)
+    try:
+        return _step(step)(ctx, shard, session=session)
+    except GateFailed:
+        raise
+    except Exception as exc:
+        from maga.refresh.state import record_step
+
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        try:
+            record_step(ctx, shard["key"], step.removesuffix("_shard"), "failed", {}, why)
+        except Exception:  # storage itself down: publish falls back to "did not finish"
+            log.warning("could not record the failure of %s %s", step, shard["key"])
+        raise
 
 
 def publish(ctx: RunContext) -> dict[str, Any]:
