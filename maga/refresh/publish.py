@@ -52,8 +52,10 @@ log = get_logger("refresh.publish")
 ENTRY_STATS = ("records", "quarantine_reasons", "languages", "docs", "docs_with_output",
                "rewrites", "kept", "input_chars", "output_chars", "dropped", "doc_rejects",
                "score_histogram", "judged", "low_scores", "truncated_docs", "split_docs",
+               "truncated_chars", "reformulated_chars",
                "output_rows", "output_tokens", "source_tokens", "generation_tokens",
                "expanded_tokens")  # fmt: skip
+LONG_DOC_STATS = ("truncated_docs", "truncated_chars", "split_docs", "parts_dropped")
 
 
 def _gate_of(key: str, summary: dict) -> tuple[str | None, str, str]:
@@ -142,8 +144,11 @@ def _write_step_stats(ctx: RunContext, rows: list[dict]) -> None:
                     if (model == "judge") == (name == "validate"):
                         tok["prompt_tokens"] += t["prompt"]
                         tok["completion_tokens"] += t["completion"]
+        extra: dict[str, Any] = {}
+        if name == "reformulate":  # what the models never saw of the sources
+            extra["long_docs"] = {k: sum(r.get(k, 0) for r in rows) for k in LONG_DOC_STATS}
         ctx.storage.write_json(ctx.uri(name, "stats.json"), {
-            "docs_in": sum(r[src] for r in rows), "docs_out": sum(r[dst] for r in rows),
+            **extra, "docs_in": sum(r[src] for r in rows), "docs_out": sum(r[dst] for r in rows),
             "dropped": dict(sorted(dropped.items())), **tok, "artifacts": {},
             "seconds": round(sum(r["step_seconds"].get(step) or 0 for r in rows), 3),
             "shards": len(rows)})  # fmt: skip

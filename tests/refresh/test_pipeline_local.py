@@ -280,3 +280,26 @@ def test_long_documents_are_split_and_counted(ws):
     out = rows(next((ws.output / "data").glob("*.parquet")))
     assert {r["part"] for r in out} == {0, 1}
     assert {r["source_id"] for r in out} == {"long"}
+
+
+def test_expansion_is_measured_against_the_truncated_text(ws):
+    """One 270 KB document cut to max_input_chars must not stop the shard: expansion is
+    output over what was reformulated; the cut is counted and shown."""
+    long_text = " ".join(d["text"] for d in docs("w", 40, words=60))
+    long_text = (long_text + " ") * (270_000 // (len(long_text) + 1) + 1)
+    a = ws.shard("a", [*docs("a", 2), {"id": "long", "text": long_text[:270_000]}])
+    ctx = ws.run("r1", "refresh.gates.min_expansion_ratio=1.0", "refresh.long_doc_policy=truncate")
+    shard = ws.report(ctx)["shards"][0]
+    assert shard["outcome"] == "ok" and ws.manifest()["shards"][a]["status"] == "published"
+    limit = ws.config().generation.max_input_chars
+    assert shard["truncated_docs"] == 1
+    assert shard["truncated_chars"] > 270_000 - limit - 10
+    assert shard["reformulated_chars"] < shard["input_chars"] - shard["truncated_chars"] + 10
+    assert shard["expansion_ratio"] >= 1.0 > shard["source_expansion_ratio"]
+    md = Path(ctx.uri("report.md")).read_text()
+    assert "1 truncated" in md and f"{shard['truncated_chars']} of" in md
+    summary = json.loads(Path(ctx.uri("summary.json")).read_text())
+    assert summary["stages"]["reformulate"]["long_docs"]["truncated_docs"] == 1
+    gate = summary["gates"][f"shard_output.{shard['key']}"]
+    checks = {c["name"]: c for c in gate["checks"]}
+    assert checks["source_expansion_ratio"]["blocking"] is False
