@@ -110,4 +110,6 @@ def finish_task(run_uri: str, context: dict[str, Any]) -> dict[str, Any]:
         stats = finish(_ctx(run_uri, context))
     except RefreshIncomplete as exc:
         raise AirflowFailException(str(exc)) from None
-    return {"published": len(stats.get("published", [])), "rows": stats.get("rows_published")}
+    audit = stats.get("audit", {})
+    return {"published": len(stats.get("published", [])), "rows": stats.get("rows_published"),
+            **{f"records_{k}": audit.get(k) for k in ("published", "rejected", "unaccounted")}}  # fmt: skip

@@ -191,6 +191,15 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"completion tokens, {t.get('generate_seconds', 0)} s generating, "
                   f"{t.get('seconds', 0)} s in shard steps.",
                   f"Published: {len(report['published'])} shard(s)."]  # fmt: skip
+        audit = report.get("audit")
+        if audit:
+            lines += ["", f"Audit: {audit['records']} source records: {audit['published']} "
+                      f"published, {audit['rejected']} rejected with a reason "
+                      f"({_counts(audit['rejected_by_reason'])}), **{audit['unaccounted']} "
+                      "unaccounted**" + (f" ({_counts(audit['unaccounted_by_why'])})"
+                                         if audit["unaccounted"] else "") + "."]  # fmt: skip
+            lines += [f"- unaccounted: `{u['shard']}` record {u['record']} id {u['id']!r}: "
+                      f"{u['why']}" for u in audit["unaccounted_records"][:20]]  # fmt: skip
         for r in report["shards"]:
             for reason, items in r["drop_examples"].items():
                 for it in items[:1]:

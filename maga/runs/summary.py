@@ -34,6 +34,8 @@ KNOWN_ORDER = [
     "clean",
     "validate",
     "publish",
+    "export_mix",
+    "audit",
 ]
 
 

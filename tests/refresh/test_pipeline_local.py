@@ -84,7 +84,14 @@ def test_first_run_processes_all_then_nothing(ws):
         "validate",
         "publish",
         "export_mix",
+        "audit",
     ]
+    audit = summary["stages"]["audit"]
+    assert (audit["docs_in"], audit["unaccounted"]) == (4 + 3 + 15, 0)
+    assert audit["rejected_by_reason"] == {"malformed_json": 1, "empty_text": 1,
+                                           "duplicate_id": 1}  # fmt: skip
+    assert audit["published"] == 19 and report["audit"]["unaccounted"] == 0
+    assert "0 unaccounted" in Path(ctx.uri("report.md")).read_text().replace("**", "")
     assert summary["stages"]["reformulate"]["completion_tokens"] > 0
     assert summary["gates"]["refresh_aggregate"]["passed"]
 
