@@ -133,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     aud.add_argument("output", help="refresh output location: folder or s3:// prefix")
     aud.add_argument("--source", required=True, help="source shards: folder or s3:// prefix")
-    aud.add_argument(
-        "--config", default="demo", help="profile whose corpus id/text fields to read"
-    )
+    aud.add_argument("--config", default="demo", help="profile whose corpus id/text fields to read")
     aud.add_argument("--set", dest="overrides", action="append", default=[])
     aud.add_argument("--json", action="store_true", help="print the whole audit as JSON")
     args = parser.parse_args(argv)
