@@ -116,6 +116,12 @@ else:
             description="Rewrites per source (0: the profile's).",
         ),
         "dry_run": Param(False, type="boolean", description="Only list what would be processed."),
+        "retry_rejected": Param(
+            False,
+            type="boolean",
+            description="Reprocess shards rejected by an earlier run although "
+            "nothing changed (e.g. after relaxing a gate threshold).",
+        ),
         "overrides": Param(
             [],
             type="array",

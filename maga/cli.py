@@ -6,6 +6,7 @@ maga run corpus-refresh --config tiny --set refresh.source_uri=s3://b/corpus [--
 maga bench [--config tiny] [--docs 8] [--scale 10]
 maga summary RUN_URI
 maga report RUN_URI [--no-data-docs] [--no-embeddings]
+maga audit OUTPUT --source SOURCE [--config demo] [--json]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 
 from maga.config import ConfigError
@@ -125,6 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument(
         "--no-embeddings", action="store_true", help="skip the embedding sections (no model load)"
     )
+    aud = sub.add_parser(
+        "audit",
+        help="is every source record published or rejected with a reason? (exit 6 if not)",
+    )
+    aud.add_argument("output", help="refresh output location: folder or s3:// prefix")
+    aud.add_argument("--source", required=True, help="source shards: folder or s3:// prefix")
+    aud.add_argument("--config", default="demo", help="profile whose corpus id/text fields to read")
+    aud.add_argument("--set", dest="overrides", action="append", default=[])
+    aud.add_argument("--json", action="store_true", help="print the whole audit as JSON")
     args = parser.parse_args(argv)
     try:
         if args.command == "run" and args.pipeline == "corpus-refresh":
@@ -173,6 +184,17 @@ def main(argv: list[str] | None = None) -> int:
                 with_embeddings=not args.no_embeddings,
             )
             print(uri)
+        elif args.command == "audit":
+            from maga.config import load_config
+            from maga.refresh.audit import audit, render_audit
+            from maga.storage import Storage
+
+            cfg = load_config(args.config, args.overrides)
+            where = [u if "://" in u else os.path.abspath(u) for u in (args.output, args.source)]
+            result = audit(Storage(cfg.storage), *where, cfg.corpus)
+            print(json.dumps(result, indent=2) if args.json else render_audit(result))
+            if result["unaccounted"]:
+                return 6
         elif args.command == "summary":
             if args.json:
                 from maga.storage import Storage

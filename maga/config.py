@@ -284,6 +284,10 @@ class RefreshConfig(_Strict):
     bad_record_max_share: float = Field(0.1, ge=0, le=1)  # shard stops above this
     tool_model_version: str = "latest"  # registry version number or "latest"
     redo_on_new_tool_models: bool = False  # reprocess shards made with an older version
+    # Reprocess shards the manifest records as rejected although nothing changed (by
+    # default a rejected shard is retried only when its content, the data settings or
+    # the tool models change; one stopped by a task error is retried every run).
+    retry_rejected: bool = False
     judge: Literal["teacher", "reformulation_slm"] = "teacher"
     judge_sample: int = Field(32, ge=0)  # judged rewrites per shard; 0 disables judging
     validate_max_rows: int = Field(100_000, ge=1)  # rows per shard the GE row suite reads

@@ -58,4 +58,4 @@ STAGE_LABELS: dict[str, str] = {s.folder: s.label or s.folder for s in STEPS if 
 # Run-folder names of the refresh's steps in pipeline order (per-step totals over the
 # run's shards go to ``<run>/<folder>/stats.json``).
 REFRESH_STAGE_ORDER = ("discover", "gate_input", "reformulate", "clean", "validate",
-                       "publish", "export_mix")  # fmt: skip
+                       "publish", "export_mix", "audit")  # fmt: skip

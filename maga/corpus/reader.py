@@ -85,8 +85,8 @@ def _raw_rows(storage: Storage, uri: str) -> Iterator[tuple[int, Any]]:
                 continue
             try:
                 text = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield n, ("invalid_utf8", str(exc))
+            except UnicodeDecodeError as exc:  # the line with U+FFFD, to recover its id
+                yield n, ("invalid_utf8", str(exc), line.decode("utf-8", errors="replace"))
                 continue
             try:
                 yield n, json.loads(text)

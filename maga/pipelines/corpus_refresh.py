@@ -26,6 +26,8 @@ def params_to_overrides(params: dict[str, Any]) -> list[str]:
         out.append(f"generation.prompt_variant={params['prompt_variant']}")
     if params.get("dry_run"):
         out.append("refresh.dry_run=true")
+    if params.get("retry_rejected"):
+        out.append("refresh.retry_rejected=true")
     if params.get("output_mode"):
         out.append(f"refresh.output_mode={params['output_mode']}")
     if params.get("generations_per_source"):
@@ -108,4 +110,6 @@ def finish_task(run_uri: str, context: dict[str, Any]) -> dict[str, Any]:
         stats = finish(_ctx(run_uri, context))
     except RefreshIncomplete as exc:
         raise AirflowFailException(str(exc)) from None
-    return {"published": len(stats.get("published", [])), "rows": stats.get("rows_published")}
+    audit = stats.get("audit", {})
+    return {"published": len(stats.get("published", [])), "rows": stats.get("rows_published"),
+            **{f"records_{k}": audit.get(k) for k in ("published", "rejected", "unaccounted")}}  # fmt: skip

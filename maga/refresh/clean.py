@@ -282,11 +282,16 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
                 }
             )
         for k, groups in _groups(storage, paths, n):
-            sources = {u["unit_id"]: u["text"] for u in iter_units(storage, paths, k, cfg)}
+            sources: dict[str, str] = {}
+            prompted: Counter = Counter()  # source id -> chars actually sent for rewriting
+            for u in iter_units(storage, paths, k, cfg):
+                sources[u["unit_id"]] = u["text"]
+                prompted[u["source_id"]] += len(u["text"])
             ga_rows = storage.read_json(paths.chunk("ga", k))["rows"]
             for doc in iter_jsonl_stream(storage, paths.chunk("input", k)):
                 c["docs"] += 1
                 c["input_chars"] += len(doc["text"])
+                c["reformulated_chars"] += prompted[doc["id"]]
                 rows = groups.get(doc["id"], [])
                 if not rows:
                     res = None
@@ -343,7 +348,11 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
         **dict(c), "dropped": dict(sorted(dropped.items())),
         "doc_rejects": dict(sorted(doc_rejects.items())),
         "kept_share": round(c["kept"] / c["rewrites"], 4) if c["rewrites"] else 0.0,
-        "expansion_ratio": round(c["output_chars"] / c["input_chars"], 4)
+        # against the text the models were given (after truncation or splitting), and
+        # against the whole source for reference
+        "expansion_ratio": round(c["output_chars"] / c["reformulated_chars"], 4)
+        if c["reformulated_chars"] else 0.0,
+        "source_expansion_ratio": round(c["output_chars"] / c["input_chars"], 4)
         if c["input_chars"] else 0.0,
         "boilerplate": {"docs": learned.docs, "min_docs": learned.threshold,
                         "first_lines": dict(list(learned.first.items())[:10]),

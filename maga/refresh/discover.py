@@ -50,6 +50,8 @@ def build_plan(ctx: RunContext) -> dict[str, Any]:
         cfg.refresh.redo_on_new_tool_models,
         cfg.refresh.output_mode,
         digest,
+        fingerprint_of=lambda etag: fingerprint(etag, settings),
+        retry_rejected=cfg.refresh.retry_rejected,
     )
     todo = [c for c in classified if c.status != "unchanged"]
     limit = cfg.refresh.shard_limit
@@ -73,7 +75,7 @@ def build_plan(ctx: RunContext) -> dict[str, Any]:
         "unchanged": [c.shard.uri for c in classified if c.status == "unchanged"],
         "missing_from_source": sorted(set(manifest.get("shards", {})) - listed),
         "counts": {s: sum(c.status == s for c in classified)
-                   for s in ("new", "changed", "stale", "unchanged")},
+                   for s in ("new", "changed", "stale", "retry", "unchanged")},
     }  # fmt: skip
 
 

@@ -42,12 +42,20 @@ def gate_input(stats: dict[str, Any], cfg: RefreshConfig, key: str, uri: str) ->
 
 
 def quality_metrics(totals: dict[str, Any], cfg: RefreshConfig) -> dict[str, Metric]:
-    """kept share, judged low-score share, unparsed judge share, expansion ratio."""
+    """kept share, judged low-score share, unparsed judge share, expansion ratio.
+
+    The expansion ratio divides the kept output by the text actually reformulated (what
+    truncation or splitting left of the sources), so one long document cut to
+    ``generation.max_input_chars`` does not pass for a shard that failed to expand; the
+    ratio to the whole sources is shown beside it, not gated."""
     g = cfg.gates
+    prompted = totals.get("reformulated_chars") or totals["input_chars"]
     metrics = {
         "kept_share": Metric(_share(totals["kept"], totals["generated"]), g.min_kept_share, ">="),
-        "expansion_ratio": Metric(_share(totals["output_chars"], totals["input_chars"]),
+        "expansion_ratio": Metric(_share(totals["output_chars"], prompted),
                                   g.min_expansion_ratio, ">="),
+        "source_expansion_ratio": Metric(_share(totals["output_chars"], totals["input_chars"]),
+                                         0, ">=", blocking=False),
     }  # fmt: skip
     if totals.get("judge_requested"):
         scored = totals["judged"]

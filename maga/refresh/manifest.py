@@ -13,13 +13,21 @@ the same etag, *unchanged* (skipped), unless it is *stale*: made with an older t
 version while ``refresh.redo_on_new_tool_models`` is on, published in another output
 mode, or made with other data settings (``settings_digest``: prompt templates, output
 schemas, generation and cleaning settings; see ``maga.refresh.layout.data_settings``).
-Entries written before the digest existed have none and are not redone for it. The file is written in
+Entries written before the digest existed have none and are not redone for it.
+
+A *rejected* entry (stopped by a gate, or by a task error, at ``step``; ``gate`` names
+the gate, ``reason`` says why, and ``fingerprint`` is the shard's content hash plus data
+settings it was processed with) is retried only when its content changes (*changed*),
+when the tool models or the data settings change (*stale*), or when the user asks
+(``refresh.retry_rejected``: *retry*). One stopped by a task error (``stopped_by:
+error``) is retried on every run (*retry*): an error says nothing about the data. The file is written in
 one atomic put by the publish step, the only writer (the DAG runs one run at a time).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +57,7 @@ def load_manifest(storage: Storage, output: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Classified:
     shard: ObjectInfo
-    status: str  # new | changed | stale | unchanged
+    status: str  # new | changed | stale | retry | unchanged
 
 
 def _stale(
@@ -66,6 +74,18 @@ def _stale(
     return entry.get("status") == "published" and mode != output_mode
 
 
+def _rejected_status(
+    entry: dict[str, Any], version: int, fp: str | None, retry_rejected: bool
+) -> str:
+    if retry_rejected or entry.get("stopped_by") == "error":
+        return "retry"
+    if int(entry.get("tool_model_version") or 0) != version:
+        return "stale"  # other tool models may pass the gate that stopped it
+    if fp is not None and entry.get("fingerprint") not in (None, fp):
+        return "stale"  # other data settings
+    return "unchanged"
+
+
 def classify(
     shards: list[ObjectInfo],
     manifest: dict[str, Any],
@@ -73,7 +93,12 @@ def classify(
     redo_older: bool,
     output_mode: str = "documents",
     settings_digest: str | None = None,
+    *,
+    fingerprint_of: Callable[[str], str] | None = None,
+    retry_rejected: bool = False,
 ) -> list[Classified]:
+    """``fingerprint_of``: a shard's etag -> its fingerprint under this run's data
+    settings (for rejected shards); ``retry_rejected``: retry every rejected shard."""
     done = manifest.get("shards", {})
     out = []
     for info in shards:
@@ -82,6 +107,9 @@ def classify(
             status = "new"
         elif entry.get("etag") != info.etag:
             status = "changed"
+        elif entry.get("status") == "rejected":
+            fp = fingerprint_of(info.etag) if fingerprint_of else None
+            status = _rejected_status(entry, version, fp, retry_rejected)
         elif _stale(entry, version, redo_older, output_mode, settings_digest):
             status = "stale"
         else:

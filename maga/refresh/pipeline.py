@@ -67,9 +67,23 @@ def _step(name: str) -> Callable[..., dict[str, Any]]:
 def run_shard_step(
     ctx: RunContext, step: str, shard: dict[str, Any], session: EngineSession | None = None
 ) -> dict[str, Any]:
-    """One step for one shard; raises GateFailed when a gate stops the shard."""
+    """One step for one shard; raises GateFailed when a gate stops the shard. Any other
+    error is recorded as the step's outcome (``failed``, with the error's one line) for
+    publish to account for the shard's records, then raised."""
     log.info("=== %s %s (%s) ===", step, shard["key"], shard["uri"])
-    return _step(step)(ctx, shard, session=session)
+    try:
+        return _step(step)(ctx, shard, session=session)
+    except GateFailed:
+        raise
+    except Exception as exc:
+        from maga.refresh.state import record_step
+
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        try:
+            record_step(ctx, shard["key"], step.removesuffix("_shard"), "failed", {}, why)
+        except Exception:  # storage itself down: publish falls back to "did not finish"
+            log.warning("could not record the failure of %s %s", step, shard["key"])
+        raise
 
 
 def publish(ctx: RunContext) -> dict[str, Any]:
@@ -85,21 +99,63 @@ def export_mix(ctx: RunContext) -> dict[str, Any]:
     return run_stage(ctx, ExportMixStage())
 
 
+def audit_run(ctx: RunContext) -> dict[str, Any]:
+    """Audit the run's shards (every source record published or rejected with a
+    reason?): ``<run>/audit/audit.json``, the summary's ``audit`` stage, report.json/md."""
+    from maga.refresh.audit import audit
+    from maga.refresh.discover import read_plan
+    from maga.refresh.report import render_markdown
+    from maga.runs.summary import refresh_summary
+
+    plan, storage = read_plan(ctx), ctx.storage
+    shards = [] if plan["dry_run"] else [s["uri"] for s in plan["shards"]]
+    result = audit(storage, plan["output"], plan["source"], ctx.config.corpus, shards)
+    storage.write_json(ctx.uri("audit", "audit.json"), result)
+    storage.write_json(ctx.uri("audit", "stats.json"), {
+        "docs_in": result["records"], "docs_out": result["published"] + result["rejected"],
+        "dropped": result["unaccounted_by_why"], "unit": "source records",
+        "published": result["published"], "rejected": result["rejected"],
+        "unaccounted": result["unaccounted"], "rejected_by_reason": result["rejected_by_reason"],
+        "artifacts": {"audit": ctx.uri("audit", "audit.json")}})  # fmt: skip
+    if storage.exists(ctx.uri("report.json")):
+        report = storage.read_json(ctx.uri("report.json"))
+        report["audit"] = {k: v for k, v in result.items() if k != "per_shard"}
+        storage.write_json(ctx.uri("report.json"), report)
+        storage.write_text(ctx.uri("report.md"), render_markdown(report))
+    refresh_summary(ctx)
+    return result
+
+
 def finish(ctx: RunContext) -> dict[str, Any]:
-    """The run's verdict: raises RefreshIncomplete when a shard was stopped or failed."""
+    """The run's verdict: audits the run's shards, then raises RefreshIncomplete when a
+    source record is unaccounted for, or a shard was stopped or failed."""
     stats = ctx.storage.read_json(ctx.uri("publish", "stats.json"))
     failed = stats.get("failed") or {}
+    result = audit_run(ctx)
     log.info(
-        "refresh %s: %d shard(s) published, %d rows; report %s",
+        "refresh %s: %d shard(s) published, %d rows; %d source records: %d published, "
+        "%d rejected, %d unaccounted; report %s",
         ctx.run_id,
         len(stats.get("published", [])),
         stats.get("rows_published", 0),
+        result["records"],
+        result["published"],
+        result["rejected"],
+        result["unaccounted"],
         ctx.uri("report.md"),
     )
+    problems = []
+    if result["unaccounted"]:
+        problems.append(
+            f"{result['unaccounted']} source record(s) neither published nor rejected "
+            f"({result['unaccounted_by_why']}; see {ctx.uri('audit', 'audit.json')})"
+        )
     if failed:
         detail = "; ".join(f"{uri}: {why}" for uri, why in sorted(failed.items()))
-        raise RefreshIncomplete(f"{len(failed)} shard(s) not published: {detail}")
-    return stats
+        problems.append(f"{len(failed)} shard(s) not published: {detail}")
+    if problems:
+        raise RefreshIncomplete("; ".join(problems))
+    return {**stats, "audit": {k: v for k, v in result.items() if k != "per_shard"}}
 
 
 def run_all(ctx: RunContext, session: EngineSession | None = None) -> dict[str, Any]:

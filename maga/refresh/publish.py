@@ -10,14 +10,20 @@ no duplicates:
    object/file each,
    at a path that depends on the shard alone, so a changed shard replaces its old
    output and a repeated copy writes the same bytes again;
-3. shards the input gate stopped get a rejects file naming every record's reason, and
-   lose any output of an older version;
-4. the processed-shards manifest is written (one atomic put), then the dataset card;
-5. only then the shards' staging areas are removed. A shard already in the manifest
-   with the same content hash and no staging left was published by an earlier attempt.
+3. every other shard of the run (stopped by a gate at any step, or by a task error) is
+   *rejected*: a rejects file names every source record's reason (its own input-gate
+   reason, else ``shard_stopped`` or ``shard_failed`` with the gate or step and why), and
+   it loses any output of an older version;
+4. the processed-shards manifest is written (one atomic put), with the rejected shards'
+   step, gate, reason and fingerprint, then the dataset card;
+5. only then the staging areas of published shards and of shards the input gate
+   stopped are removed. A shard already in the manifest with the same content hash and
+   no staging left was published by an earlier attempt.
 
-Shards that failed validation or a task keep their staging (a later run resumes from
-it) and stay out of the manifest.
+A shard rejected after its input gate keeps its staging, so a retry (see
+:mod:`maga.refresh.manifest` for when one happens) resumes from it. When the aggregate
+gate fails, every shard that passed its own gates is rejected by it, and nothing is
+published.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from maga.refresh.gates import gate_aggregate
 from maga.refresh.layout import ShardPaths, card_uri, manifest_uri, shard_paths
 from maga.refresh.manifest import load_manifest, update_manifest
 from maga.refresh.report import build_report, render_markdown, shard_summary, totals
+from maga.refresh.source import ShardSchemaError, iter_shard, record_id
 from maga.refresh.state import shard_outcome, staged
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats
@@ -45,27 +52,50 @@ log = get_logger("refresh.publish")
 ENTRY_STATS = ("records", "quarantine_reasons", "languages", "docs", "docs_with_output",
                "rewrites", "kept", "input_chars", "output_chars", "dropped", "doc_rejects",
                "score_histogram", "judged", "low_scores", "truncated_docs", "split_docs",
+               "truncated_chars", "reformulated_chars",
                "output_rows", "output_tokens", "source_tokens", "generation_tokens",
                "expanded_tokens")  # fmt: skip
+LONG_DOC_STATS = ("truncated_docs", "truncated_chars", "split_docs", "parts_dropped")
 
 
-def _stopped_rejects(ctx: RunContext, shard: dict, paths: ShardPaths, reason: str) -> None:
-    """Every record of a stopped shard, with its own reason or ``shard_stopped``."""
+def _gate_of(key: str, summary: dict) -> tuple[str | None, str, str]:
+    """(gate name or None, step, stopped_by) of a shard that did not pass."""
+    step = summary.get("failed_step") or "publish"
+    if summary["outcome"] == "stopped":
+        gate = {"gate": f"shard_input.{key}", "validate": f"shard_output.{key}"}.get(step)
+        return gate or step, step, "gate"
+    if summary["outcome"] == "ok":  # stopped by the aggregate gate
+        return "refresh_aggregate", "publish", "gate"
+    return None, step, "error"
+
+
+def _stopped_rejects(ctx: RunContext, shard: dict, paths: ShardPaths, reason: str,
+                     stopped_by: str) -> None:  # fmt: skip
+    """Every source record of a rejected shard: its own input-gate reason, or
+    ``shard_stopped`` (a gate) / ``shard_failed`` (a task error) with ``reason``.
+    Records are read from the source itself, so a shard whose gate never finished is
+    accounted for too."""
     storage = ctx.storage
-    gate = staged(storage, paths, "gate") or {"chunks": 0}
+    whole = "shard_stopped" if stopped_by == "gate" else "shard_failed"
+    quarantined: dict[int, dict] = {}
+    quarantine = paths.stage("gate", "quarantine.jsonl")
+    if staged(storage, paths, "gate") is not None and storage.exists(quarantine):
+        quarantined = {q["record"]: q for q in iter_jsonl_stream(storage, quarantine)}
+    id_field = ctx.config.corpus.id_field
     with tempfile.TemporaryDirectory(prefix="maga-publish-") as tmp:
         rej = ParquetRows(Path(tmp) / "rejects.parquet", REJECT_SCHEMA)
-        quarantine = paths.stage("gate", "quarantine.jsonl")
-        if storage.exists(quarantine):
-            for q in iter_jsonl_stream(storage, quarantine):
-                rej.add({"source_shard": shard["uri"], "record": q["record"],
-                         "source_id": q["id"], "stage": "input", "reason": q["reason"],
-                         "detail": q["detail"]})  # fmt: skip
-        for k in range(gate["chunks"]):
-            for doc in iter_jsonl_stream(storage, paths.chunk("input", k)):
-                rej.add({"source_shard": shard["uri"], "record": doc["record"],
-                         "source_id": doc["id"], "stage": "shard", "reason": "shard_stopped",
-                         "detail": reason})  # fmt: skip
+        try:
+            for n, row in iter_shard(storage, shard["uri"], ctx.config.corpus):
+                q = quarantined.get(n)
+                if q is not None:
+                    rej.add({"source_shard": shard["uri"], "record": n, "source_id": q["id"],
+                             "stage": "input", "reason": q["reason"], "detail": q["detail"]})  # fmt: skip
+                    continue
+                rej.add({"source_shard": shard["uri"], "record": n,
+                         "source_id": record_id(row, id_field), "stage": "shard",
+                         "reason": whole, "detail": reason})  # fmt: skip
+        except ShardSchemaError as exc:  # no records to name: the manifest says why
+            log.warning("rejects of %s: %s", shard["key"], exc)
         rej.close()
         put_file(storage, rej.path, paths.rejects)
 
@@ -77,8 +107,11 @@ def _entry(ctx: RunContext, shard: dict, paths: ShardPaths, summary: dict, statu
     megadocs = published and summary.get("output_mode", "documents") != "documents"
     stats["prompt_tokens"] = sum(t["prompt"] for t in summary["tokens"].values())
     stats["completion_tokens"] = sum(t["completion"] for t in summary["tokens"].values())
+    gate, step, stopped_by = (None, None, None) if published else _gate_of(shard["key"], summary)
     return {
         "etag": shard["etag"], "key": shard["key"], "status": status,
+        "fingerprint": shard.get("fingerprint"), "step": step, "gate": gate,
+        "stopped_by": stopped_by,
         "output": paths.data if published else None, "rejects": paths.rejects,
         "output_mode": summary.get("output_mode", "documents"),
         "generations": paths.generations if megadocs else None,
@@ -112,8 +145,11 @@ def _write_step_stats(ctx: RunContext, rows: list[dict]) -> None:
                     if (model == "judge") == (name == "validate"):
                         tok["prompt_tokens"] += t["prompt"]
                         tok["completion_tokens"] += t["completion"]
+        extra: dict[str, Any] = {}
+        if name == "reformulate":  # what the models never saw of the sources
+            extra["long_docs"] = {k: sum(r.get(k, 0) for r in rows) for k in LONG_DOC_STATS}
         ctx.storage.write_json(ctx.uri(name, "stats.json"), {
-            "docs_in": sum(r[src] for r in rows), "docs_out": sum(r[dst] for r in rows),
+            **extra, "docs_in": sum(r[src] for r in rows), "docs_out": sum(r[dst] for r in rows),
             "dropped": dict(sorted(dropped.items())), **tok, "artifacts": {},
             "seconds": round(sum(r["step_seconds"].get(step) or 0 for r in rows), 3),
             "shards": len(rows)})  # fmt: skip
@@ -132,16 +168,17 @@ class PublishStage:
         ok = [s for s in plan["shards"] if s["key"] in summaries
               and summaries[s["key"]]["outcome"] == "ok"]  # fmt: skip
         stopped = [s for s in plan["shards"] if s["key"] in summaries
-                   and summaries[s["key"]]["outcome"] == "stopped"
-                   and summaries[s["key"]]["failed_step"] == "gate"]  # fmt: skip
-        aggregate = None
+                   and summaries[s["key"]]["outcome"] != "ok"]  # fmt: skip
+        aggregate, failed_gate = None, None
         if ok:
             result = gate_aggregate(totals([summaries[s["key"]] for s in ok]), cfg.refresh, output)
             write_gate_result(result, ctx.uri("gates", result.gate), storage=storage)
             aggregate = {"passed": result.passed, "reason": result.reason}
             if not result.passed:
-                self._report(ctx, plan, [], aggregate)
-                raise GateFailed(result)
+                failed_gate = result
+                for s in ok:
+                    summaries[s["key"]]["reason"] = f"aggregate gate: {result.reason}"
+                stopped, ok = ok + stopped, []
         manifest = load_manifest(storage, output)
         entries, published = {}, []
         for s in ok:
@@ -164,10 +201,14 @@ class PublishStage:
             entries[s["uri"]] = _entry(ctx, s, paths, summaries[s["key"]], "published", plan)
             published.append(s["uri"])
         for s in stopped:
-            paths = shard_paths(cfg, s)
-            if storage.exists(paths.staging):
-                _stopped_rejects(ctx, s, paths, summaries[s["key"]]["reason"])
-            entries[s["uri"]] = _entry(ctx, s, paths, summaries[s["key"]], "rejected", plan)
+            paths, summary = shard_paths(cfg, s), summaries[s["key"]]
+            entry = _entry(ctx, s, paths, summary, "rejected", plan)
+            before = manifest["shards"].get(s["uri"], {})
+            done_before = before.get("run_id") == ctx.run_id and before.get("etag") == s["etag"]
+            if storage.exists(paths.staging) or not done_before:
+                detail = f"{entry['gate'] or entry['step']}: {summary['reason']}"
+                _stopped_rejects(ctx, s, paths, detail, entry["stopped_by"])
+            entries[s["uri"]] = entry
         if entries:
             manifest = update_manifest(storage, output, entries, plan["source"])
             storage.write_text(card_uri(output), render_card(manifest, cfg, output))
@@ -175,8 +216,14 @@ class PublishStage:
             for uri in (shard_paths(cfg, s).data, shard_paths(cfg, s).generations,
                         shard_paths(cfg, s).source):  # fmt: skip
                 storage.delete(uri)
-        for s in ok + stopped:
+        input_stopped = [s for s in stopped if summaries[s["key"]]["outcome"] == "stopped"
+                         and summaries[s["key"]]["failed_step"] == "gate"]  # fmt: skip
+        for s in ok + input_stopped:  # the others keep their work for a retry
             storage.delete_prefix(shard_paths(cfg, s).staging_root)
+        if failed_gate is not None:
+            _write_step_stats(ctx, list(summaries.values()))
+            self._report(ctx, plan, [], aggregate)
+            raise GateFailed(failed_gate)
         _write_step_stats(ctx, list(summaries.values()))
         report = self._report(ctx, plan, published, aggregate)
         t = report["totals"]

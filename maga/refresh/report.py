@@ -45,6 +45,9 @@ def shard_summary(shard: dict[str, Any], outcome: dict[str, Any]) -> dict[str, A
         "doc_rejects": clean.get("doc_rejects", {}), "ga_rejects": reform.get("ga_rejects", {}),
         "truncated_docs": reform.get("truncated_docs", 0),
         "split_docs": reform.get("split_docs", 0), "parts_dropped": reform.get("parts_dropped", 0),
+        "truncated_chars": reform.get("truncated_chars", 0),
+        "reformulated_chars": clean.get("reformulated_chars", 0),
+        "source_expansion_ratio": clean.get("source_expansion_ratio", 0.0),
         "rewrites": clean.get("rewrites", 0), "kept": clean.get("kept", 0),
         "dropped": clean.get("dropped", {}), "drop_examples": clean.get("drop_examples", {}),
         "boilerplate": clean.get("boilerplate", {}),
@@ -89,7 +92,12 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "rewrites",
             "kept",
             "input_chars",
+            "reformulated_chars",
             "output_chars",
+            "truncated_docs",
+            "truncated_chars",
+            "split_docs",
+            "parts_dropped",
             "judged",
             "low_scores",
             "judge_requested",
@@ -174,10 +182,24 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"quarantined ({_counts(t['quarantine_reasons'])}); {t.get('rewrites', 0)} "
                   f"rewrites, {t.get('kept', 0)} kept; dropped: {_counts(t['dropped'])}; "
                   f"documents without output: {_counts(t['doc_rejects'])}.",
+                  f"Long documents: {t.get('truncated_docs', 0)} truncated, "
+                  f"{t.get('split_docs', 0)} split ({t.get('parts_dropped', 0)} parts dropped); "
+                  f"{t.get('truncated_chars', 0)} of {t.get('input_chars', 0)} source chars "
+                  f"never reformulated. Expansion {t.get('output_chars', 0)} / "
+                  f"{t.get('reformulated_chars', 0)} reformulated chars.",
                   f"Cost: {t.get('prompt_tokens', 0)} prompt + {t.get('completion_tokens', 0)} "
                   f"completion tokens, {t.get('generate_seconds', 0)} s generating, "
                   f"{t.get('seconds', 0)} s in shard steps.",
                   f"Published: {len(report['published'])} shard(s)."]  # fmt: skip
+        audit = report.get("audit")
+        if audit:
+            lines += ["", f"Audit: {audit['records']} source records: {audit['published']} "
+                      f"published, {audit['rejected']} rejected with a reason "
+                      f"({_counts(audit['rejected_by_reason'])}), **{audit['unaccounted']} "
+                      "unaccounted**" + (f" ({_counts(audit['unaccounted_by_why'])})"
+                                         if audit["unaccounted"] else "") + "."]  # fmt: skip
+            lines += [f"- unaccounted: `{u['shard']}` record {u['record']} id {u['id']!r}: "
+                      f"{u['why']}" for u in audit["unaccounted_records"][:20]]  # fmt: skip
         for r in report["shards"]:
             for reason, items in r["drop_examples"].items():
                 for it in items[:1]:

@@ -25,7 +25,7 @@ from maga.log import get_logger
 from maga.refresh.files import put_file, write_jsonl
 from maga.refresh.gates import gate_input
 from maga.refresh.layout import ShardPaths, shard_paths
-from maga.refresh.source import ShardSchemaError, iter_shard
+from maga.refresh.source import ShardSchemaError, iter_shard, record_id
 from maga.refresh.state import record_step, save_staged, staged
 from maga.runs.context import RunContext
 
@@ -78,7 +78,9 @@ def scan_shard(ctx: RunContext, shard: dict[str, Any], paths: ShardPaths) -> dic
                     records += 1
                     where = f"{shard['uri']}:{n}"
                     if isinstance(row, tuple):
-                        out: dict | Quarantined = Quarantined(where, None, row[0], row[1])
+                        rid = record_id(row, ctx.config.corpus.id_field)
+                        detail = row[1] if rid is None else f"{row[1]} (id read with U+FFFD)"
+                        out: dict | Quarantined = Quarantined(where, rid, row[0], detail)
                     else:
                         out = _check(row, ctx, where, seen)
                     if isinstance(out, Quarantined):

@@ -2,12 +2,15 @@
 
 JSONL and JSONL.gz are read line by line from storage; Parquet is read by record
 batches (only the id, text and language columns), from a local copy when on S3.
-Each item is ``(record number, row dict)`` or ``(record number, (reason, detail))``
-for a line that is not a JSON object, as ``maga.corpus.reader`` reports it.
+Each item is ``(record number, row dict)`` or ``(record number, (reason, detail[,
+line]))`` for a line that is not a JSON object, as ``maga.corpus.reader`` reports it
+(an invalid UTF-8 line comes with its text decoded with replacement characters, from
+which :func:`record_id` recovers the id).
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,3 +52,18 @@ def iter_shard(storage: Storage, uri: str, corpus: CorpusConfig) -> Iterator[tup
             for row in batch.to_pylist():
                 n += 1
                 yield n, row
+
+
+def record_id(row: Any, id_field: str) -> str | None:
+    """The id of a source record as far as it can be known: the id field of a JSON
+    object, or of an invalid UTF-8 line decoded with replacement characters."""
+    if isinstance(row, tuple):
+        if len(row) < 3:
+            return None
+        try:
+            row = json.loads(row[2])
+        except ValueError:
+            return None
+    if isinstance(row, dict) and row.get(id_field) is not None:
+        return str(row[id_field])
+    return None

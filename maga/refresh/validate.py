@@ -180,6 +180,7 @@ def validate_shard(
         "generated": clean.get("rewrites", 0),
         "output_chars": clean.get("output_chars", 0),
         "input_chars": clean.get("input_chars", 0),
+        "reformulated_chars": clean.get("reformulated_chars", 0),
         "judge_requested": judge["requested"],
         "judged": judge["judged"],
         "low_scores": judge["low_scores"],

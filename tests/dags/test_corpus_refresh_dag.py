@@ -85,6 +85,7 @@ def test_params_cover_the_ui_form(monkeypatch):
     assert params.get_param("output_mode").schema["enum"] == ["documents", "stitch", "stretch"]
     assert params.get_param("generations_per_source").schema["maximum"] == 64
     assert params["shard_limit"] == 0 and params["dry_run"] is False
+    assert params["retry_rejected"] is False
     assert params.get_param("shard_limit").schema["maximum"] == 1024
 
 

@@ -84,7 +84,14 @@ def test_first_run_processes_all_then_nothing(ws):
         "validate",
         "publish",
         "export_mix",
+        "audit",
     ]
+    audit = summary["stages"]["audit"]
+    assert (audit["docs_in"], audit["unaccounted"]) == (4 + 3 + 15, 0)
+    assert audit["rejected_by_reason"] == {"malformed_json": 1, "empty_text": 1,
+                                           "duplicate_id": 1}  # fmt: skip
+    assert audit["published"] == 19 and report["audit"]["unaccounted"] == 0
+    assert "0 unaccounted" in Path(ctx.uri("report.md")).read_text().replace("**", "")
     assert summary["stages"]["reformulate"]["completion_tokens"] > 0
     assert summary["gates"]["refresh_aggregate"]["passed"]
 
@@ -185,17 +192,56 @@ def test_bad_shard_is_stopped_and_accounted(ws):
     assert ws.report(ws.run("r3"))["selected"] == [bad]
 
 
-def test_output_gate_failure_keeps_shard_unpublished(ws):
+def test_output_gate_failure_rejects_the_shard_and_retries_only_when_asked(ws):
     a = ws.shard("a", docs("a", 2))
     ctx = ws.run("r1", "refresh.gates.min_expansion_ratio=50", complete=False)
     shard = ws.report(ctx)["shards"][0]
     assert shard["outcome"] == "stopped" and shard["failed_step"] == "validate"
     assert "expansion_ratio" in shard["reason"]
-    assert not (ws.output / "manifest.json").exists()
-    # thresholds are not part of the staged work: a relaxed rerun reuses it
+    entry = ws.manifest()["shards"][a]
+    assert entry["status"] == "rejected" and entry["output"] is None
+    assert entry["gate"] == f"shard_output.{entry['key']}" and entry["step"] == "validate"
+    assert entry["stopped_by"] == "gate" and "expansion_ratio" in entry["reason"]
+    rej = rows(ws.output / "rejects" / f"{entry['key']}.parquet")
+    assert sorted((r["record"], r["source_id"], r["reason"]) for r in rej) == [
+        (1, "a-0", "shard_stopped"),
+        (2, "a-1", "shard_stopped"),
+    ]
+    assert all(r["detail"].startswith(f"shard_output.{entry['key']}: ") for r in rej)
+    assert not (ws.output / "data" / f"{entry['key']}.parquet").exists()
+    # thresholds are not data settings: relaxing them alone does not retry the shard
     session = FakeSession()
-    ws.run("r2", session=session)
-    assert session.calls == 0 and a in ws.manifest()["shards"]
+    assert ws.report(ws.run("r2", session=session))["selected"] == []
+    assert session.calls == 0
+    # asked to, the retry reuses the kept staged work and publishes
+    report = ws.report(ws.run("r3", "refresh.retry_rejected=true", session=session))
+    assert report["selected"] == [a] and report["shards"][0]["change"] == "retry"
+    assert session.calls == 0 and ws.manifest()["shards"][a]["status"] == "published"
+
+
+def test_changed_data_settings_retry_a_rejected_shard(ws):
+    a = ws.shard("a", docs("a", 2))
+    ws.run("r1", "refresh.gates.min_expansion_ratio=50", complete=False)
+    ctx = ws.run("r2", "refresh.gates.min_expansion_ratio=50", "refresh.clean.min_chars=21",
+                 complete=False)  # fmt: skip
+    assert ws.report(ctx)["shards"][0]["change"] == "stale"
+    assert ws.manifest()["shards"][a]["run_id"] == "r2"
+
+
+def test_task_error_rejects_the_shard_and_the_next_run_retries(ws):
+    a = ws.shard("a", docs("a", 3))
+    ctx = ws.run("r1", session=FakeSession(crash_after=1), complete=False)
+    summary = ws.report(ctx)["shards"][0]
+    assert summary["outcome"] == "failed" and summary["failed_step"] == "reformulate"
+    assert "simulated crash" in summary["reason"]
+    entry = ws.manifest()["shards"][a]
+    assert entry["status"] == "rejected" and entry["stopped_by"] == "error"
+    assert entry["gate"] is None and entry["step"] == "reformulate"
+    rej = rows(ws.output / "rejects" / f"{entry['key']}.parquet")
+    assert [(r["record"], r["reason"]) for r in rej] == [(i, "shard_failed") for i in (1, 2, 3)]
+    report = ws.report(ws.run("r2"))
+    assert report["selected"] == [a] and report["shards"][0]["change"] == "retry"
+    assert ws.manifest()["shards"][a]["status"] == "published"
 
 
 def test_publish_crash_before_manifest_is_repaired_by_rerun(ws, monkeypatch):
@@ -288,3 +334,26 @@ def test_every_step_folder_is_in_the_declared_order(ws):
     assert folders == set(STAGE_ORDER)
     summary = ws.storage.read_json(ctx.uri("summary.json"))
     assert list(summary["stages"]) == list(STAGE_ORDER)
+
+
+def test_expansion_is_measured_against_the_truncated_text(ws):
+    """One 270 KB document cut to max_input_chars must not stop the shard: expansion is
+    output over what was reformulated; the cut is counted and shown."""
+    long_text = " ".join(d["text"] for d in docs("w", 40, words=60))
+    long_text = (long_text + " ") * (270_000 // (len(long_text) + 1) + 1)
+    a = ws.shard("a", [*docs("a", 2), {"id": "long", "text": long_text[:270_000]}])
+    ctx = ws.run("r1", "refresh.gates.min_expansion_ratio=1.0", "refresh.long_doc_policy=truncate")
+    shard = ws.report(ctx)["shards"][0]
+    assert shard["outcome"] == "ok" and ws.manifest()["shards"][a]["status"] == "published"
+    limit = ws.config().generation.max_input_chars
+    assert shard["truncated_docs"] == 1
+    assert shard["truncated_chars"] > 270_000 - limit - 10
+    assert shard["reformulated_chars"] < shard["input_chars"] - shard["truncated_chars"] + 10
+    assert shard["expansion_ratio"] >= 1.0 > shard["source_expansion_ratio"]
+    md = Path(ctx.uri("report.md")).read_text()
+    assert "1 truncated" in md and f"{shard['truncated_chars']} of" in md
+    summary = json.loads(Path(ctx.uri("summary.json")).read_text())
+    assert summary["stages"]["reformulate"]["long_docs"]["truncated_docs"] == 1
+    gate = summary["gates"][f"shard_output.{shard['key']}"]
+    checks = {c["name"]: c for c in gate["checks"]}
+    assert checks["source_expansion_ratio"]["blocking"] is False

@@ -78,6 +78,7 @@ def test_crash_hook_kills_only_when_asked(monkeypatch):
                 "shard_limit": 5,
                 "prompt_variant": "strict",
                 "dry_run": True,
+                "retry_rejected": True,
                 "output_mode": "stitch",
                 "generations_per_source": 32,
                 "overrides": ["refresh.chunk_docs=8"],
@@ -89,6 +90,7 @@ def test_crash_hook_kills_only_when_asked(monkeypatch):
                 "refresh.shard_limit=5",
                 "generation.prompt_variant=strict",
                 "refresh.dry_run=true",
+                "refresh.retry_rejected=true",
                 "refresh.output_mode=stitch",
                 "refresh.generations_per_source=32",
                 "refresh.chunk_docs=8",
@@ -103,4 +105,5 @@ def test_params_to_overrides(params, expected):
     cfg = load_config("tiny", params_to_overrides(params))
     if params:
         assert cfg.refresh.tool_model_version == "3" and cfg.refresh.dry_run
+        assert cfg.refresh.retry_rejected
         assert cfg.refresh.output_mode == "stitch" and cfg.refresh.generations_per_source == 32
