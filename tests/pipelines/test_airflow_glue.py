@@ -58,4 +58,4 @@ def test_refresh_stage_folders_match_the_steps():
     from maga.steps import REFRESH_STAGE_ORDER as STAGE_ORDER
 
     assert STAGE_ORDER[0] == DiscoverStage.name
-    assert STAGE_ORDER[-2:] == (PublishStage.name, ExportMixStage.name)
+    assert STAGE_ORDER[-3:] == (PublishStage.name, ExportMixStage.name, "audit")
