@@ -82,9 +82,14 @@ def test_params_cover_the_ui_form(monkeypatch):
         "dry_run",
         "overrides",
     } <= set(params.keys())
-    assert params.get_param("output_mode").schema["enum"] == ["documents", "stitch", "stretch"]
+    assert params.get_param("output_mode").schema["enum"] == [
+        None,
+        "documents",
+        "stitch",
+        "stretch",
+    ]
     assert params.get_param("generations_per_source").schema["maximum"] == 64
-    assert params["shard_limit"] == 0 and params["dry_run"] is False
+    assert params["shard_limit"] is None and params["dry_run"] is False
     assert params.get_param("shard_limit").schema["maximum"] == 1024
 
 
