@@ -177,7 +177,7 @@ def maga_corpus_refresh():
 
         return export_mix_task(run_uri, context)
 
-    @task
+    @task(trigger_rule=TriggerRule.ALL_DONE)  # the verdict: says why whatever happened
     def finish(run_uri: str, **context) -> dict:
         from maga.pipelines.corpus_refresh import finish_task
 

@@ -161,8 +161,9 @@ def guarded(fn: Callable[[], Any], run_uri: str | None = None,
         _record(run_uri, context, reason, exc, final=True)
         raise AirflowFailException(reason) from None
     except skip_when_scheduled as exc:
-        run_type = str(getattr(context.get("dag_run"), "run_type", "") or "")
-        if "manual" in run_type.lower():
+        run_type = getattr(context.get("dag_run"), "run_type", "") or ""
+        run_type = str(getattr(run_type, "value", run_type))  # DagRunType -> "scheduled"
+        if run_type == "manual":
             return _fail(run_uri, context, exc)
         reason = f"{run_type or 'scheduled'} run skipped: {one_line(exc)}"
         log.warning("%s", reason)

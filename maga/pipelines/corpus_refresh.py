@@ -81,13 +81,40 @@ def export_mix_task(run_uri: str, context: dict[str, Any]) -> dict[str, Any]:
 
 
 def finish_task(run_uri: str, context: dict[str, Any]) -> dict[str, Any]:
-    from airflow.sdk.exceptions import AirflowFailException
+    """The run's verdict (runs whatever happened upstream): fails when a task before it
+    failed for good, with that task's one-line reason, or when a shard was not
+    published; skips when discover skipped the run (nothing was asked of it)."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from maga.refresh.pipeline import RefreshIncomplete, finish
 
+    ctx = _ctx(run_uri, context)
+    states = _upstream_states(context, ("discover", "publish", "export_mix"))
+    broken = sorted(t for t, s in states.items() if s in ("failed", "upstream_failed"))
+    if broken:
+        from maga.runs.failures import read_failures
+
+        why = {f["task_id"]: f["reason"] for f in read_failures(ctx.storage, run_uri)}
+        detail = "; ".join(f"{t}: {why.get(t, 'see its log')}" for t in broken)
+        log.error("finish: run failed: %s", detail)
+        raise AirflowFailException(f"run failed: {detail}")
+    if states.get("discover") == "skipped":
+        raise AirflowSkipException("nothing to finish: discover skipped this run")
     try:
-        stats = finish(_ctx(run_uri, context))
+        stats = finish(ctx)
     except RefreshIncomplete as exc:
         log.error("finish: %s", exc)
         raise AirflowFailException(str(exc)) from None
     return {"published": len(stats.get("published", [])), "rows": stats.get("rows_published")}
+
+
+def _upstream_states(context: dict[str, Any], task_ids: tuple[str, ...]) -> dict[str, str]:
+    """States of this run's (unmapped) tasks, as the scheduler has them."""
+    ti = context["ti"]
+    try:
+        found = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(task_ids),
+                                   run_ids=[context["run_id"]])  # fmt: skip
+    except Exception as exc:  # no answer: judge from the run folder alone
+        log.warning("could not read the states of %s: %s", ", ".join(task_ids), exc)
+        return {}
+    return {t: str(s or "") for t, s in (found.get(context["run_id"]) or {}).items()}

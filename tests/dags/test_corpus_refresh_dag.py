@@ -62,6 +62,7 @@ def test_wiring_and_mapping_over_shards(monkeypatch):
     assert [a.name for a in publish.outlets] == ["maga_corpus"]
     assert dag.get_task("export_mix").upstream_task_ids == {"publish", "prepare_run"}
     assert dag.get_task("finish").upstream_task_ids == {"export_mix", "prepare_run"}
+    assert dag.get_task("finish").trigger_rule == "all_done"  # the verdict runs in any case
     for task in dag.tasks:
         if task.task_id != "prepare_run":
             assert task.retries >= 1, task.task_id
