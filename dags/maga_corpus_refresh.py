@@ -74,48 +74,57 @@ else:
             description="Configuration profile from configs/.",
         ),
         "source": Param(
-            "",
-            type="string",
-            description="Source corpus: a folder or s3:// prefix of JSONL, "
-            "JSONL.gz or Parquet shards. Empty: the profile's.",
+            None,
+            type=["null", "string"],
+            description="Source corpus: a folder or s3:// prefix of JSONL, JSONL.gz or "
+            "Parquet shards. Empty: the profile's refresh.source_uri.",
         ),
         "output": Param(
-            "",
-            type="string",
-            description="Output location (folder or s3:// prefix). Empty: the "
-            "profile's refresh.output_uri.",
+            None,
+            type=["null", "string"],
+            description="Output location (folder or s3:// prefix). Empty: the profile's "
+            "refresh.output_uri.",
         ),
         "tool_model_version": Param(
-            "latest", type="string", description="Registry version number, or latest."
+            None,
+            type=["null", "string"],
+            description="Registry version number, or latest. Empty: the profile's.",
         ),
         "shard_limit": Param(
-            0,
-            type="integer",
-            minimum=0,
+            None,
+            type=["null", "integer"],
+            minimum=1,
             maximum=1024,
-            description="Most shards this run (0: the profile's).",
+            description="Most shards this run. Empty: the profile's.",
         ),
         "prompt_variant": Param(
-            "base",
-            type="string",
-            enum=["base", "strict", "relaxed"],
-            description="Reformulation prompt variant (paper Table 3).",
+            None,
+            type=["null", "string"],
+            enum=[None, "base", "strict", "relaxed"],
+            values_display={"null": "(the profile's)"},
+            description="Reformulation prompt variant (paper Table 3). Empty: the profile's.",
         ),
         "output_mode": Param(
-            SETTINGS.output_mode,
-            type="string",
-            enum=["documents", "stitch", "stretch"],
-            description="documents: a row per rewrite; stitch: one megadoc "
-            "per source; stretch: the source with rationales.",
+            None,
+            type=["null", "string"],
+            enum=[None, "documents", "stitch", "stretch"],
+            values_display={"null": "(the profile's)"},
+            description="documents: a row per rewrite; stitch: one megadoc per source; "
+            "stretch: the source with rationales. Empty: the profile's.",
         ),
         "generations_per_source": Param(
-            0,
-            type="integer",
-            minimum=0,
+            None,
+            type=["null", "integer"],
+            minimum=1,
             maximum=64,
-            description="Rewrites per source (0: the profile's).",
+            description="Rewrites per source. Empty: the profile's.",
         ),
-        "dry_run": Param(False, type="boolean", description="Only list what would be processed."),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="Only plan: the run's summary and report list the shards it would "
+            "process (new, changed, unchanged, deferred), their documents and the output.",
+        ),
         "retry_rejected": Param(
             False,
             type="boolean",
@@ -123,10 +132,11 @@ else:
             "nothing changed (e.g. after relaxing a gate threshold).",
         ),
         "overrides": Param(
-            [],
-            type="array",
+            None,
+            type=["null", "array"],
             items={"type": "string"},
-            description="Extra key=value config overrides.",
+            description="Extra key=value config overrides, one per line (values read as "
+            "YAML). Empty: none.",
         ),
     },
     doc_md=__doc__,
@@ -173,7 +183,7 @@ def maga_corpus_refresh():
 
         return export_mix_task(run_uri, context)
 
-    @task
+    @task(trigger_rule=TriggerRule.ALL_DONE)  # the verdict: says why whatever happened
     def finish(run_uri: str, **context) -> dict:
         from maga.pipelines.corpus_refresh import finish_task
 

@@ -59,6 +59,8 @@ STEPS = (
     catchup=False,
     max_active_runs=1,
     tags=["maga", "tool-models"],
+    # Retries are for errors that can heal (S3, a teacher's 5xx, a lost worker); bad input
+    # and failed gates fail at once (maga.pipelines.airflow_glue.guarded).
     default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
     params={
         "profile": Param(
@@ -68,30 +70,43 @@ STEPS = (
             description="Configuration profile from configs/.",
         ),
         "corpus_uri": Param(
-            "",
-            type="string",
-            description="Source corpus: a folder or s3:// prefix of JSONL, "
-            "JSONL.gz or Parquet. Empty: the profile's corpus.",
+            None,
+            type=["null", "string"],
+            description="Source corpus: a folder or s3:// prefix of JSONL, JSONL.gz or "
+            "Parquet files. Empty: the profile's corpus.",
         ),
-        "id_field": Param("", type="string", description="Id field name (empty: profile's)."),
-        "text_field": Param("", type="string", description="Text field (empty: profile's)."),
+        "id_field": Param(
+            None, type=["null", "string"], description="Id field name. Empty: the profile's."
+        ),
+        "text_field": Param(
+            None, type=["null", "string"], description="Text field name. Empty: the profile's."
+        ),
         "sample_size": Param(
-            0, type="integer", minimum=0, description="Labeling sample size (0: the profile's)."
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="Labeling sample size. Empty: the profile's.",
         ),
         "prompt_variant": Param(
-            "base",
-            type="string",
-            enum=["base", "strict", "relaxed"],
-            description="Reformulation prompt variant (paper Table 3).",
+            None,
+            type=["null", "string"],
+            enum=[None, "base", "strict", "relaxed"],
+            values_display={"null": "(the profile's)"},
+            description="Reformulation prompt variant (paper Table 3). Empty: the profile's.",
         ),
         "keep_threshold": Param(
-            3, type="integer", minimum=1, maximum=5, description="Judge score an SFT example needs."
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=5,
+            description="Judge score an SFT example needs (1-5). Empty: the profile's.",
         ),
         "overrides": Param(
-            [],
-            type="array",
+            None,
+            type=["null", "array"],
             items={"type": "string"},
-            description="Extra key=value config overrides.",
+            description="Extra key=value config overrides, one per line (values read as "
+            "YAML). Empty: none.",
         ),
     },
     doc_md=__doc__,

@@ -167,6 +167,9 @@ def gate_status(summary: dict[str, Any] | None) -> dict[str, Any]:
         return {"status": "no run folder", "failed": []}
     gates = summary.get("gates") or {}
     failed = sorted(n for n, g in gates.items() if not g.get("passed"))
+    stopped = sorted({f["task_id"] for f in summary.get("failures") or [] if f.get("final")})
+    if stopped and not failed:
+        return {"status": "failed", "failed": stopped}
     if not gates:
         return {"status": "no gates yet", "failed": []}
     return {"status": "failed" if failed else "passed", "failed": failed}
@@ -353,11 +356,7 @@ def report_page(dag_id: str, run_id: str, user: User, rebuild: bool = False) -> 
     _require_dag(user, dag_id)
     run_uri = run_folder(dag_id, run_id)
     if _read_summary(_storage(), run_uri) is None:
-        page = (f"<!DOCTYPE html><title>No report</title>{_STYLE}<h1>No report yet</h1>"
-                f"<p>Run <b>{html.escape(run_id)}</b> of {html.escape(dag_id)} has no "
-                f"<code>summary.json</code> at <code>{html.escape(run_uri)}</code> yet: "
-                "no stage has finished.</p>")  # fmt: skip
-        return HTMLResponse(page, status_code=404)
+        return _no_summary_page(dag_id, run_id, run_uri)
     try:
         ensure_report(run_uri, rebuild=rebuild)
     except Exception as exc:
@@ -365,6 +364,62 @@ def report_page(dag_id: str, run_id: str, user: User, rebuild: bool = False) -> 
                 f"<pre>{html.escape(str(exc))}</pre>")  # fmt: skip
         return HTMLResponse(page, status_code=500)
     return _serve(run_uri, "report.html")
+
+
+def _task_states(dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    """The run's task instances from Airflow's database ([] when it cannot be read)."""
+    try:
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            rows = session.scalars(select(TaskInstance).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)).all()  # fmt: skip
+            return [{"task_id": r.task_id, "map_index": r.map_index, "state": str(r.state or ""),
+                     "try_number": r.try_number} for r in rows]  # fmt: skip
+    except Exception:
+        return []
+
+
+def _ti_name(t: dict[str, Any]) -> str:
+    return t["task_id"] if t["map_index"] is None or t["map_index"] < 0 else (
+        f"{t['task_id']}[{t['map_index']}]")  # fmt: skip
+
+
+def _no_summary_page(dag_id: str, run_id: str, run_uri: str) -> HTMLResponse:
+    """A run without ``summary.json`` (it failed before any stage finished): which task
+    failed and why (the failure records maga's task wrappers keep), and every task's
+    state in Airflow."""
+    from maga.runs.failures import read_failures
+
+    failures = read_failures(_storage(), run_uri)
+    tasks = sorted(_task_states(dag_id, run_id), key=lambda t: (t["task_id"], t["map_index"]))
+    failed = [t for t in tasks if t["state"] in ("failed", "upstream_failed")]
+    title = "Run failed" if failures or failed else "No report yet"
+    rows = "".join(
+        f'<tr data-task="{html.escape(f["task_id"])}"><td>{html.escape(f["task_id"])}</td>'
+        f"<td>{html.escape(str(f.get('reason', '')))}</td><td>{f.get('try_number') or ''}</td>"
+        f"<td>{'no' if f.get('final') else 'yes'}</td></tr>"
+        for f in failures
+    )
+    states = "".join(
+        f"<tr><td>{html.escape(_ti_name(t))}</td><td>{html.escape(t['state'] or 'not started')}"
+        f"</td><td>{t['try_number']}</td></tr>"
+        for t in tasks
+    )
+    body = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}: "
+            f"{html.escape(dag_id)} run {html.escape(run_id)}</title>{_STYLE}</head><body>"
+            f"<h1>{title}</h1><p>Run <b>{html.escape(run_id)}</b> of {html.escape(dag_id)} has "
+            f"no <code>summary.json</code> at <code>{html.escape(run_uri)}</code>: no stage "
+            "finished, so there is no data-quality report.</p>"]  # fmt: skip
+    if rows:
+        body.append("<h2>Failed tasks</h2><table class='failures'><tr><th>task</th><th>reason"
+                    f"</th><th>try</th><th>retried?</th></tr>{rows}</table>")  # fmt: skip
+    if states:
+        body.append("<h2>Tasks</h2><table><tr><th>task</th><th>state</th><th>try</th></tr>"
+                    f"{states}</table>")  # fmt: skip
+    return HTMLResponse("".join(body) + "</body></html>", status_code=404)
 
 
 @app.get("/runs/{dag_id}/{run_id}/data_docs/{path:path}")

@@ -1,39 +1,17 @@
 """What the ``maga_corpus_refresh`` DAG's task bodies call: Params to config, one step
-per task, a stopped gate as a task failure that is not retried, the Asset event."""
+per task, the Asset event. Failures get their Airflow outcome from
+:func:`maga.pipelines.airflow_glue.guarded`: no retry for a stopped gate or bad input,
+and a scheduled run whose source or tool models are unusable is skipped."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from maga.log import get_logger
+from maga.pipelines.airflow_glue import guarded, params_to_overrides
 
 log = get_logger("airflow")
-
-
-def params_to_overrides(params: dict[str, Any]) -> list[str]:
-    """Map the UI form to config overrides; empty/zero fields keep the profile's value."""
-    out: list[str] = []
-    if params.get("source"):
-        out.append(f"refresh.source_uri={params['source']}")
-    if params.get("output"):
-        out.append(f"refresh.output_uri={params['output']}")
-    version = str(params.get("tool_model_version") or "").strip()
-    if version:
-        out.append(f"refresh.tool_model_version='{version}'")
-    if params.get("shard_limit"):
-        out.append(f"refresh.shard_limit={int(params['shard_limit'])}")
-    if params.get("prompt_variant"):
-        out.append(f"generation.prompt_variant={params['prompt_variant']}")
-    if params.get("dry_run"):
-        out.append("refresh.dry_run=true")
-    if params.get("retry_rejected"):
-        out.append("refresh.retry_rejected=true")
-    if params.get("output_mode"):
-        out.append(f"refresh.output_mode={params['output_mode']}")
-    if params.get("generations_per_source"):
-        out.append(f"refresh.generations_per_source={int(params['generations_per_source'])}")
-    out.extend(params.get("overrides") or [])
-    return out
+__all__ = ["params_to_overrides"]  # one Params -> overrides mapping for both DAGs
 
 
 def _ctx(run_uri: str, context: dict[str, Any]) -> Any:
@@ -44,46 +22,47 @@ def _ctx(run_uri: str, context: dict[str, Any]) -> Any:
 
 
 def prepare_run(params: dict[str, Any], run_id: str) -> str:
-    from maga.refresh.pipeline import start_run
+    def body() -> str:
+        from maga.refresh.pipeline import start_run
 
-    ctx = start_run(params.get("profile", "demo"), params_to_overrides(params), run_id)
-    log.info("run folder: %s", ctx.run_uri)
-    return ctx.run_uri
+        ctx = start_run(params.get("profile") or "demo", params_to_overrides(params), run_id)
+        log.info("run folder: %s", ctx.run_uri)
+        return ctx.run_uri
+
+    return guarded(body)
 
 
 def discover_task(run_uri: str, context: dict[str, Any]) -> list[dict[str, Any]]:
-    """The shards to map over (at most ``refresh.shard_limit``, none in a dry run)."""
+    """The shards to map over (at most ``refresh.shard_limit``, none in a dry run). A run
+    nobody triggered by hand (cron, new tool models) whose source or tool models are not
+    usable is skipped with the reason, and so is everything after it."""
+    from maga.corpus.reader import CorpusError
     from maga.refresh.pipeline import discover
+    from maga.refresh.toolmodels import ToolModelsNotFound
 
-    return discover(_ctx(run_uri, context))
+    return guarded(lambda: discover(_ctx(run_uri, context)), run_uri, context,
+                   skip_when_scheduled=(CorpusError, ToolModelsNotFound))  # fmt: skip
 
 
 def shard_step_task(step: str, run_uri: str, shard: dict[str, Any],
                     context: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from maga.gates.core import GateFailed
     from maga.refresh.pipeline import run_shard_step
 
-    try:
-        stats = run_shard_step(_ctx(run_uri, context), step, shard)
-    except GateFailed as exc:
-        raise AirflowFailException(f"gate failed: {exc}") from None
+    stats = guarded(lambda: run_shard_step(_ctx(run_uri, context), step, shard), run_uri, context)
     keys = ("records", "accepted", "quarantined", "rewrites", "kept", "judged", "chunks")
     return {"shard": shard["uri"], **{k: stats[k] for k in keys if k in stats}}
 
 
 def publish_task(run_uri: str, context: dict[str, Any], asset: Any = None) -> dict[str, Any]:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowSkipException
 
-    from maga.gates.core import GateFailed
     from maga.refresh.pipeline import publish
 
     ctx = _ctx(run_uri, context)
-    try:
-        stats = publish(ctx)
-    except GateFailed as exc:
-        raise AirflowFailException(f"gate failed: {exc}") from None
+    if not ctx.storage.exists(ctx.uri("discover", "_SUCCESS")):
+        # discover failed or was skipped: its own task says why; nothing to publish
+        raise AirflowSkipException("nothing to publish: discover produced no plan")
+    stats = guarded(lambda: publish(ctx), run_uri, context)
     if asset is not None and stats.get("published"):
         context["outlet_events"][asset].extra = {
             "output": stats["output"], "run_uri": run_uri,
@@ -97,19 +76,47 @@ def publish_task(run_uri: str, context: dict[str, Any], asset: Any = None) -> di
 def export_mix_task(run_uri: str, context: dict[str, Any]) -> dict[str, Any]:
     from maga.refresh.pipeline import export_mix
 
-    stats = export_mix(_ctx(run_uri, context))
+    stats = guarded(lambda: export_mix(_ctx(run_uri, context)), run_uri, context)
     return {"written": stats.get("artifacts", {}), "skipped": stats.get("skipped", {})}
 
 
 def finish_task(run_uri: str, context: dict[str, Any]) -> dict[str, Any]:
-    from airflow.sdk.exceptions import AirflowFailException
+    """The run's verdict (runs whatever happened upstream): fails when a task before it
+    failed for good, with that task's one-line reason, or when a shard was not
+    published; skips when discover skipped the run (nothing was asked of it)."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from maga.refresh.pipeline import RefreshIncomplete, finish
 
+    ctx = _ctx(run_uri, context)
+    states = _upstream_states(context, ("discover", "publish", "export_mix"))
+    broken = sorted(t for t, s in states.items() if s in ("failed", "upstream_failed"))
+    if broken:
+        from maga.runs.failures import read_failures
+
+        why = {f["task_id"]: f["reason"] for f in read_failures(ctx.storage, run_uri)}
+        detail = "; ".join(f"{t}: {why.get(t, 'see its log')}" for t in broken)
+        log.error("finish: run failed: %s", detail)
+        raise AirflowFailException(f"run failed: {detail}")
+    if states.get("discover") == "skipped":
+        raise AirflowSkipException("nothing to finish: discover skipped this run")
     try:
-        stats = finish(_ctx(run_uri, context))
+        stats = finish(ctx)
     except RefreshIncomplete as exc:
+        log.error("finish: %s", exc)
         raise AirflowFailException(str(exc)) from None
     audit = stats.get("audit", {})
     return {"published": len(stats.get("published", [])), "rows": stats.get("rows_published"),
             **{f"records_{k}": audit.get(k) for k in ("published", "rejected", "unaccounted")}}  # fmt: skip
+
+
+def _upstream_states(context: dict[str, Any], task_ids: tuple[str, ...]) -> dict[str, str]:
+    """States of this run's (unmapped) tasks, as the scheduler has them."""
+    ti = context["ti"]
+    try:
+        found = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(task_ids),
+                                   run_ids=[context["run_id"]])  # fmt: skip
+    except Exception as exc:  # no answer: judge from the run folder alone
+        log.warning("could not read the states of %s: %s", ", ".join(task_ids), exc)
+        return {}
+    return {t: str(s or "") for t, s in (found.get(context["run_id"]) or {}).items()}

@@ -75,7 +75,12 @@ def run_all(ctx: RunContext, until: str | None = None, report: bool = True) -> N
 def build_run_report(run_uri: str) -> str | None:
     """Build ``report.html`` beside the summary; a report failure never hides the run's."""
     from maga.report import build_report
+    from maga.storage import Storage, join_uri
 
+    if not Storage().exists(join_uri(run_uri, "summary.json")):
+        log.info("no data-quality report for %s: no stage finished and no failure was "
+                 "recorded (see the failed task's log)", run_uri)  # fmt: skip
+        return None
     try:
         uri = build_report(run_uri)
         log.info("data-quality report: %s", uri)

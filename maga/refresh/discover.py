@@ -98,6 +98,9 @@ class DiscoverStage:
                 "deferred": len(plan["deferred"]),
                 "tool_model_version": plan["tool_models"]["version"],
                 "dry_run": plan["dry_run"],
+                "source": plan["source"],
+                "output": plan["output"],
+                "documents": count_documents(ctx, plan) if plan["dry_run"] else None,
             }
         )
         verb = "would process" if plan["dry_run"] else "processing"
@@ -109,7 +112,18 @@ class DiscoverStage:
             len(plan["shards"]),
             len(plan["deferred"]),
         )
+        if plan["dry_run"]:
+            log.info("dry run: %s documents in the %d shard(s) it would process; output %s",
+                     stats.extra["documents"], len(plan["shards"]), plan["output"])  # fmt: skip
         return stats
+
+
+def count_documents(ctx: RunContext, plan: dict[str, Any]) -> int:
+    """Rows in the shards a run would take now (a dry run's "documents")."""
+    from maga.refresh.source import iter_shard
+
+    corpus = ctx.config.corpus
+    return sum(sum(1 for _ in iter_shard(ctx.storage, s["uri"], corpus)) for s in plan["shards"])
 
 
 def read_plan(ctx: RunContext) -> dict[str, Any]:

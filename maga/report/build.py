@@ -397,6 +397,10 @@ def overall_status(data: RunData) -> dict[str, Any]:
     """The run's gate verdict and a label that says how many gates ran."""
     failed = [n for n, g in data.gates.items() if not g.get("passed")]
     n = len(data.gates)
+    stopped = [f["task_id"] for f in data.summary.get("failures") or [] if f.get("final")]
+    if stopped and not failed:  # a task failed for good outside any gate
+        label = f"task{'s' if len(stopped) > 1 else ''} {', '.join(stopped)} failed"
+        return {"status": "failed", "failed": [], "label": label}
     if not n:
         return {"status": "no gates yet", "failed": [], "label": "no gate has run yet"}
     if failed:
@@ -436,6 +440,7 @@ def build_context(data: RunData, *, with_embeddings: bool = True) -> tuple[dict[
         "output_form": output_form_section(data),
         "diversity": diversity_section(data, view, embed_error), "collapse": collapse,
         "cost": cost_section(data), "samples": samples_section(data), "notes": data.notes,
+        "failures": s.get("failures") or [], "plan": s.get("plan"),
         "data_docs": {"href": None, "modes": {}, "error": ""},
     }  # fmt: skip
     return ctx, preview

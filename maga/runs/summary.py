@@ -11,6 +11,7 @@ from typing import Any
 
 from maga.log import get_logger
 from maga.runs.context import RunContext
+from maga.runs.failures import read_failures
 from maga.steps import GATE_ORDER as TOOL_GATES
 from maga.steps import REFRESH_STAGE_ORDER as REFRESH_STAGES
 from maga.steps import STAGE_ORDER as TOOL_STAGES
@@ -76,7 +77,26 @@ def build_summary(ctx: RunContext) -> dict[str, Any]:
         "stages": stages,
         "gates": gates,
         "artifacts": artifacts,
+        # why tasks failed (maga.runs.failures), and a corpus refresh's plan (dry or not)
+        "failures": read_failures(ctx.storage, ctx.run_uri),
+        **({"plan": plan_summary(stages["discover"])} if "discover" in stages else {}),
     }
+
+
+def plan_summary(discover: dict[str, Any]) -> dict[str, Any]:
+    """What a corpus refresh run does (or, dry, would do): shards by status, documents
+    in the shards taken now, and where the output goes."""
+    counts = discover.get("shard_counts") or {}
+    return {
+        "dry_run": bool(discover.get("dry_run")),
+        "shards": {"new": counts.get("new", 0), "changed": counts.get("changed", 0)
+                   + counts.get("stale", 0), "unchanged": counts.get("unchanged", 0),
+                   "deferred": discover.get("deferred", 0),
+                   "selected": len(discover.get("selected") or [])},
+        "documents": discover.get("documents"),
+        "source": discover.get("source"),
+        "output": discover.get("output"),
+    }  # fmt: skip
 
 
 def refresh_summary(ctx: RunContext) -> str:

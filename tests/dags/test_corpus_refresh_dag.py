@@ -62,6 +62,7 @@ def test_wiring_and_mapping_over_shards(monkeypatch):
     assert [a.name for a in publish.outlets] == ["maga_corpus"]
     assert dag.get_task("export_mix").upstream_task_ids == {"publish", "prepare_run"}
     assert dag.get_task("finish").upstream_task_ids == {"export_mix", "prepare_run"}
+    assert dag.get_task("finish").trigger_rule == "all_done"  # the verdict runs in any case
     for task in dag.tasks:
         if task.task_id != "prepare_run":
             assert task.retries >= 1, task.task_id
@@ -82,9 +83,14 @@ def test_params_cover_the_ui_form(monkeypatch):
         "dry_run",
         "overrides",
     } <= set(params.keys())
-    assert params.get_param("output_mode").schema["enum"] == ["documents", "stitch", "stretch"]
+    assert params.get_param("output_mode").schema["enum"] == [
+        None,
+        "documents",
+        "stitch",
+        "stretch",
+    ]
     assert params.get_param("generations_per_source").schema["maximum"] == 64
-    assert params["shard_limit"] == 0 and params["dry_run"] is False
+    assert params["shard_limit"] is None and params["dry_run"] is False
     assert params["retry_rejected"] is False
     assert params.get_param("shard_limit").schema["maximum"] == 1024
 

@@ -1,5 +1,11 @@
-from maga.config import load_config
-from maga.pipelines.airflow_glue import params_to_overrides
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from maga.config import ConfigError, load_config
+from maga.corpus.reader import CorpusError
+from maga.pipelines.airflow_glue import guarded, params_to_overrides
+from maga.runs.context import RunContext
+from maga.runs.failures import read_failures
 
 
 def test_empty_form_fields_keep_the_profile():
@@ -59,3 +65,89 @@ def test_refresh_stage_folders_match_the_steps():
 
     assert STAGE_ORDER[0] == DiscoverStage.name
     assert STAGE_ORDER[-3:] == (PublishStage.name, ExportMixStage.name, "audit")
+
+
+# --- task outcomes: no retry for what cannot heal, a reason the report can show -------
+
+
+class TI:
+    def __init__(self, task_id: str, try_number: int = 1, max_tries: int = 1) -> None:
+        self.dag_id, self.task_id, self.map_index = "maga_tool_models", task_id, -1
+        self.try_number, self.max_tries = try_number, max_tries
+
+
+class DagRun:
+    def __init__(self, run_type: str) -> None:
+        self.run_type = run_type
+
+
+def context(task_id: str, run_type: str = "manual", **ti) -> dict:
+    return {"ti": TI(task_id, **ti), "run_id": "r1", "dag_run": DagRun(run_type)}
+
+
+@pytest.fixture
+def run(tmp_path):
+    return RunContext.create(load_config("tiny", [f"storage.root={tmp_path}"]),
+                             "maga_tool_models", "r1")  # fmt: skip
+
+
+def _raise(exc):
+    def body():
+        raise exc
+
+    return body
+
+
+@pytest.mark.timeout(60)
+def test_an_error_that_cannot_heal_fails_at_once_with_one_line(run, caplog):
+    exc = CorpusError("corpus folder not found: /nonexistent/corpus")
+    with pytest.raises(AirflowFailException) as info:
+        guarded(_raise(exc), run.run_uri, context("sample_labeling_data"))
+    assert str(info.value) == "CorpusError: corpus folder not found: /nonexistent/corpus"
+    assert "failed, not retried" in caplog.text and "/nonexistent/corpus" in caplog.text
+    [record] = read_failures(run.storage, run.run_uri)
+    assert record["task_id"] == "sample_labeling_data" and record["final"] is True
+    summary = run.storage.read_json(run.uri("summary.json"))
+    assert summary["failures"][0]["reason"] == str(info.value)
+
+
+@pytest.mark.timeout(60)
+def test_a_multi_line_config_error_becomes_one_line(run):
+    exc = ConfigError("invalid configuration:\n  - sampling.size: must be > 0\n  - x: bad")
+    with pytest.raises(AirflowFailException) as info:
+        guarded(_raise(exc), run.run_uri, context("prepare_run"))
+    assert "\n" not in str(info.value) and "sampling.size" in str(info.value)
+
+
+@pytest.mark.timeout(60)
+def test_an_error_that_can_heal_keeps_its_retry(run):
+    with pytest.raises(TimeoutError):
+        guarded(_raise(TimeoutError("S3 read timed out")), run.run_uri,
+                context("teacher_judge", try_number=1, max_tries=1))  # fmt: skip
+    [record] = read_failures(run.storage, run.run_uri)
+    assert record["final"] is False and record["reason"] == "TimeoutError: S3 read timed out"
+    with pytest.raises(TimeoutError):  # the last try: now final
+        guarded(_raise(TimeoutError("again")), run.run_uri,
+                context("teacher_judge", try_number=2, max_tries=1))  # fmt: skip
+    assert read_failures(run.storage, run.run_uri)[0]["final"] is True
+    assert guarded(lambda: {"ok": 1}, run.run_uri, context("teacher_judge")) == {"ok": 1}
+    assert read_failures(run.storage, run.run_uri) == []  # a later success clears it
+
+
+@pytest.mark.timeout(60)
+def test_a_scheduled_run_without_a_usable_source_is_skipped_a_manual_one_fails(run):
+    exc = CorpusError("refresh source 'builtin://wiki-summaries' is a built-in corpus")
+    for run_type in ("scheduled", "asset_triggered"):
+        with pytest.raises(AirflowSkipException, match="run skipped: CorpusError: refresh"):
+            guarded(_raise(exc), run.run_uri, context("discover", run_type),
+                    skip_when_scheduled=(CorpusError,))  # fmt: skip
+    assert read_failures(run.storage, run.run_uri) == []  # a skip is not a failure
+    with pytest.raises(AirflowFailException):
+        guarded(_raise(exc), run.run_uri, context("discover", "manual"),
+                skip_when_scheduled=(CorpusError,))  # fmt: skip
+
+
+@pytest.mark.timeout(60)
+def test_outside_airflow_errors_pass_through_unchanged():
+    with pytest.raises(CorpusError):
+        guarded(_raise(CorpusError("x")))

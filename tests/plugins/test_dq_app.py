@@ -136,3 +136,24 @@ def test_plugin_registers_the_app_and_two_ui_entries() -> None:
     views = {v["destination"]: v for v in plugin.external_views}
     assert views["nav"]["name"] == "Data quality" and views["nav"]["href"] == "maga-dq/"
     assert views["dag_run"]["href"].endswith("/maga-dq/runs/{DAG_ID}/{RUN_ID}/report.html")
+
+
+@pytest.mark.timeout(60)
+def test_a_run_that_failed_before_any_stage_says_which_task_and_why(
+    client: TestClient, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maga.runs.failures import record_failure
+    from maga.storage import Storage
+
+    run_uri = str(root / "runs" / "maga_tool_models" / "bad_profile")
+    record_failure(Storage(), run_uri, task_id="prepare_run", final=True, try_number=1,
+                   error="ConfigError", reason="ConfigError: override 'x=1': unknown key")  # fmt: skip
+    monkeypatch.setattr(dq, "_task_states", lambda dag_id, run_id: [
+        {"task_id": "prepare_run", "map_index": -1, "state": "failed", "try_number": 1},
+        {"task_id": "gate_sample", "map_index": -1, "state": "upstream_failed", "try_number": 0},
+    ])  # fmt: skip
+    res = client.get("/runs/maga_tool_models/bad_profile/report.html")
+    assert res.status_code == 404
+    assert "<h1>Run failed</h1>" in res.text
+    assert "ConfigError: override &#x27;x=1&#x27;: unknown key" in res.text
+    assert "<td>gate_sample</td><td>upstream_failed</td>" in res.text

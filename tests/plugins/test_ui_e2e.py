@@ -1,6 +1,12 @@
 """End to end, as a person would: `scripts/airflow-standalone.sh` (SQLite, temp
 AIRFLOW_HOME) runs the real maga_tool_models DAG with the tiny profile, and a headless
-chromium logs in to the Airflow UI and reads that run's data-quality report.
+chromium logs in to the Airflow UI and reads that run's data-quality report. Then it
+uses the UI as a newcomer does: each DAG's Trigger form submitted with its defaults, once
+with one changed field (a corpus that does not exist: the run fails at once, without a
+retry, and its report tab says why), and maga_corpus_refresh unpaused with its toggle
+(no run that nobody asked for fails). Elements are found by Airflow's own stable
+attributes: ``data-testid``, ``aria-label``, ARIA roles and the form's ``element_<param>``
+field names.
 
 The run is kept short without faking anything: it is triggered while the DAG is paused,
 every task from ``teacher_genre_audience`` on is marked skipped through the REST API (as
@@ -26,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -36,6 +42,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "maga_tool_models"
+REFRESH = "maga_corpus_refresh"
 RUN_ID = "e2e_dq_report"
 ARTIFACTS = ROOT / "var" / "test-artifacts" / "ui-e2e"
 SKIP_FROM = "teacher_genre_audience"
@@ -275,3 +282,185 @@ def test_person_logs_in_and_reads_the_report_of_the_run(airflow: Airflow, dag_ru
             time.sleep(1)
         assert "passed" in listing and DAG_ID in listing
         page.screenshot(ARTIFACTS / "data-quality-view.png")
+
+
+# --- the UI as a newcomer uses it ---------------------------------------------------
+
+SUBMIT = "document.querySelector('[data-testid=trigger-dag-submit]')"
+
+
+def login(page: Any, airflow: Airflow) -> None:
+    page.goto(f"{airflow.base}/")
+    page.wait_for("!!document.querySelector('input[name=username]')", 90, "login form")
+    page.type_into("input[name=username]", "admin")
+    page.type_into("input[name=password]", airflow.password)
+    page.click("document.querySelector('button[type=submit]')")
+    page.wait_for("!location.pathname.startsWith('/auth/login')", 60, "login")
+
+
+def open_trigger_form(page: Any, airflow: Airflow, dag_id: str) -> None:
+    page.goto(f"{airflow.base}/dags/{dag_id}")
+    button = "document.querySelector('[data-testid=trigger-dag-button]')"
+    page.wait_for(f"!!{button}", 90, f"{dag_id}'s Trigger button")
+    page.click(button)
+    page.wait_for(f"!!{SUBMIT} && !!document.querySelector('[name=element_profile]')", 60,
+                  "the Trigger form with its Run Parameters")  # fmt: skip
+
+
+def form_problems(page: Any) -> list[str]:
+    """Why the form could not be submitted: a disabled button, fields marked invalid."""
+    return page.eval(f"""(() => {{
+        const out = [];
+        if ({SUBMIT}.disabled) out.push('Trigger button disabled');
+        {SUBMIT}.closest('[role=dialog]').querySelectorAll('[aria-invalid=true]').forEach(
+            e => out.push('invalid: ' + (e.getAttribute('name') || e.id)));
+        return out; }})()""")  # fmt: skip
+
+
+def submit(page: Any, dag_id: str) -> str:
+    """Press Trigger; the UI moves to the new run's page. Returns its run id."""
+    page.click(SUBMIT)
+    path = page.wait_for(f"location.pathname.startsWith('/dags/{dag_id}/runs/') && "
+                         "location.pathname", 60, "the new run's page")  # fmt: skip
+    return unquote(path.rsplit("/runs/", 1)[1].split("/")[0])
+
+
+def run_info(airflow: Airflow, dag_id: str, run_id: str) -> dict[str, Any]:
+    status, body = airflow.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}",
+                                   token=airflow.token())  # fmt: skip
+    assert status == 200, body
+    return body
+
+
+def task_instances(airflow: Airflow, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+    body = airflow.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/"
+                           "taskInstances", token=airflow.token())[1]  # fmt: skip
+    return {t["task_id"]: t for t in body["task_instances"]}
+
+
+def wait_final(airflow: Airflow, dag_id: str, run_id: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while (state := run_info(airflow, dag_id, run_id)["state"]) not in ("success", "failed"):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{dag_id} {run_id} still {state} after {timeout}s:\n"
+                        f"{_log_tail(airflow.log)}")  # fmt: skip
+        time.sleep(3)
+    return state
+
+
+def stop(airflow: Airflow, dag_id: str, run_id: str) -> None:
+    """Clean up a run the test only needed to see start (as 'mark as failed' would)."""
+    status, body = airflow.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}",
+                                   {"state": "failed"}, airflow.token())  # fmt: skip
+    assert status == 200 and body["state"] == "failed", body
+
+
+def defaults(airflow: Airflow, dag_id: str) -> dict[str, Any]:
+    status, body = airflow.request("GET", f"/api/v2/dags/{dag_id}/details", token=airflow.token())
+    assert status == 200, body
+    return {name: spec["value"] for name, spec in body["params"].items()}
+
+
+def read_report_tab(page: Any, airflow: Airflow) -> str:
+    """Open the run page's 'Data quality report' tab; the report's text once it loaded."""
+    tab = ("Array.from(document.querySelectorAll('a')).find(e => e.innerText.trim() === "
+           "'Data quality report')")  # fmt: skip
+    page.wait_for(f"!!{tab}", 90, "the run's 'Data quality report' tab")
+    page.click(tab)
+    page.wait_for("!!document.querySelector('iframe[src*=\"/maga-dq/runs/\"]')", 30, "iframe")
+    deadline = time.monotonic() + 420
+    while True:
+        try:
+            frame = page.frame_context("/maga-dq/runs/")
+            title = page.eval("document.title", frame)
+            if title.startswith(("Data quality:", "Run failed")):
+                return page.eval("document.body.innerText", frame)
+        except Exception:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"report never loaded in the tab:\n{_log_tail(airflow.log)}")
+        time.sleep(2)
+
+
+def test_unpausing_the_refresh_dag_starts_no_run_that_fails(airflow: Airflow,
+                                                            dag_run: str) -> None:  # fmt: skip
+    token = airflow.token()
+    with chromium() as page:
+        login(page, airflow)
+        page.goto(f"{airflow.base}/dags/{REFRESH}")
+        toggle = "document.querySelector('[data-testid=toggle-pause]')"
+        page.wait_for(f"!!{toggle}", 90, "the pause toggle")
+        status, dag = airflow.request("GET", f"/api/v2/dags/{REFRESH}", token=token)
+        if not dag["is_paused"]:  # the form's "unpause on trigger" did it before: pause first
+            page.click(toggle)
+            page.wait_for(f"{toggle}.querySelector('input').checked === false", 30, "paused")
+        page.click(toggle)
+        page.wait_for(f"{toggle}.querySelector('input').checked === true", 30, "unpaused")
+    assert airflow.request("GET", f"/api/v2/dags/{REFRESH}", token=token)[1]["is_paused"] is False
+    deadline = time.monotonic() + 240
+    while True:  # Airflow starts the run of the last cron point now (catchup=False)
+        runs = airflow.request("GET", f"/api/v2/dags/{REFRESH}/dagRuns", token=token)[1]
+        unasked = [r for r in runs["dag_runs"] if r["run_type"] != "manual"]
+        assert not [r for r in unasked if r["state"] == "failed"], unasked
+        if unasked and all(r["state"] == "success" for r in unasked):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"scheduled runs {unasked} not finished:\n{_log_tail(airflow.log)}")
+        time.sleep(3)
+    for run in unasked:
+        tis = task_instances(airflow, REFRESH, run["dag_run_id"])
+        assert tis["discover"]["state"] == "skipped", tis["discover"]
+        assert {tis[t]["state"] for t in ("publish", "export_mix", "finish")} == {"skipped"}
+
+
+def test_each_trigger_form_submits_with_its_defaults(airflow: Airflow, dag_run: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with chromium() as page:
+        login(page, airflow)
+        for dag_id in (DAG_ID, REFRESH):
+            open_trigger_form(page, airflow, dag_id)
+            assert form_problems(page) == [], dag_id
+            text = page.eval(f"{SUBMIT}.closest('[role=dialog]').innerText")
+            assert "Empty: the profile's" in text
+            if dag_id == DAG_ID:
+                page.screenshot(ARTIFACTS / "trigger-form.png")
+            run_id = submit(page, dag_id)
+            run = run_info(airflow, dag_id, run_id)
+            assert run["run_type"] == "manual" and run["state"] in ("queued", "running", "failed")
+            assert run["conf"] == defaults(airflow, dag_id)  # nothing but the defaults
+            assert run["conf"]["profile"] == "demo"
+            if dag_id == DAG_ID:
+                stop(airflow, dag_id, run_id)  # a whole demo run is not this test's business
+            else:  # demo's refresh source is the built-in corpus: refused at once, no retry
+                assert wait_final(airflow, dag_id, run_id, 300) == "failed"
+                tis = task_instances(airflow, dag_id, run_id)
+                assert (tis["discover"]["state"], tis["discover"]["try_number"]) == ("failed", 1)
+                assert tis["publish"]["state"] == "skipped"  # not a second failure
+
+
+def test_a_missing_corpus_fails_at_once_and_the_report_tab_says_why(
+    airflow: Airflow, dag_run: str
+) -> None:
+    with chromium() as page:
+        login(page, airflow)
+        open_trigger_form(page, airflow, DAG_ID)
+        page.type_into("input[name=element_corpus_uri]", "/nonexistent/corpus")  # one field
+        assert form_problems(page) == []
+        run_id = submit(page, DAG_ID)
+        conf = run_info(airflow, DAG_ID, run_id)["conf"]
+        assert conf == {**defaults(airflow, DAG_ID), "corpus_uri": "/nonexistent/corpus"}
+        began = time.monotonic()
+        assert wait_final(airflow, DAG_ID, run_id, 420) == "failed"
+        tis = task_instances(airflow, DAG_ID, run_id)
+        failed = tis["sample_labeling_data"]
+        assert (failed["state"], failed["try_number"]) == ("failed", 1)  # not retried
+        assert tis["gate_sample"]["state"] == "upstream_failed"
+        assert tis["build_data_quality_report"]["state"] == "success"
+
+        page.goto(f"{airflow.base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}")
+        text = read_report_tab(page, airflow)
+        assert "Failed tasks" in text and "sample_labeling_data" in text
+        assert "CorpusError: corpus folder not found: /nonexistent/corpus" in text
+        assert "task sample_labeling_data failed" in text  # the verdict at the top
+        page.screenshot(ARTIFACTS / "failed-run-report.png")
+        print(f"missing corpus: run failed {time.monotonic() - began:.0f}s after triggering")

@@ -203,3 +203,35 @@ def test_many_gates_fold_the_passed_ones(tmp_path: Path) -> None:
     assert "9 passed gates" in text
     assert text.index("shard_output.s07") < text.index("9 passed gates")
     assert 'id="overall-status">1 of 10 gates failed: shard_output.s07' in page
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_task_and_a_dry_run_plan_come_first(tool_models_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tool_models_run, run)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["gates"] = {k: v for k, v in summary["gates"].items() if v["passed"]}
+    for name in set(json.loads((tool_models_run / "summary.json").read_text())["gates"]):
+        if name not in summary["gates"]:
+            shutil.rmtree(run / "gates" / name)
+    summary["failures"] = [{"task_id": "teacher_judge", "map_index": None, "final": True,
+                            "reason": "CorpusError: corpus folder not found: /x",
+                            "try_number": 1, "at": "2026-11-25T10:00:00+00:00"}]  # fmt: skip
+    summary["plan"] = {"dry_run": True, "documents": 42, "source": "/src", "output": "/out",
+                       "shards": {"new": 3, "changed": 1, "unchanged": 5, "deferred": 2,
+                                  "selected": 2}}  # fmt: skip
+    (run / "summary.json").write_text(json.dumps(summary))
+    page = Path(build_report(str(run), data_docs=False, with_embeddings=False)).read_text()
+    assert page.index('id="failures"') < page.index('id="plan"') < page.index('id="gates"')
+    failures = words(section(page, "failures"))
+    assert "teacher_judge CorpusError: corpus folder not found: /x 1 no" in failures
+    assert 'id="overall-status">task teacher_judge failed' in page
+    plan = words(section(page, "plan"))
+    assert "Dry run: what this run would do" in plan
+    assert (
+        "new / changed / unchanged 3 / 1 / 5" in plan
+        and "now / deferred to the next run 2 / 2" in plan
+    )
+    assert "documents in those shards 42" in plan and "output /out" in plan
