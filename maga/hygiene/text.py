@@ -15,7 +15,5 @@ def tokens(text: str) -> list[str]:
 
 
 def ngrams(toks: list[str], n: int) -> list[str]:
-    """Space-joined n-grams; a text shorter than n gives one gram of all its tokens."""
-    if len(toks) < n:
-        return [" ".join(toks)] if toks else []
+    """Space-joined n-grams; none for a text shorter than n tokens."""
     return [" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1)]
