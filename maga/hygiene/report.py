@@ -88,5 +88,6 @@ def render_hygiene(h: dict[str, Any]) -> list[str]:
     cost = h["seconds_per_10k_rewrites"]
     lines += ["", f"Cost per 10k rewrites ({h['rewrites_checked']} checked): "
               + ", ".join(f"{k} {v} s" for k, v in cost.items() if v is not None)
-              + f"; index and benchmark loading: {h['seconds']}."]  # fmt: skip
+              + "; loading: " + ", ".join(f"{k[:-5]} {v} s" for k, v in h["seconds"].items()
+                                          if k.endswith("_load")) + "."]  # fmt: skip
     return lines

@@ -89,7 +89,7 @@ class ShardHygiene:
             if hit:
                 self.per_benchmark[hit.benchmark] += 1
                 return "source_contaminated", hit.detail()
-        if self.near and h.near_dup.include_sources:
+        if self.near is not None and h.near_dup.include_sources:
             sig = self._timed("near_dup", signature, doc["text"], h.near_dup)
             if sig is not None:
                 twin = self._timed("near_dup", self.near.query, sig, "source")
@@ -137,7 +137,7 @@ class ShardHygiene:
                 detail = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
                 self._example(CHANGED, row["id"], detail, new)
                 row["text"] = text = new
-        if self.near:
+        if self.near is not None:
             sig = self._timed("near_dup", signature, text, h.near_dup)
             if sig is not None:
                 twin = self._timed("near_dup", self.near.query, sig)
