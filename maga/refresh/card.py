@@ -25,6 +25,8 @@ def card_stats(manifest: dict[str, Any]) -> dict[str, Any]:
     doc_rejects: Counter = Counter()
     hist: Counter = Counter()
     langs: Counter = Counter()
+    langs_out: Counter = Counter()
+    changed: Counter = Counter()
     versions, variants = set(), set()
     modes: Counter = Counter()
     for entry in manifest.get("shards", {}).values():
@@ -55,11 +57,14 @@ def card_stats(manifest: dict[str, Any]) -> dict[str, Any]:
         doc_rejects.update(s.get("doc_rejects", {}))
         hist.update(s.get("score_histogram", {}))
         langs.update(s.get("languages", {}))
+        langs_out.update(s.get("languages_out") or {})
+        changed.update(s.get("changed") or {})
         versions.add(entry.get("tool_model_version"))
         variants.add(entry.get("prompt_variant"))
     return {**dict(t), "dropped": dict(dropped), "quarantined": dict(quarantined),
             "doc_rejects": dict(doc_rejects), "score_histogram": dict(hist),
-            "languages": dict(langs), "tool_model_versions": sorted(v for v in versions if v),
+            "languages": dict(langs), "languages_out": dict(langs_out),
+            "changed": dict(changed), "tool_model_versions": sorted(v for v in versions if v),
             "prompt_variants": sorted(v for v in variants if v),
             "output_modes": dict(sorted(modes.items()))}  # fmt: skip
 
@@ -91,11 +96,27 @@ def _modes_prose(modes: dict[str, int]) -> str:
     return f"Output mode: {head}. " + " ".join(MODE_PROSE.get(m, "") for m in modes)
 
 
+def _hygiene_prose(cfg: MagaConfig) -> str:
+    h = cfg.refresh.hygiene
+    parts = []
+    if h.language.enabled:
+        parts.append("rewrites not in their source's language are dropped (py3langid)")
+    if h.near_dup.enabled:
+        parts.append(f"near-duplicates of anything published are dropped (MinHash-LSH, "
+                     f"Jaccard >= {h.near_dup.threshold})")  # fmt: skip
+    if h.decontam.enabled and h.decontam.benchmarks:
+        names = ", ".join(b.name for b in h.decontam.benchmarks)
+        parts.append(f"rewrites sharing a {h.decontam.ngram}-gram with {names} are dropped")
+    if h.pii.enabled:
+        parts.append("e-mail addresses, IPs, phone and card numbers become placeholders")
+    return ("Corpus hygiene: " + "; ".join(parts) + ".") if parts else ""
+
+
 def render_card(manifest: dict[str, Any], cfg: MagaConfig, output: str) -> str:
     s = card_stats(manifest)
     kept, docs = s.get("kept", 0), s.get("docs", 0)
     ratio = s.get("output_chars", 0) / s["input_chars"] if s.get("input_chars") else 0.0
-    langs = sorted(k for k in s["languages"] if k != "unknown") or ["multilingual"]
+    langs = sorted(k for k in s["languages"] if k not in ("unknown", "und")) or ["multilingual"]
     front = ["---", "language:", *[f"- {lang}" for lang in langs], "license: other",
              "task_categories:", "- text-generation", "tags:", "- synthetic", "- maga",
              "- reformulation", *(["- megadocs"] if set(s["output_modes"]) - {"documents"}
@@ -117,6 +138,7 @@ audience) pairs in one pass, and a reformulation SLM rewrites the document once 
 The rewrites are cleaned (generation boilerplate stripped, low keyword coverage, length
 bounds, exact and near duplicates within a source) and a sample is judged for Limited
 Consistency before a shard is published. Every row links back to its source document.
+{_hygiene_prose(cfg)}
 {_modes_prose(s["output_modes"])}
 
 ## Statistics (all published shards)
@@ -141,6 +163,10 @@ Consistency before a shard is published. Every row links back to its source docu
 
 ### Dropped rewrites by reason
 {_table(s["dropped"], "reason")}
+### Rewrites changed (PII replaced by placeholders)
+{_table(s["changed"], "reason")}
+### Language of kept rewrites (input: front matter)
+{_table(s["languages_out"], "language")}
 ### Source documents without output
 {_table(s["doc_rejects"], "reason")}
 ### Quarantined input records
@@ -160,6 +186,8 @@ Consistency before a shard is published. Every row links back to its source docu
 - `mixes/<recipe>.json` and `<recipe>.hf.json`: training mixes (MAGA-Mix, repetition and
   upsampling baselines) with files and sampling weights; load one with
   `maga.mix.load_mix`.
+- `dedup/minhash-…/<shard>.parquet`: MinHash signatures of the published rows, the
+  near-duplicate index that later refreshes check against.
 - `manifest.json`: processed source shards (URI, content hash, run, statistics).
 - Every row has `output_mode` and `n_tokens` (tokens of the reformulation SLM's
   tokenizer).

@@ -7,7 +7,9 @@ helps!"), and word shingles that recur across many source documents (template te
 counted in a fixed-size sketch. The second pass, per source document's group of
 rewrites: strips boilerplate edge lines, then drops empty outputs, outputs outside the
 length bounds (absolute and relative to the source text as prompted), outputs with low
-keyword coverage of the source, and exact or near duplicates within the group. Near
+keyword coverage of the source, and exact or near duplicates within the group; then the
+corpus hygiene steps of :mod:`maga.hygiene.shard` (language, benchmark contamination,
+PII placeholders, near-duplicates across the published corpus). Near
 duplicates are judged on shingles that are *not* template text, so rewrites that only
 share a template are never merged. A sample of each drop reason is kept for the report.
 
@@ -35,12 +37,13 @@ from typing import Any
 import pyarrow as pa
 
 from maga.config import RefreshCleanConfig, StretchConfig
+from maga.hygiene.shard import ShardHygiene
 from maga.llm.chat import THINKING_REJECT, has_thinking
 from maga.log import get_logger
 from maga.megadocs.assemble import GENERATION_SCHEMA, OUTPUT_SCHEMA, SOURCE_SCHEMA, Assembler
 from maga.refresh.discover import read_plan
 from maga.refresh.files import ParquetRows, iter_jsonl_stream, put_file
-from maga.refresh.layout import ShardPaths, shard_paths
+from maga.refresh.layout import ShardPaths, output_root, shard_paths
 from maga.refresh.reformulate import iter_units
 from maga.refresh.state import record_step, save_staged, staged
 from maga.refresh.textstats import (
@@ -270,6 +273,7 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
         gens = ParquetRows(Path(tmp) / "generations.parquet", GENERATION_SCHEMA)
         src = ParquetRows(Path(tmp) / "source.parquet", SOURCE_SCHEMA)
         rej = ParquetRows(Path(tmp) / "rejects.parquet", REJECT_SCHEMA)
+        hygiene = ShardHygiene(cfg, storage, output_root(cfg), shard["key"], Path(tmp))
         for q in iter_jsonl_stream(storage, paths.stage("gate", "quarantine.jsonl")):
             rej.add(
                 {
@@ -301,6 +305,9 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
                     )
                 else:
                     res = clean_group(rows, sources, learned, ccfg)
+                if res:  # corpus hygiene (maga.hygiene) on what cleaning kept
+                    res.kept, dropped_now = hygiene.apply(doc, res.kept)
+                    res.dropped.extend(dropped_now)
                 source_row = assembler.source_row(doc, bool(res and res.kept))
                 source_tokens.append(source_row["n_tokens"])
                 c["expanded_tokens"] += source_row["n_tokens"] if source_row["expanded"] else 0
@@ -342,11 +349,14 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
         for rows_file in (out, gens, src, rej):
             rows_file.close()
             put_file(storage, rows_file.path, paths.stage("clean", rows_file.path.name))
+        for local in hygiene.close():
+            put_file(storage, local, paths.stage("clean", local.name))
         c["output_rows"], c["reject_rows"] = out.count, rej.count
         c["source_tokens"] = sum(source_tokens)
     stats = {
         **dict(c), "dropped": dict(sorted(dropped.items())),
-        "doc_rejects": dict(sorted(doc_rejects.items())),
+        "doc_rejects": dict(sorted(doc_rejects.items())), "changed": hygiene.changed(),
+        "hygiene": hygiene.stats(),
         "kept_share": round(c["kept"] / c["rewrites"], 4) if c["rewrites"] else 0.0,
         # against the text the models were given (after truncation or splitting), and
         # against the whole source for reference

@@ -4,7 +4,8 @@ suites on row frames plus named aggregate metrics, one verdict per artifact.
 * ``shard_input.<key>``: the shard was readable and its share of bad records is small.
 * ``shard_output.<key>``: every output row is well-formed (GE row suite), enough
   rewrites survived cleaning, the judged sample does not drift toward "Relaxed"
-  (share of scores <= 2), and the shard expanded enough.
+  (share of scores <= 2), the shard expanded enough, and the shares of rewrites the
+  hygiene steps dropped or changed stay under the profile's ``refresh.hygiene`` limits.
 * ``refresh_aggregate``: the same numbers over every shard of the run.
 """
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from maga.config import RefreshConfig
 from maga.gates.core import Expect, GateResult, Metric, run_gate
+from maga.hygiene.shard import gate_metrics as hygiene_metrics
 
 COMMON_COLUMNS = ["source_id", "output_mode", "prompt_variant", "tool_model_version", "text"]
 
@@ -67,6 +69,7 @@ def quality_metrics(totals: dict[str, Any], cfg: RefreshConfig) -> dict[str, Met
             g.max_unparsed_judge_share,
             "<=",
         )
+    metrics.update(hygiene_metrics(totals, cfg.hygiene))
     return metrics
 
 

@@ -14,8 +14,10 @@ no duplicates:
    *rejected*: a rejects file names every source record's reason (its own input-gate
    reason, else ``shard_stopped`` or ``shard_failed`` with the gate or step and why), and
    it loses any output of an older version;
-4. the processed-shards manifest is written (one atomic put), with the rejected shards'
-   step, gate, reason and fingerprint, then the dataset card;
+4. the near-duplicate index gets each published shard's signatures (this task is its
+   single writer too, see :mod:`maga.hygiene.publish`), then the processed-shards
+   manifest is written (one atomic put), with the rejected shards' step, gate, reason
+   and fingerprint, then the dataset card;
 5. only then the staging areas of published shards and of shards the input gate
    stopped are removed. A shard already in the manifest with the same content hash and
    no staging left was published by an earlier attempt.
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from maga.gates.core import GateFailed, write_gate_result
+from maga.hygiene.publish import dedup_across_shards, write_index
 from maga.log import get_logger
 from maga.refresh.card import render_card
 from maga.refresh.clean import REJECT_SCHEMA
@@ -54,7 +57,7 @@ ENTRY_STATS = ("records", "quarantine_reasons", "languages", "docs", "docs_with_
                "score_histogram", "judged", "low_scores", "truncated_docs", "split_docs",
                "truncated_chars", "reformulated_chars",
                "output_rows", "output_tokens", "source_tokens", "generation_tokens",
-               "expanded_tokens")  # fmt: skip
+               "expanded_tokens", "changed", "languages_out")  # fmt: skip
 LONG_DOC_STATS = ("truncated_docs", "truncated_chars", "split_docs", "parts_dropped")
 
 
@@ -130,7 +133,7 @@ def _write_step_stats(ctx: RunContext, rows: list[dict]) -> None:
     steps = {
         "gate_input": ("records", "accepted", "quarantine_reasons", "gate"),
         "reformulate": ("docs", "rewrites", "ga_rejects", "reformulate"),
-        "clean": ("rewrites", "kept", "dropped", "clean"),
+        "clean": ("rewrites", "kept", "dropped", "clean"),  # + "changed" (hygiene)
         "validate": ("kept", "kept", None, "validate"),
     }
     for name, (src, dst, reasons, step) in steps.items():
@@ -152,7 +155,8 @@ def _write_step_stats(ctx: RunContext, rows: list[dict]) -> None:
             **extra, "docs_in": sum(r[src] for r in rows), "docs_out": sum(r[dst] for r in rows),
             "dropped": dict(sorted(dropped.items())), **tok, "artifacts": {},
             "seconds": round(sum(r["step_seconds"].get(step) or 0 for r in rows), 3),
-            "shards": len(rows)})  # fmt: skip
+            "shards": len(rows), **({"changed": totals(rows)["changed"]} if name == "clean"
+                                    else {})})  # fmt: skip
 
 
 class PublishStage:
@@ -163,6 +167,7 @@ class PublishStage:
     def run(self, ctx: RunContext) -> StageStats:
         plan, storage = read_plan(ctx), ctx.storage
         output, cfg = plan["output"], ctx.config
+        dedup_across_shards(ctx, plan)  # amends shards' clean figures: before the summaries
         summaries = {s["key"]: shard_summary(s, shard_outcome(ctx, s["key"]))
                      for s in ([] if plan["dry_run"] else plan["shards"])}  # fmt: skip
         ok = [s for s in plan["shards"] if s["key"] in summaries
@@ -209,6 +214,7 @@ class PublishStage:
                 detail = f"{entry['gate'] or entry['step']}: {summary['reason']}"
                 _stopped_rejects(ctx, s, paths, detail, entry["stopped_by"])
             entries[s["uri"]] = entry
+        write_index(ctx, [s for s in ok if s["uri"] in published], stopped)
         if entries:
             manifest = update_manifest(storage, output, entries, plan["source"])
             storage.write_text(card_uri(output), render_card(manifest, cfg, output))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from maga.hygiene.report import hygiene_section, render_hygiene
 from maga.refresh.state import shard_outcome
 from maga.runs.context import RunContext
 
@@ -50,6 +51,8 @@ def shard_summary(shard: dict[str, Any], outcome: dict[str, Any]) -> dict[str, A
         "source_expansion_ratio": clean.get("source_expansion_ratio", 0.0),
         "rewrites": clean.get("rewrites", 0), "kept": clean.get("kept", 0),
         "dropped": clean.get("dropped", {}), "drop_examples": clean.get("drop_examples", {}),
+        "changed": clean.get("changed", {}), "hygiene": clean.get("hygiene", {}),
+        "languages_out": clean.get("hygiene", {}).get("languages_out", {}),
         "boilerplate": clean.get("boilerplate", {}),
         "input_chars": clean.get("input_chars", 0), "output_chars": clean.get("output_chars", 0),
         "expansion_ratio": clean.get("expansion_ratio", 0.0),
@@ -77,6 +80,7 @@ def _sorted_hist(hist: Counter) -> dict[str, int]:
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     t: Counter = Counter()
     dropped: Counter = Counter()
+    changed: Counter = Counter()
     quarantined: Counter = Counter()
     docs_out: Counter = Counter()
     hist: Counter = Counter()
@@ -116,13 +120,14 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             t["generate_seconds"] += tok["seconds"]
         t["seconds"] += sum(v or 0 for v in r["step_seconds"].values())
         dropped.update(r["dropped"])
+        changed.update(r.get("changed", {}))
         quarantined.update(r["quarantine_reasons"])
         docs_out.update(r["doc_rejects"])
         hist.update(r["score_histogram"])
     out: dict[str, Any] = dict(t)
     out["seconds"] = round(out.get("seconds", 0.0), 3)
     out["generate_seconds"] = round(out.get("generate_seconds", 0.0), 3)
-    out.update({"dropped": dict(dropped), "quarantine_reasons": dict(quarantined),
+    out.update({"dropped": dict(dropped), "changed": dict(changed), "quarantine_reasons": dict(quarantined),
                 "doc_rejects": dict(docs_out), "score_histogram": dict(hist),
                 "output_token_hist": _sorted_hist(out_hist),
                 "source_token_hist": _sorted_hist(src_hist), "generated": t["rewrites"]})  # fmt: skip
@@ -142,6 +147,7 @@ def build_report(ctx: RunContext, plan: dict[str, Any], published: list[str],
         "deferred": plan["deferred"], "unchanged": len(plan["unchanged"]),
         "missing_from_source": plan["missing_from_source"], "published": published,
         "shards": rows, "totals": totals(rows), "aggregate_gate": aggregate,
+        "hygiene": hygiene_section(rows) if rows else {},
         "demo_models": ctx.config.demo_models,
     }  # fmt: skip
 
@@ -181,6 +187,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", f"Totals: {t.get('records', 0)} records read, {t.get('quarantined', 0)} "
                   f"quarantined ({_counts(t['quarantine_reasons'])}); {t.get('rewrites', 0)} "
                   f"rewrites, {t.get('kept', 0)} kept; dropped: {_counts(t['dropped'])}; "
+                  f"changed: {_counts(t['changed'])}; "
                   f"documents without output: {_counts(t['doc_rejects'])}.",
                   f"Long documents: {t.get('truncated_docs', 0)} truncated, "
                   f"{t.get('split_docs', 0)} split ({t.get('parts_dropped', 0)} parts dropped); "
@@ -207,4 +214,5 @@ def render_markdown(report: dict[str, Any]) -> str:
                         f"- example `{reason}` ({r['key']}, {it['id']}, {it['detail']}): "
                         f"{it['text'][:160]!r}"
                     )
+        lines += render_hygiene(report.get("hygiene") or {})
     return "\n".join(lines) + "\n"

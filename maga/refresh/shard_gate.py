@@ -3,6 +3,8 @@
 Streams the shard once. Each record is checked with the corpus reader's rules (JSON
 object, id and text present, text is a non-empty string; invalid UTF-8 lines) plus
 encoding (no lone surrogates), text length bounds and id uniqueness within the shard.
+A record without a language field gets the language py3langid detects (``und``: too
+short to tell), so the input language mix is known.
 Bad records are quarantined with their reason; good ones are written to staging in
 chunks of ``refresh.chunk_docs`` documents, the unit every later step works in. The
 gate then stops the shard when more than ``refresh.bad_record_max_share`` is bad.
@@ -21,6 +23,7 @@ from typing import Any
 
 from maga.corpus.reader import Quarantined, _validate
 from maga.gates.core import enforce, write_gate_result
+from maga.hygiene.language import LanguageId
 from maga.log import get_logger
 from maga.refresh.files import put_file, write_jsonl
 from maga.refresh.gates import gate_input
@@ -70,6 +73,8 @@ def scan_shard(ctx: RunContext, shard: dict[str, Any], paths: ShardPaths) -> dic
     chunk: list[dict] = []
     n_chunks = records = accepted = 0
     schema_error = ""
+    lang_cfg = ctx.config.refresh.hygiene.language
+    ident = LanguageId(lang_cfg) if lang_cfg.enabled else None
     with tempfile.TemporaryDirectory(prefix="maga-gate-") as tmp:
         qpath = Path(tmp) / "quarantine.jsonl"
         with qpath.open("w", encoding="utf-8") as qfh:
@@ -91,6 +96,8 @@ def scan_shard(ctx: RunContext, shard: dict[str, Any], paths: ShardPaths) -> dic
                             examples[out.reason].append(item)
                         continue
                     accepted += 1
+                    if ident:  # the record's language field, or detected
+                        out["lang"] = ident.source_lang(out["text"], out["lang"])
                     langs[out["lang"] or "unknown"] += 1
                     chunk.append({**out, "record": n})
                     if len(chunk) == chunk_docs:

@@ -185,6 +185,8 @@ def validate_shard(
         "judged": judge["judged"],
         "low_scores": judge["low_scores"],
         "duplicate_ids": counts["duplicate_ids"],
+        "dropped": clean.get("dropped", {}),
+        "changed": clean.get("changed", {}),
     }
     result = gate_output(
         frame,

@@ -19,6 +19,9 @@ FAST = (
     "refresh.judge=reformulation_slm",
     "refresh.chunk_docs=2",
     "refresh.mix.tokenizer=builtin:tiny-random",
+    # docs() reuses the same summaries in every shard; corpus-wide near-dup (which would
+    # drop those twins) is tested in tests/hygiene/test_refresh_hygiene.py.
+    "refresh.hygiene.near_dup.enabled=false",
 )
 
 
