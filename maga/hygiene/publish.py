@@ -19,6 +19,7 @@ what it kept. Publish, which already is the manifest's single writer, then:
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -99,12 +100,33 @@ def _remove(ctx: RunContext, shard: dict, paths: ShardPaths, twins: dict, sig_lo
     gone = table.filter(gone_mask).to_pylist()
     pq.write_table(table.filter(pc.invert(gone_mask)), out_local, compression="zstd")
     put_file(storage, out_local, paths.stage("clean", "output.parquet"))
+    # A source whose every rewrite was a twin gets no output: it is rejected as a
+    # document (record-level, as clean does), and its source row is no longer expanded.
+    kept_sources = set(table.filter(pc.invert(gone_mask))["source_id"].to_pylist())
+    lost = Counter(g["source_id"] for g in gone if g["source_id"] not in kept_sources)
+    src_local = get_file(storage, paths.stage("clean", "source.parquet"), tmp / "src.parquet")
+    sources = pq.read_table(src_local)
+    record_of = dict(zip(sources["id"].to_pylist(), sources["record"].to_pylist(), strict=True))
+    lost_tokens = 0
+    if lost:
+        rows = sources.to_pylist()
+        for row in rows:
+            if row["id"] in lost and row["expanded"]:
+                row["expanded"], lost_tokens = False, lost_tokens + row["n_tokens"]
+        pq.write_table(pa.Table.from_pylist(rows, schema=sources.schema), src_local,
+                       compression="zstd")  # fmt: skip
+        put_file(storage, src_local, paths.stage("clean", "source.parquet"))
     rej_local = get_file(storage, paths.stage("clean", "rejects.parquet"), tmp / "r.parquet")
     rejects = pq.read_table(rej_local)
-    extra = [{"source_shard": shard["uri"], "record": None, "source_id": g["source_id"],
-              "rewrite_id": g["id"], "stage": "clean", "reason": REASON,
-              "detail": twins[g["id"]].detail(shard["key"]), "genre": g.get("genre"),
-              "audience": g.get("audience"), "text": g["text"][:1000]} for g in gone]  # fmt: skip
+    extra = [{"source_shard": shard["uri"], "record": record_of.get(g["source_id"]),
+              "source_id": g["source_id"], "rewrite_id": g["id"], "stage": "clean",
+              "reason": REASON, "detail": twins[g["id"]].detail(shard["key"]),
+              "genre": g.get("genre"), "audience": g.get("audience"),
+              "text": g["text"][:1000]} for g in gone]  # fmt: skip
+    extra += [{"source_shard": shard["uri"], "record": record_of.get(sid), "source_id": sid,
+               "rewrite_id": None, "stage": "clean", "reason": "all_rewrites_dropped",
+               "detail": f"{REASON}={n}", "genre": None, "audience": None, "text": None}
+              for sid, n in sorted(lost.items())]  # fmt: skip
     merged = pa.concat_tables([rejects, pa.Table.from_pylist(extra, schema=rejects.schema)])
     pq.write_table(merged, rej_local, compression="zstd")
     put_file(storage, rej_local, paths.stage("clean", "rejects.parquet"))
@@ -118,6 +140,12 @@ def _remove(ctx: RunContext, shard: dict, paths: ShardPaths, twins: dict, sig_lo
                        ("published_chars", chars), ("output_tokens", tokens),
                        ("generation_tokens", tokens)):  # fmt: skip
         stats[key] = stats.get(key, 0) - minus
+    if lost:
+        stats["docs_with_output"] = stats.get("docs_with_output", 0) - len(lost)
+        stats["expanded_tokens"] = stats.get("expanded_tokens", 0) - lost_tokens
+        doc_rejects = stats.get("doc_rejects", {})
+        doc_rejects["all_rewrites_dropped"] = doc_rejects.get("all_rewrites_dropped", 0) + len(lost)
+        stats["doc_rejects"] = dict(sorted(doc_rejects.items()))
     stats["dropped"] = dict(sorted({**stats["dropped"],
                                     REASON: stats["dropped"].get(REASON, 0) + n}.items()))  # fmt: skip
     examples = stats["drop_examples"].setdefault(REASON, [])
