@@ -9,7 +9,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export MAGA_HOME := $(CURDIR)
 export VLLM_CPU_KVCACHE_SPACE ?= 2
 
-.PHONY: env demo test test-fast lint format airflow bench clean quantizer-env
+.PHONY: env demo test test-fast lint format airflow bench clean quantizer-env gpu-smoke gpu-smoke-dry
 
 env: $(VENV)/.installed
 
@@ -56,6 +56,18 @@ quantizer-env:
 	test -x .venv-quant/bin/python || $(PYTHON) -m venv .venv-quant
 	.venv-quant/bin/pip install -q "llmcompressor==0.14.0.1"
 	@echo "export MAGA_QUANTIZER_PYTHON=$(CURDIR)/.venv-quant/bin/python"
+
+# GPU smoke test of the gpu profile's machinery (maga/deploy/gpu_smoke.py), one line per
+# check. On a GPU machine with vLLM's CUDA build importable by GPU_PYTHON (a lent H100:
+# carry .gpu-wheels/chunk-* and var/models/tiny-random as ../shared/gpu/README.md says,
+# then `source /tmp/parts/device.sh && install_vllm && make gpu-smoke`).
+GPU_PYTHON ?= python3
+gpu-smoke:
+	PYTHONPATH=$(CURDIR):$${PYTHONPATH} $(GPU_PYTHON) -m maga.deploy.gpu_smoke $(GPU_SMOKE_ARGS)
+
+# The same checks' inputs prepared and described on CPU (CI: tests/deploy/test_gpu_smoke.py).
+gpu-smoke-dry: env
+	$(BIN)/python -m maga.deploy.gpu_smoke --dry-run
 
 clean:
 	rm -rf var/runs var/airflow

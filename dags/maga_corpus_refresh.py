@@ -24,7 +24,6 @@ load a model.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import (
@@ -39,11 +38,10 @@ from airflow.sdk import (
 )
 
 from maga.config import load_config
+from maga.deploy.routing import model_routing
 
-PROFILE = os.environ.get("MAGA_PROFILE", "demo")
+PROFILE, MODEL_QUEUE, MODEL_POOL = model_routing()  # same rule as maga_tool_models
 SETTINGS = load_config(PROFILE).refresh
-MODEL_QUEUE = os.environ.get("MAGA_MODEL_QUEUE") or SETTINGS.model_queue
-MODEL_POOL = SETTINGS.model_pool
 # Same identity as in maga_tool_models.py: its register task emits this Asset's events.
 TOOL_MODELS_ASSET = Asset(name="maga_tool_models", uri="maga://registry/tool-models")
 CORPUS_ASSET = Asset(name="maga_corpus", uri="maga://corpus/refresh")

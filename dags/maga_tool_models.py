@@ -11,13 +11,15 @@ parsing this file costs nothing.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, task
 
-# Tasks that load a model go to this Celery queue (``gpu`` once GPU workers run).
-MODEL_QUEUE = os.environ.get("MAGA_MODEL_QUEUE", "default")
+from maga.deploy.routing import model_routing
+
+# Tasks that load a model go to this Celery queue and pool: the profile's (MAGA_PROFILE;
+# gpu -> queue and pool `gpu`), MAGA_MODEL_QUEUE / MAGA_MODEL_POOL override them.
+_, MODEL_QUEUE, MODEL_POOL = model_routing()
 MODEL_TASKS = {
     "teacher_genre_audience",
     "teacher_reformulate",
@@ -122,8 +124,9 @@ def maga_tool_models():
         outlets = [TOOL_MODELS_ASSET] if task_id == "register_tool_models" else []
 
         queue = MODEL_QUEUE if task_id in MODEL_TASKS else "default"
+        pool = MODEL_POOL if task_id in MODEL_TASKS else "default_pool"
 
-        @task(task_id=task_id, outlets=outlets, queue=queue)
+        @task(task_id=task_id, outlets=outlets, queue=queue, pool=pool)
         def run_step(run_uri: str, **context) -> dict:
             from maga.pipelines.airflow_glue import run_step_task
 

@@ -4,9 +4,10 @@
 #   1. refuses to go on while a secret still holds the `change-me` placeholder from
 #      .env.example, or the Fernet key is not a valid key;
 #   2. makes the shared volumes writable for ${AIRFLOW_UID}:0;
-#   3. hands over to the official image's entrypoint, which migrates the metadata
+#   3. runs the official image's entrypoint, which migrates the metadata
 #      database (_AIRFLOW_DB_MIGRATE) and creates the admin user
-#      (_AIRFLOW_WWW_USER_CREATE, FAB auth manager) before printing the version.
+#      (_AIRFLOW_WWW_USER_CREATE, FAB auth manager) before printing the version;
+#   4. creates the pools of the tasks that load a model (maga.deploy.routing).
 set -euo pipefail
 
 AIRFLOW_UID="${AIRFLOW_UID:-50000}"
@@ -36,4 +37,8 @@ chown -R "${AIRFLOW_UID}:0" /opt/airflow/logs /opt/maga/var
 chmod -R g+rwX /opt/airflow/logs /opt/maga/var
 
 # 3. Database migration and admin user, done by the official entrypoint.
-exec /entrypoint airflow version
+/entrypoint airflow version
+
+# 4. Pools of the tasks that load a model (`gpu`, and the profile's refresh.model_pool):
+#    Airflow never schedules a task whose pool does not exist. Slots: MAGA_GPU_POOL_SLOTS.
+PYTHONPATH="/opt/maga:${PYTHONPATH}" python -m maga.deploy.routing

