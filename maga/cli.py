@@ -3,7 +3,7 @@
 maga run tool-models --config configs/demo.yaml [--set key=value ...] [--run-id ID]
 maga demo
 maga run corpus-refresh --config tiny --set refresh.source_uri=s3://b/corpus [--dry-run]
-maga bench [--config tiny] [--docs 8] [--scale 10]
+maga bench [--config tiny] [--docs 8] [--scale 10] [--repeats 3]
 maga summary RUN_URI
 maga report RUN_URI [--no-data-docs] [--no-embeddings]
 """
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--set", dest="overrides", action="append", default=[])
     bench.add_argument("--docs", type=int, default=8, help="documents in the 1x shard")
     bench.add_argument("--scale", type=int, default=10, help="size of the large shard (x)")
+    bench.add_argument("--repeats", type=int, default=3, help="measure this many times")
     bench.add_argument("--out", help="also write the figures as JSON to this path")
     demo = sub.add_parser("demo", help="run the demo profile on the built-in corpus")
     demo.add_argument("--set", dest="overrides", action="append", default=[])
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bench":
             from maga.bench.refresh import run_bench
 
-            run_bench(args.config, args.overrides, args.docs, args.scale, args.out)
+            run_bench(args.config, args.overrides, args.docs, args.scale, args.out, args.repeats)
         elif args.command == "demo":
             from pathlib import Path
 
