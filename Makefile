@@ -9,7 +9,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export MAGA_HOME := $(CURDIR)
 export VLLM_CPU_KVCACHE_SPACE ?= 2
 
-.PHONY: env demo test test-fast lint format airflow bench clean quantizer-env gpu-smoke gpu-smoke-dry
+.PHONY: env demo test test-fast lint format airflow bench bench-gpu bench-control-plane clean quantizer-env gpu-smoke gpu-smoke-dry
 
 env: $(VENV)/.installed
 
@@ -45,7 +45,14 @@ format: env
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 bench: env
-	$(BIN)/maga bench --config tiny --docs 8 --scale 10
+	$(BIN)/maga bench --config tiny --docs 8 --scale 10 --repeats 3
+
+# On a GPU machine with vLLM's CUDA build; a lent device runs scripts/bench-gpu-device.sh.
+bench-gpu:
+	$(BIN)/maga bench-gpu $(BENCH_GPU_ARGS)
+
+bench-control-plane: env
+	$(BIN)/maga bench-control-plane --shards 100000 --per-run 1024
 
 airflow: env
 	scripts/airflow-standalone.sh

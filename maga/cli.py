@@ -3,7 +3,9 @@
 maga run tool-models --config configs/demo.yaml [--set key=value ...] [--run-id ID]
 maga demo
 maga run corpus-refresh --config tiny --set refresh.source_uri=s3://b/corpus [--dry-run]
-maga bench [--config tiny] [--docs 8] [--scale 10]
+maga bench [--config tiny] [--docs 8] [--scale 10] [--repeats 3]
+maga bench-gpu [--dry-run] [--device gpu|cpu] [--slm ...] [--teacher ...]
+maga bench-control-plane [--shards 100000] [--per-run 1024]
 maga summary RUN_URI
 maga report RUN_URI [--no-data-docs] [--no-embeddings]
 maga audit OUTPUT --source SOURCE [--config demo] [--json]
@@ -87,6 +89,11 @@ def _print_summary(path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench-gpu"]:  # its own parser: it also runs without the project's deps
+        from maga.bench.gpu import main as bench_gpu
+
+        return bench_gpu(argv[1:])
     parser = argparse.ArgumentParser(
         prog="maga", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -113,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--set", dest="overrides", action="append", default=[])
     bench.add_argument("--docs", type=int, default=8, help="documents in the 1x shard")
     bench.add_argument("--scale", type=int, default=10, help="size of the large shard (x)")
+    bench.add_argument("--repeats", type=int, default=3, help="measure this many times")
     bench.add_argument("--out", help="also write the figures as JSON to this path")
+    sub.add_parser("bench-gpu", help="tool-model tok/s per GPU (bf16/FP8, speculation)")
+    cp = sub.add_parser("bench-control-plane", help="manifest bookkeeping at 100k shards")
+    cp.add_argument("--shards", type=int, default=100_000)
+    cp.add_argument("--per-run", type=int, default=1024)
     demo = sub.add_parser("demo", help="run the demo profile on the built-in corpus")
     demo.add_argument("--set", dest="overrides", action="append", default=[])
     show = sub.add_parser("summary", help="print a run summary")
@@ -151,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bench":
             from maga.bench.refresh import run_bench
 
-            run_bench(args.config, args.overrides, args.docs, args.scale, args.out)
+            run_bench(args.config, args.overrides, args.docs, args.scale, args.out, args.repeats)
+        elif args.command == "bench-control-plane":
+            from maga.bench.control_plane import render, simulate
+
+            print(render(simulate(args.shards, args.per_run)))
         elif args.command == "demo":
             from pathlib import Path
 

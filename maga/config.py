@@ -72,6 +72,32 @@ class SamplingConfig(_Strict):
         return self
 
 
+class SpeculativeConfig(_Strict):
+    """Draft-free speculative decoding: a rewrite copies much of its source, so drafts
+    looked up in the prompt (``ngram``) or in a suffix tree of prompt and past outputs
+    (``suffix``, needs the arctic-inference package) are often accepted."""
+
+    method: Literal["ngram", "suffix"] = "ngram"
+    num_speculative_tokens: int = Field(4, ge=1, le=64)
+    prompt_lookup_min: int = Field(2, ge=1)  # ngram: shortest match looked up
+    prompt_lookup_max: int = Field(5, ge=1)  # ngram: longest match looked up
+
+    @model_validator(mode="after")
+    def _lookup(self) -> SpeculativeConfig:
+        if self.prompt_lookup_min > self.prompt_lookup_max:
+            raise ValueError("speculative.prompt_lookup_min must not exceed prompt_lookup_max")
+        return self
+
+    def engine_args(self) -> dict[str, Any]:
+        """vLLM's ``speculative_config`` for this setting."""
+        args: dict[str, Any] = {"method": self.method,
+                                "num_speculative_tokens": self.num_speculative_tokens}  # fmt: skip
+        if self.method == "ngram":
+            args.update(prompt_lookup_min=self.prompt_lookup_min,
+                        prompt_lookup_max=self.prompt_lookup_max)  # fmt: skip
+        return args
+
+
 class VLLMEngineConfig(_Strict):
     max_model_len: int = Field(2048, ge=128)
     gpu_memory_utilization: float = Field(0.1, gt=0, le=1)
@@ -86,6 +112,15 @@ class VLLMEngineConfig(_Strict):
     # VLLM_BATCH_INVARIANT=1: outputs independent of batch composition (GPUs of compute
     # capability >= 9.0 in vLLM 0.24; slower kernels). Off: see README "Determinism".
     batch_invariant: bool = False
+    # Requests kept in the engine at once when a job streams through it (None: twice
+    # max_num_seqs). A finished request is replaced at once, so no chunk barrier drains
+    # the batch, and memory holds this window, never the whole shard.
+    inflight_requests: int | None = Field(None, ge=1)
+    speculative: SpeculativeConfig | None = None  # off unless a profile asks for it
+
+    @property
+    def window(self) -> int:
+        return self.inflight_requests or 2 * self.max_num_seqs
 
 
 class HTTPBackendConfig(_Strict):

@@ -1,17 +1,25 @@
-"""``maga bench``: the corpus-refresh reformulation step measured in one run, on one
-machine, one model and the same prompts.
+"""``maga bench``: the corpus stage against the best plain use of vLLM, side by side.
 
-1. A 1x shard (``--docs`` documents) and a ``--scale``x shard are each processed by a
-   *task*: a child process running the four shard steps (gate, reformulate, clean,
-   validate) with its own engine process, as one mapped Airflow task would. Its wall time
-   and peak memory (task process and engine process, ``ru_maxrss``) are recorded.
-2. A bare loop: a fresh engine (same model, engine settings and sampling) generates the
-   large shard's rewrite requests, rebuilt from its staged GA chunks, with plain
-   ``VLLMBackend.generate`` calls, chunk by chunk as the pipeline batches them and once
-   as a single batch. The pipeline's rewrite-pass output tokens/s (the engine is warm
-   from the GA pass; the bare engine gets one warm-up request) divided by the chunked
-   bare loop's is the pipeline-overhead ratio (1.0: no overhead). On a machine shared
-   with other jobs the figures move with the load; the load averages are printed.
+Each repeat (``--repeats``, at least 3) uses a fresh storage root, so nothing staged is
+reused, and measures in this order:
+
+1. *Tasks*: a 1x shard (``--docs`` documents) and a ``--scale``x shard, each run by a
+   child process through gate, reformulate, clean and validate, one fresh engine
+   session per step as Airflow runs them (one mapped task per step). Recorded: wall
+   time, engine starts per step, peak resident memory of the task process and of its
+   largest engine process (``ru_maxrss``).
+2. *Bare vLLM* on the large shard's rewrite requests (rebuilt from its staged GA rows,
+   so the same prompts and sampling), one engine, after a one-request warm-up:
+   ``one_batch`` (one ``LLM.generate`` call over all prompts: the engine batches them;
+   the reference), ``chunked`` (one call per pipeline chunk, as the stage used to feed
+   it) and ``unseeded`` (one call, per-request seeds dropped: what seeding costs).
+
+The pipeline's figure is its rewrite pass: output tokens over the pass's wall time
+(request files, result files and chunk writes included), its engine warm from the GA
+pass. Ratios to ``one_batch`` of the same repeat are printed as median [min, max]. On a
+shared machine the load moves every figure, so only ratios measured in one repeat are
+compared, and the load averages are printed. The median pipeline figure is appended to
+``<storage.root>/bench/throughput.json`` (see :mod:`maga.bench.throughput`).
 
 The documents come from the built-in corpus; with the default tiny random model the
 text is meaningless and only the speed and memory figures count.
@@ -21,8 +29,8 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from maga.bench import throughput
 from maga.log import get_logger
 
 log = get_logger("bench")
@@ -52,26 +61,33 @@ def _config(args: dict[str, Any]) -> Any:
 
 
 def task_main(args: dict[str, Any]) -> dict[str, Any]:
-    """Child process: one shard through gate, reformulate, clean and validate."""
+    """Child process: one shard through gate, reformulate, clean and validate, one
+    engine session per step (each step is its own Airflow task)."""
+    from maga.llm.jobs import EngineSession
     from maga.refresh.pipeline import DAG_ID, SHARD_STEPS, discover, run_shard_step
     from maga.runs.context import RunContext
 
     began = time.perf_counter()
     ctx = RunContext.create(_config(args), DAG_ID, args["run_id"])
     shard = discover(ctx)[0]
-    seconds = {}
+    seconds, starts = {}, {}
     for step in SHARD_STEPS:
         t0 = time.perf_counter()
-        run_shard_step(ctx, step, shard)
+        with EngineSession() as session:
+            run_shard_step(ctx, step, shard, session)
+            starts[step] = session.engine_starts
         seconds[step] = round(time.perf_counter() - t0, 2)
     reform = ctx.storage.read_json(ctx.uri("shards", shard["key"], "reformulate.json"))["stats"]
     return {"wall_s": round(time.perf_counter() - began, 2), "step_seconds": seconds,
-            "shard": shard, "reformulate": reform, "loadavg": round(os.getloadavg()[0], 2),
-            **_peaks()}  # fmt: skip
+            "engine_starts": starts, "shard": shard, "reformulate": reform,
+            "loadavg": round(os.getloadavg()[0], 2), **_peaks()}  # fmt: skip
 
 
 def bare_main(args: dict[str, Any]) -> dict[str, Any]:
     """Child process: the same rewrite requests through a bare engine."""
+    from dataclasses import replace
+
+    from maga.llm.vllm_backend import VLLMBackend
     from maga.refresh.layout import shard_paths
     from maga.refresh.reformulate import iter_units, rewrite_requests
     from maga.storage import Storage
@@ -83,28 +99,26 @@ def bare_main(args: dict[str, Any]) -> dict[str, Any]:
         units = list(iter_units(storage, paths, k, cfg))
         ga_rows = storage.read_json(paths.chunk("ga", k))["rows"]
         chunks.append(rewrite_requests(cfg, units, ga_rows)[1])
-    from maga.llm.vllm_backend import VLLMBackend
-
+    every = [r for c in chunks for r in c]
+    modes = {"one_batch": [every], "chunked": [c for c in chunks if c],
+             "unseeded": [[replace(r, seed=None) for r in every]]}  # fmt: skip
     backend = VLLMBackend(
         args["model"], cfg.student_engine, seed=cfg.teacher.seed, deterministic=True
     )
     out = {}
     try:
-        backend.generate(chunks[0][:1])  # warm-up, as the pipeline's engine is warm by now
-        for mode, batches in (("chunked", chunks), ("one_batch", [sum(chunks, [])])):
+        backend.generate(every[:1])  # warm-up, as the pipeline's engine is warm by now
+        for mode, batches in modes.items():
             tokens, t0 = 0, time.perf_counter()
             for batch in batches:
                 tokens += sum(r.completion_tokens for r in backend.generate(batch))
             wall = time.perf_counter() - t0
-            out[mode] = {
-                "completion_tokens": tokens,
-                "seconds": round(wall, 3),
-                "tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
-                "loadavg": round(os.getloadavg()[0], 2),
-            }
+            out[mode] = {"completion_tokens": tokens, "seconds": round(wall, 3),
+                         "tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
+                         "loadavg": round(os.getloadavg()[0], 2)}  # fmt: skip
     finally:
         backend.close()
-    return {**out, "requests": sum(len(c) for c in chunks), **_peaks()}
+    return {**out, "requests": len(every), **_peaks()}
 
 
 def _child(mode: str, args: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -119,10 +133,7 @@ def _child(mode: str, args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     return result
 
 
-def run_bench(profile: str, overrides: list[str], docs: int = 8, scale: int = 10,
-              out: str | None = None) -> dict[str, Any]:  # fmt: skip
-    from maga.corpus.builtin import wiki_records
-    from maga.models.builtin import resolve_model
+def _registry(storage: Any, root: Path, model: str) -> None:
     from maga.registry.manifest import (
         ROLES,
         RegisteredModel,
@@ -130,86 +141,165 @@ def run_bench(profile: str, overrides: list[str], docs: int = 8, scale: int = 10
         registry_root,
         write_version,
     )
+
+    served = {r: RegisteredModel(uri=model) for r in ROLES}
+    write_version(storage, registry_root(str(root)), ToolModelsManifest(version=1, models=served))
+
+
+def run_bench(profile: str, overrides: list[str], docs: int = 8, scale: int = 10,
+              out: str | None = None, repeats: int = 3,
+              record_to: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """``record_to``: storage root whose ``bench/throughput.json`` gets the result
+    (default: the profile's ``storage.root``)."""
+    from maga.config import load_config
+    from maga.corpus.builtin import wiki_records
+    from maga.models.builtin import resolve_model
     from maga.storage import Storage
 
+    if repeats < 1 or docs < 1 or scale < 1:
+        raise ValueError("bench: --repeats, --docs and --scale must be at least 1")
+    cfg = load_config(profile, list(overrides))  # fails early on a bad profile or override
     model = resolve_model("builtin:tiny-random")
     storage = Storage()
+    pool = list(wiki_records(["en", "fr", "es"], None))
+    extra = ["refresh.judge=reformulation_slm", *overrides]
+    sizes = (("1x", docs), (f"{scale}x", docs * scale))
+    runs = []
     with tempfile.TemporaryDirectory(prefix="maga-bench-") as tmp:
-        work = Path(tmp)
-        served = {r: RegisteredModel(uri=model) for r in ROLES}
-        write_version(
-            storage, registry_root(str(work)), ToolModelsManifest(version=1, models=served)
-        )
-        pool = list(wiki_records(["en", "fr", "es"], None))
-        extra = ["refresh.judge=reformulation_slm", *overrides]
-        results = {}
-        for name, n in (("1x", docs), (f"{scale}x", docs * scale)):
-            src = work / "source" / f"{name}.jsonl"
-            src.parent.mkdir(parents=True, exist_ok=True)
-            with src.open("w") as fh:
-                for i in range(n):
-                    rec = pool[i % len(pool)]
-                    fh.write(json.dumps({"id": f"{name}-{i}", "text": rec["text"],
-                                         "lang": rec["lang"]}) + "\n")  # fmt: skip
-            args = {"profile": profile, "root": str(work), "source": str(src),
-                    "overrides": extra, "run_id": f"bench-{name}"}  # fmt: skip
-            log.info("bench: task for the %s shard (%d documents)", name, n)
-            results[name] = _child("task", args, work)
-        big = results[f"{scale}x"]
-        bare_args = {"profile": profile, "root": str(work), "source": big["shard"]["uri"],
-                     "overrides": extra, "shard": big["shard"], "model": model,
-                     "chunks": big["reformulate"]["chunks"]}  # fmt: skip
-        log.info("bench: bare vLLM generate loop on the same rewrite requests")
-        bare = _child("bare", bare_args, work)
-    figures = _figures(profile, model, docs, scale, results, bare)
+        for rep in range(repeats):
+            work = Path(tmp) / f"r{rep}"
+            _registry(storage, work, model)
+            results = {}
+            for name, n in sizes:
+                src = work / "source" / f"{name}.jsonl"
+                src.parent.mkdir(parents=True, exist_ok=True)
+                with src.open("w") as fh:
+                    for i in range(n):
+                        rec = pool[i % len(pool)]
+                        fh.write(json.dumps({"id": f"{name}-{i}", "text": rec["text"],
+                                             "lang": rec["lang"]}) + "\n")  # fmt: skip
+                args = {"profile": profile, "root": str(work), "source": str(src),
+                        "overrides": extra, "run_id": f"bench-{name}"}  # fmt: skip
+                log.info("bench %d/%d: task for the %s shard (%d documents)",
+                         rep + 1, repeats, name, n)  # fmt: skip
+                results[name] = _child("task", args, work)
+            big = results[f"{scale}x"]
+            bare_args = {"profile": profile, "root": str(work), "source": big["shard"]["uri"],
+                         "overrides": extra, "shard": big["shard"], "model": model,
+                         "chunks": big["reformulate"]["chunks"]}  # fmt: skip
+            log.info("bench %d/%d: bare vLLM on the same rewrite requests", rep + 1, repeats)
+            runs.append({"tasks": results, "bare": _child("bare", bare_args, work)})
+    figures = _figures(profile, model, docs, scale, runs)
     print(render(figures))
+    root = record_to or resolve_root_of(cfg)
+    figures["recorded_to"] = throughput.record(
+        {"hardware": throughput.hardware(), "model": model, "profile": profile,
+         "source": "maga bench (corpus stage, rewrite pass, CPU)",
+         "tokens_per_s": figures["tokens_per_s"]["pipeline"]["median"],
+         "bare_one_batch_tokens_per_s": figures["tokens_per_s"]["bare_one_batch"]["median"],
+         "ratio_pipeline_one_batch": figures["ratios"]["pipeline_one_batch"]["median"],
+         "loaded_machine_loadavg": figures["loadavg_max"]}, root)  # fmt: skip
+    print(f"throughput recorded in {figures['recorded_to']}")
     if out:
         Path(out).write_text(json.dumps(figures, indent=2))
     return figures
 
 
-def _figures(profile: str, model: str, docs: int, scale: int, results: dict,
-             bare: dict) -> dict[str, Any]:  # fmt: skip
-    big = results[f"{scale}x"]["reformulate"]["models"]["reform_slm"]
-    pipeline_tps = big["completion_tokens_per_s"]
+def resolve_root_of(cfg: Any) -> str:
+    from maga.runs.context import resolve_root
+
+    return resolve_root(cfg.storage.root)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min and max (the spread) of repeated figures."""
+    if not values:
+        raise ValueError("spread of no values")
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3), "n": len(values)}  # fmt: skip
+
+
+def _figures(profile: str, model: str, docs: int, scale: int, runs: list[dict]) -> dict[str, Any]:
+    big_name = f"{scale}x"
+    tps: dict[str, list[float]] = {"pipeline": [], "bare_one_batch": [], "bare_chunked": [],
+                                   "bare_unseeded": []}  # fmt: skip
+    ratios: dict[str, list[float]] = {"pipeline_one_batch": [], "chunked_one_batch": [],
+                                      "seeded_unseeded": []}  # fmt: skip
+    tokens, loads = [], []
+    for run in runs:
+        big, bare = run["tasks"][big_name]["reformulate"]["models"]["reform_slm"], run["bare"]
+        one = bare["one_batch"]["tokens_per_s"]
+        tps["pipeline"].append(big["completion_tokens_per_s"])
+        tps["bare_one_batch"].append(one)
+        tps["bare_chunked"].append(bare["chunked"]["tokens_per_s"])
+        tps["bare_unseeded"].append(bare["unseeded"]["tokens_per_s"])
+        ratios["pipeline_one_batch"].append(big["completion_tokens_per_s"] / one)
+        ratios["chunked_one_batch"].append(bare["chunked"]["tokens_per_s"] / one)
+        ratios["seeded_unseeded"].append(one / bare["unseeded"]["tokens_per_s"])
+        tokens.append({"pipeline": big["completion_tokens"],
+                       "bare": bare["one_batch"]["completion_tokens"]})  # fmt: skip
+        loads += [
+            run["tasks"][big_name]["loadavg"],
+            *(bare[m]["loadavg"] for m in ("one_batch", "chunked", "unseeded")),
+        ]
+    tasks = {}
+    for name in runs[0]["tasks"]:
+        rs = [run["tasks"][name] for run in runs]
+        tasks[name] = {
+            "docs": rs[0]["reformulate"]["docs"],
+            "wall_s": spread([r["process_wall_s"] for r in rs]),
+            "engine_starts": rs[0]["engine_starts"],
+            "engine_starts_total": sum(rs[0]["engine_starts"].values()),
+            "engine_start_s": spread([r["reformulate"]["engine_spawn_seconds"] for r in rs]),
+            "task_peak_mib": spread([round(r["task_mib"]) for r in rs]),
+            "engine_peak_mib": spread([round(r["engine_mib"]) for r in rs]),
+        }
+    small, big = tasks[next(iter(tasks))], tasks[big_name]
     return {
-        "profile": profile, "model": model, "machine": f"{platform.machine()}, "
-        f"{os.cpu_count()} CPUs", "docs_1x": docs, "scale": scale,
-        "reformulation_tokens_per_s": {
-            "pipeline": pipeline_tps, "bare_chunked": bare["chunked"]["tokens_per_s"],
-            "bare_one_batch": bare["one_batch"]["tokens_per_s"],
-            "pipeline_completion_tokens": big["completion_tokens"],
-            "bare_completion_tokens": bare["chunked"]["completion_tokens"],
-            "loadavg": {"pipeline": results[f"{scale}x"]["loadavg"],
-                        "bare_chunked": bare["chunked"]["loadavg"],
-                        "bare_one_batch": bare["one_batch"]["loadavg"]},
-        },
-        "pipeline_overhead_ratio": round(pipeline_tps / bare["chunked"]["tokens_per_s"], 3)
-        if bare["chunked"]["tokens_per_s"] else None,
-        "tasks": {name: {"docs": r["reformulate"]["docs"], "wall_s": r["process_wall_s"],
-                         "engine_start_s": r["reformulate"]["engine_spawn_seconds"],
-                         "step_seconds": r["step_seconds"], "task_peak_mib": round(r["task_mib"]),
-                         "engine_peak_mib": round(r["engine_mib"])}
-                  for name, r in results.items()},
+        "profile": profile, "model": model, "hardware": throughput.hardware(),
+        "docs_1x": docs, "scale": scale, "repeats": len(runs), "completion_tokens": tokens,
+        "tokens_per_s": {k: spread(v) for k, v in tps.items()},
+        "ratios": {k: spread(v) for k, v in ratios.items()},
+        "memory_growth_10x_over_1x": {
+            "task": round(big["task_peak_mib"]["median"] / small["task_peak_mib"]["median"], 3),
+            "engine": round(big["engine_peak_mib"]["median"]
+                            / small["engine_peak_mib"]["median"], 3)},
+        "loadavg_max": max(loads), "tasks": tasks,
     }  # fmt: skip
 
 
+def _fmt(s: dict[str, float], digits: int = 3) -> str:
+    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
+
+
 def render(f: dict[str, Any]) -> str:
-    t = f["reformulation_tokens_per_s"]
-    lines = [f"MAGA corpus-refresh benchmark: profile {f['profile']}, model {f['model']}, "
-             f"{f['machine']}",
-             f"reformulation output tokens/s ({t['pipeline_completion_tokens']} tokens): "
-             f"pipeline {t['pipeline']:.1f} | bare vLLM loop, same chunks {t['bare_chunked']:.1f}"
-             f" | bare, one batch {t['bare_one_batch']:.1f}",
-             f"1-min load average while measured: {t['loadavg']} (other jobs skew the figures)",
-             f"pipeline-overhead ratio (pipeline / bare same chunks): "
-             f"{f['pipeline_overhead_ratio']}",
-             "| shard | docs | wall s | engine start s | task peak MiB | engine peak MiB |",
-             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for name, r in f["tasks"].items():
+    t, r, hw = f["tokens_per_s"], f["ratios"], f["hardware"]
+    lines = [f"MAGA corpus-stage benchmark: profile {f['profile']}, model {f['model']}",
+             f"machine: {hw['cpu_model']}, {hw['cpu_cores']} cores, gpu {hw['gpu']}; "
+             f"{f['repeats']} repeats, figures are median [min, max]",
+             f"highest 1-min load average while measuring: {f['loadavg_max']} "
+             "(other jobs on the machine move every figure; compare ratios)",
+             "rewrite output tokens/s: pipeline " + _fmt(t["pipeline"], 1)
+             + " | bare vLLM, one generate call " + _fmt(t["bare_one_batch"], 1)
+             + " | bare, one call per chunk " + _fmt(t["bare_chunked"], 1)
+             + " | bare, one call, no per-request seeds " + _fmt(t["bare_unseeded"], 1),
+             "ratio pipeline / bare one batch (target >= 0.97): " + _fmt(r["pipeline_one_batch"]),
+             "ratio bare per-chunk calls / one batch (cost of chunk barriers): "
+             + _fmt(r["chunked_one_batch"]),
+             "ratio seeded / unseeded one batch (cost of per-request seeds): "
+             + _fmt(r["seeded_unseeded"]),
+             f"peak memory growth from 1x to {f['scale']}x: task "
+             f"{f['memory_growth_10x_over_1x']['task']}x, engine "
+             f"{f['memory_growth_10x_over_1x']['engine']}x",
+             "| shard | docs | task wall s | engine starts (gate/reformulate/clean/validate) "
+             "| engine start s | task peak MiB | engine peak MiB |",
+             "|---|---:|---:|---|---:|---:|---:|"]  # fmt: skip
+    for name, x in f["tasks"].items():
+        starts = "/".join(str(v) for v in x["engine_starts"].values())
         lines.append(
-            f"| {name} | {r['docs']} | {r['wall_s']} | {r['engine_start_s']} | "
-            f"{r['task_peak_mib']} | {r['engine_peak_mib']} |"
+            f"| {name} | {x['docs']} | {_fmt(x['wall_s'], 1)} | {starts} "
+            f"(total {x['engine_starts_total']}) | {_fmt(x['engine_start_s'], 1)} | "
+            f"{_fmt(x['task_peak_mib'], 0)} | {_fmt(x['engine_peak_mib'], 0)} |"
         )
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,6 +342,74 @@ class EngineSession:
         results = read_results(res_path)
         res_path.unlink(missing_ok=True)
         return JobOutcome(results, UsageCounter(**reply["usage"]), startup)
+
+    def stream(
+        self, spec: ModelSpec, groups: Iterable[tuple[int, list[GenRequest]]]
+    ) -> Iterator[tuple[int, JobOutcome]]:
+        """``(group, outcome)`` for each ``(group, requests)``, as each group completes.
+
+        One engine call over all groups: the worker keeps ``engine.window`` requests in
+        flight across group boundaries and answers for a group when its last request is
+        done, so a caller writes each group (a shard's chunk) as it finishes, with no
+        barrier between them. Groups may complete out of order. Requests go to a file
+        written from ``groups`` one group at a time (flat memory here too); empty groups
+        are answered at once. HTTP specs run group by group."""
+        if spec.backend == "openai":
+            for group, requests in groups:
+                yield group, _run_http(spec, requests, None)
+            return
+        if spec.backend != "vllm":
+            raise ValueError(f"unknown backend {spec.backend!r}")
+        self._calls += 1
+        job = Path(self._tmp.name)
+        req_path, out_dir = job / f"stream-{self._calls}.jsonl", job / f"stream-{self._calls}"
+        out_dir.mkdir()
+        sent = 0
+        with req_path.open("w", encoding="utf-8") as fh:
+            for group, requests in groups:
+                if not requests:
+                    yield group, JobOutcome([], UsageCounter())
+                    continue
+                sent += 1
+                for req in requests:
+                    row = {"group": group, "request": request_to_dict(req)}
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if not sent:
+            req_path.unlink()
+            return
+        key = self._engine_key(spec)
+        startup = 0.0
+        if self._proc is None or key != self._key or self._proc.poll() is not None:
+            startup = self._start(spec, key)
+        command = {"op": "stream", "label": spec.label, "requests": str(req_path),
+                   "results_dir": str(out_dir)}  # fmt: skip
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(json.dumps(command) + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+        while True:
+            line = self._reply.readline()
+            if not line:
+                code = self._proc.wait()
+                self._proc = None
+                raise GenerationJobError(
+                    f"{spec.label}: engine process exited with {code}; last output:\n"
+                    + "\n".join(self._tail)
+                )
+            reply = json.loads(line)
+            if not reply.get("ok"):
+                raise GenerationJobError(f"{spec.label}: {reply.get('error')}")
+            if reply.get("done"):
+                break
+            res_path = Path(reply["results"])
+            results = read_results(res_path)
+            res_path.unlink(missing_ok=True)
+            yield reply["group"], JobOutcome(results, UsageCounter(**reply["usage"]), startup)
+            startup = 0.0
+        req_path.unlink(missing_ok=True)
+        out_dir.rmdir()
 
     def _start(self, spec: ModelSpec, key: str) -> float:
         import threading

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from maga.config import VLLMEngineConfig
@@ -36,6 +37,8 @@ def engine_options(
     if in_process:
         env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         extra["distributed_executor_backend"] = "uni"
+    if engine.speculative is not None:
+        extra["speculative_config"] = engine.speculative.engine_args()
     return env, extra
 
 
@@ -105,29 +108,81 @@ class VLLMBackend:
             structured_outputs=structured,
         )
 
+    def _prepare(self, req: GenRequest) -> tuple[dict, Any] | GenResult:
+        """The engine prompt and sampling params of one request, or its error result."""
+        ids = chat_prompt_ids(self.tokenizer, req.messages)  # thinking off
+        room = self.max_model_len - len(ids)
+        if room < MIN_COMPLETION_TOKENS:
+            return GenResult("", prompt_tokens=len(ids), error="prompt_too_long")
+        return {"prompt_token_ids": list(ids)}, self._sampling(req, min(req.max_tokens, room))
+
+    @staticmethod
+    def _result(out: Any) -> GenResult:
+        comp = out.outputs[0]
+        return GenResult(
+            text=comp.text,
+            prompt_tokens=len(out.prompt_token_ids or []),
+            completion_tokens=len(comp.token_ids),
+            finish_reason=comp.finish_reason,
+        )
+
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+        """All requests in one ``LLM.generate`` call (the engine batches them)."""
         results: list[GenResult | None] = [None] * len(requests)
         prompts, params, index = [], [], []
         for i, req in enumerate(requests):
-            ids = chat_prompt_ids(self.tokenizer, req.messages)  # thinking off
-            room = self.max_model_len - len(ids)
-            if room < MIN_COMPLETION_TOKENS:
-                results[i] = GenResult("", prompt_tokens=len(ids), error="prompt_too_long")
+            prepared = self._prepare(req)
+            if isinstance(prepared, GenResult):
+                results[i] = prepared
                 continue
-            prompts.append({"prompt_token_ids": list(ids)})
-            params.append(self._sampling(req, min(req.max_tokens, room)))
+            prompts.append(prepared[0])
+            params.append(prepared[1])
             index.append(i)
         if prompts:
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
             for i, out in zip(index, outputs, strict=True):
-                comp = out.outputs[0]
-                results[i] = GenResult(
-                    text=comp.text,
-                    prompt_tokens=len(out.prompt_token_ids or []),
-                    completion_tokens=len(comp.token_ids),
-                    finish_reason=comp.finish_reason,
-                )
+                results[i] = self._result(out)
         return [r for r in results if r is not None]
+
+    def stream(
+        self, requests: Iterable[tuple[Any, GenRequest]], window: int
+    ) -> Iterator[tuple[Any, GenResult]]:
+        """``(tag, result)`` for each ``(tag, request)``, in the order they finish.
+
+        At most ``window`` requests are in the engine at once; each finished one is
+        replaced at once by the next, so the engine's batch never drains at a chunk
+        boundary (``generate`` waits for its slowest request before the next call can
+        start) and memory holds the window, not the whole input."""
+        from vllm.sampling_params import RequestOutputKind
+
+        if window < 1:
+            raise ValueError(f"stream window must be at least 1, got {window}")
+        engine = self.llm.llm_engine
+        source = iter(requests)
+        tags: dict[str, Any] = {}
+        count, exhausted = 0, False
+        while True:
+            while not exhausted and len(tags) < window:
+                item = next(source, None)
+                if item is None:
+                    exhausted = True
+                    break
+                tag, req = item
+                prepared = self._prepare(req)
+                if isinstance(prepared, GenResult):
+                    yield tag, prepared
+                    continue
+                prompt, params = prepared
+                params.output_kind = RequestOutputKind.FINAL_ONLY
+                rid = f"s{count}"
+                count += 1
+                tags[rid] = tag
+                engine.add_request(rid, prompt, params)
+            if not tags:
+                return
+            for out in engine.step():
+                if out.finished and out.request_id in tags:
+                    yield tags.pop(out.request_id), self._result(out)
 
     def close(self) -> None:
         engine = getattr(self, "llm", None)

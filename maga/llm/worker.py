@@ -5,7 +5,12 @@ Reads ``spec.json`` and ``requests.jsonl`` from JOB_DIR, writes ``results.jsonl`
 
 ``python -m maga.llm.worker --session SPEC_JSON REPLY_FD`` keeps the engine for many
 batches instead (see :class:`maga.llm.jobs.EngineSession`): one JSON command per stdin
-line, one JSON reply per line on REPLY_FD, until ``close`` or the end of stdin."""
+line, one JSON reply per line on REPLY_FD, until ``close`` or the end of stdin.
+
+Requests reach the engine through a bounded window (``engine.window``): a finished
+request is replaced by the next at once, so the batch stays full across what the caller
+sees as chunks. ``generate`` answers once for its whole batch; ``stream`` answers once
+per group (a shard's chunk) as soon as that group's last request finishes."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from maga.llm.lifecycle import check_task_alive, install_in_engine_process
 
@@ -23,13 +29,13 @@ from maga.llm.lifecycle import check_task_alive, install_in_engine_process
 install_in_engine_process()
 
 from maga.config import VLLMEngineConfig  # noqa: E402
+from maga.llm.base import GenResult, UsageCounter  # noqa: E402
 from maga.llm.jobs import (  # noqa: E402
     BenchSpec,
     ModelSpec,
     bench_figures,
     bench_requests,
     request_from_dict,
-    run_batches,
 )
 from maga.llm.vllm_backend import VLLMBackend  # noqa: E402
 from maga.log import get_logger  # noqa: E402
@@ -45,7 +51,7 @@ def main(job_dir: str) -> int:
     engine = VLLMEngineConfig.model_validate(spec.engine)
     backend = VLLMBackend(spec.path, engine, seed=spec.seed)
     try:
-        results, usage = run_batches(backend, requests, spec.label)
+        results, usage = feed(backend, requests, spec.label, engine.window)
         bench = None
         bench_file = job / "bench.json"
         if bench_file.exists():
@@ -65,6 +71,72 @@ def main(job_dir: str) -> int:
     }
     (job / "meta.json").write_text(json.dumps(meta))
     return 0
+
+
+def feed(
+    backend: VLLMBackend, requests: list, label: str, window: int
+) -> tuple[list[GenResult], UsageCounter]:
+    """Results in request order, the engine fed through a window of ``window``."""
+    results: list[GenResult | None] = [None] * len(requests)
+    usage, began, last_log = UsageCounter(), time.perf_counter(), time.monotonic()
+    for done, (i, res) in enumerate(backend.stream(enumerate(requests), window), 1):
+        results[i] = res
+        if time.monotonic() - last_log >= 30 and done < len(requests):
+            last_log = time.monotonic()
+            log.info("%s: %d/%d requests", label, done, len(requests))
+    ordered = [r for r in results if r is not None]
+    usage.add(ordered, time.perf_counter() - began)
+    log.info("%s: %d requests, %.1f completion tok/s", label, len(ordered), usage.tokens_per_s)
+    return ordered, usage
+
+
+def _grouped(path: str, pending: dict[int, dict]) -> Any:
+    """``((group, index), request)`` from a stream request file, read lazily; notes each
+    group's size in ``pending`` once the reader has moved past it."""
+    current = None
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            group = int(row["group"])
+            if group != current:
+                if current is not None:
+                    pending[current]["size"] = pending[current]["seen"]
+                if group in pending:
+                    raise ValueError(f"stream request file: group {group} is not contiguous")
+                current = group
+                pending[group] = {"seen": 0, "size": None, "results": {}}
+            idx = pending[group]["seen"]
+            pending[group]["seen"] += 1
+            yield (group, idx), request_from_dict(row["request"])
+    if current is not None:
+        pending[current]["size"] = pending[current]["seen"]
+
+
+def stream_groups(backend: VLLMBackend, cmd: dict, window: int, answer: Any) -> None:
+    """Serve one ``stream`` command: write ``<results_dir>/group-<k>.jsonl`` and answer
+    ``{"group": k, ...}`` for each group as soon as it is complete, then ``done``."""
+    pending: dict[int, dict] = {}
+    out_dir = Path(cmd["results_dir"])
+    last = time.perf_counter()
+
+    def flush() -> None:
+        nonlocal last
+        for group in [g for g, p in pending.items() if p["size"] == len(p["results"])]:
+            p = pending.pop(group)
+            results = [p["results"][i] for i in range(p["size"])]
+            now = time.perf_counter()
+            usage = UsageCounter()
+            usage.add(results, now - last)  # time since the previous group finished
+            last = now
+            path = out_dir / f"group-{group}.jsonl"
+            _write_results(path, results)
+            answer({"ok": True, "group": group, "results": str(path), "usage": asdict(usage)})
+
+    for (group, idx), res in backend.stream(_grouped(cmd["requests"], pending), window):
+        pending[group]["results"][idx] = res
+        flush()
+    flush()  # groups whose size became known only at the end of the file
+    answer({"ok": True, "done": True})
 
 
 def _write_results(path: Path, results: list) -> None:
@@ -99,9 +171,14 @@ def session(spec_file: str, reply_fd: int) -> int:
             if cmd.get("op") == "close":
                 break
             try:
+                if cmd.get("op") == "stream":
+                    stream_groups(backend, cmd, engine.window, answer)
+                    continue
                 with open(cmd["requests"], encoding="utf-8") as fh:
                     requests = [request_from_dict(json.loads(row)) for row in fh]
-                results, usage = run_batches(backend, requests, cmd.get("label", spec.label))
+                results, usage = feed(
+                    backend, requests, cmd.get("label", spec.label), engine.window
+                )
                 _write_results(Path(cmd["results"]), results)
                 answer({"ok": True, "usage": asdict(usage)})
             except Exception as exc:  # the parent raises it with this text

@@ -204,15 +204,18 @@ def rewrite_requests(cfg: MagaConfig, units: list[dict],
     return items, requests
 
 
-def _rw_chunk(cfg: MagaConfig, session: EngineSession, spec: ModelSpec, units: list[dict],
-              ga_rows: list[dict]) -> tuple[list[dict], dict]:  # fmt: skip
-    items, requests = rewrite_requests(cfg, units, ga_rows)
-    outcome = session.generate(spec, requests)
-    rows = [{**it, "text": res.text.strip(), "error": res.error,
+def _rw_requests(storage: Any, paths: ShardPaths, cfg: MagaConfig,
+                 k: int) -> tuple[list[dict], list[GenRequest]]:  # fmt: skip
+    """Chunk ``k``'s rewrite (or rationale) rows-to-be and requests, from its staged GA rows."""
+    units = list(iter_units(storage, paths, k, cfg))
+    return rewrite_requests(cfg, units, storage.read_json(paths.chunk("ga", k))["rows"])
+
+
+def _rw_rows(items: list[dict], outcome: Any) -> list[dict]:
+    return [{**it, "text": res.text.strip(), "error": res.error,
              "finish_reason": res.finish_reason, "prompt_tokens": res.prompt_tokens,
              "completion_tokens": res.completion_tokens}
             for it, res in zip(items, outcome.results, strict=True)]  # fmt: skip
-    return rows, outcome.usage.as_dict()
 
 
 def model_specs(ctx: RunContext) -> dict[str, ModelSpec]:
@@ -290,33 +293,53 @@ def reformulate_shard(
     spawn_before = getattr(session, "spawn_seconds", 0.0)
     progress = Progress(label, gate["accepted"], n_chunks, cfg.refresh.progress_every_s)
     try:
-        for phase in ("ga", "gen"):
-            spec = specs["ga_slm" if phase == "ga" else "reformulation_slm"]
-            for k in range(n_chunks):
-                uri = paths.chunk(phase, k)
-                chunk_began = time.perf_counter()
-                docs = list(iter_jsonl(storage, paths.chunk("input", k)))
-                if storage.exists(uri):
-                    progress.chunk(phase, k, len(docs), 0, 0.0)
-                    continue
-                long_docs: Counter = Counter()
-                units = []
-                for doc in docs:
-                    got, counts = doc_units(doc, cfg)
-                    units += got
-                    long_docs.update(counts)
-                with progress.running(phase, k):
-                    if phase == "ga":
-                        rows, usage = _ga_chunk(cfg, session, spec, units)
-                    else:
-                        ga_rows = storage.read_json(paths.chunk("ga", k))["rows"]
-                        rows, usage = _rw_chunk(cfg, session, spec, units, ga_rows)
-                wall = time.perf_counter() - chunk_began
-                write_json(storage, uri, {"chunk": k, "rows": rows, "usage": usage,
-                                          "long_docs": dict(long_docs),
-                                          "wall_seconds": round(wall, 3)})  # fmt: skip
+        for k in range(n_chunks):
+            uri = paths.chunk("ga", k)
+            chunk_began = time.perf_counter()
+            docs = list(iter_jsonl(storage, paths.chunk("input", k)))
+            if storage.exists(uri):
+                progress.chunk("ga", k, len(docs), 0, 0.0)
+                continue
+            long_docs: Counter = Counter()
+            units = []
+            for doc in docs:
+                got, counts = doc_units(doc, cfg)
+                units += got
+                long_docs.update(counts)
+            with progress.running("ga", k):
+                rows, usage = _ga_chunk(cfg, session, specs["ga_slm"], units)
+            wall = time.perf_counter() - chunk_began
+            write_json(storage, uri, {"chunk": k, "rows": rows, "usage": usage,
+                                      "long_docs": dict(long_docs),
+                                      "wall_seconds": round(wall, 3)})  # fmt: skip
+            new_chunks += 1
+            progress.chunk("ga", k, len(docs), usage["completion_tokens"], wall)
+            _maybe_crash(new_chunks)
+        todo = [k for k in range(n_chunks) if not storage.exists(paths.chunk("gen", k))]
+        for k in range(n_chunks):
+            if k not in todo:
+                progress.chunk("gen", k, len(list(iter_jsonl(storage, paths.chunk("input", k)))),
+                               0, 0.0)  # fmt: skip
+        # The rewrite pass streams every missing chunk through the engine at once; each
+        # chunk's file is written as soon as its last rewrite is done.
+        last = time.perf_counter()
+        with progress.running("gen", todo[0] if todo else 0):
+            outcomes = session.stream(
+                specs["reformulation_slm"],
+                ((k, _rw_requests(storage, paths, cfg, k)[1]) for k in todo),
+            )
+            for k, outcome in outcomes:
+                items, _ = _rw_requests(storage, paths, cfg, k)
+                rows = _rw_rows(items, outcome)
+                usage = outcome.usage.as_dict()
+                now = time.perf_counter()
+                wall, last = now - last, now  # the pass's wall time, shared out by chunk
+                write_json(storage, paths.chunk("gen", k),
+                           {"chunk": k, "rows": rows, "usage": usage, "long_docs": {},
+                            "wall_seconds": round(wall, 3)})  # fmt: skip
                 new_chunks += 1
-                progress.chunk(phase, k, len(docs), usage["completion_tokens"], wall)
+                n_docs = len(list(iter_jsonl(storage, paths.chunk("input", k))))
+                progress.chunk("gen", k, n_docs, usage["completion_tokens"], wall)
                 _maybe_crash(new_chunks)
     finally:
         if own:

@@ -134,5 +134,10 @@ class FakeSession:
         usage.add(results, 0.01)
         return JobOutcome(results, usage)
 
+    def stream(self, spec: Any, groups: Any) -> Any:
+        """Group by group, each a ``generate`` call (``crash_after`` counts them too)."""
+        for group, requests in groups:
+            yield group, self.generate(spec, requests)
+
     def close(self) -> None:
         pass

@@ -1,0 +1,73 @@
+"""Feeding a real vLLM engine through a bounded window (tiny random model, CPU build).
+
+The window must not change a single output (per-request seeds, deterministic mode), a
+too-long prompt must come back as an error result, and a session stream must answer
+each group with exactly its own results, empty groups included."""
+
+import pytest
+
+from maga.config import VLLMEngineConfig
+from maga.llm.base import GenRequest
+from maga.llm.jobs import EngineSession, ModelSpec
+from maga.models.builtin import resolve_model
+
+pytestmark = [pytest.mark.slow]
+ENGINE = VLLMEngineConfig(max_model_len=256, max_num_seqs=8, kv_cache_space_gib=1)
+
+
+def _requests(n: int, prefix: str = "") -> list[GenRequest]:
+    return [
+        GenRequest(
+            messages=[{"role": "user", "content": f"{prefix}Document {i} about ships."}],
+            max_tokens=12 + i % 7,  # uneven lengths: requests finish out of order
+            temperature=0.8,
+            seed=1000 + i,
+            key=f"{prefix}{i}",
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.timeout(300)
+def test_window_changes_no_output_and_keeps_errors():
+    from maga.llm.vllm_backend import VLLMBackend
+
+    backend = VLLMBackend(resolve_model("builtin:tiny-random"), ENGINE, deterministic=True)
+    try:
+        reqs = _requests(30)
+        too_long = GenRequest(messages=[{"role": "user", "content": "word " * 400}], max_tokens=8)
+        reqs.insert(5, too_long)
+        one_call = backend.generate(reqs)
+        for window in (1, 5, 64):
+            got = dict(backend.stream(enumerate(reqs), window))
+            assert sorted(got) == list(range(len(reqs)))
+            assert [got[i].text for i in range(len(reqs))] == [r.text for r in one_call]
+            assert got[5].error == "prompt_too_long"
+            assert sum(r.completion_tokens for r in got.values()) > 0
+        with pytest.raises(ValueError, match="window"):
+            list(backend.stream(enumerate(reqs), 0))
+    finally:
+        backend.close()
+
+
+@pytest.mark.timeout(300)
+def test_session_stream_answers_each_group_with_its_own_results():
+    spec = ModelSpec(
+        label="t", path=resolve_model("builtin:tiny-random"), engine=ENGINE.model_dump()
+    )
+    groups = [(0, _requests(9, "a")), (1, []), (2, _requests(4, "b")), (5, _requests(11, "c"))]
+    with EngineSession() as session:
+        streamed = dict(session.stream(spec, iter(groups)))
+        assert session.engine_starts == 1
+        assert sorted(streamed) == [0, 1, 2, 5]
+        assert streamed[1].results == []
+        for group, requests in groups:
+            if requests:
+                alone = session.generate(spec, requests).results
+                assert [r.text for r in streamed[group].results] == [r.text for r in alone]
+                assert streamed[group].usage.requests == len(requests)
+        assert session.engine_starts == 1  # generate reused the streaming engine
+        again = dict(session.stream(spec, iter(groups)))  # a rerun: byte-identical
+        assert {g: [r.text for r in o.results] for g, o in again.items()} == {
+            g: [r.text for r in o.results] for g, o in streamed.items()
+        }
