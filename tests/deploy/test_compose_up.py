@@ -28,6 +28,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -109,9 +110,12 @@ class Compose:
         self.env = env
         self.env_file = env_file
 
-    def cmd(self, *args: str, file: Path = ROOT / "docker-compose.yaml") -> list[str]:
+    def cmd(
+        self, *args: str, file: Path = ROOT / "docker-compose.yaml", profile: str = ""
+    ) -> list[str]:
+        profiles = ["--profile", profile] if profile else []
         return [self.binary, "-p", PROJECT, "--project-directory", str(file.parent),
-                "-f", str(file), "--env-file", str(self.env_file), *args]  # fmt: skip
+                "-f", str(file), "--env-file", str(self.env_file), *profiles, *args]  # fmt: skip
 
     def __call__(self, *args: str, timeout_s: float = 600, check: bool = True, **kw) -> str:
         res = subprocess.run(
@@ -122,10 +126,11 @@ class Compose:
                                  f"{(res.stdout + res.stderr)[-4000:]}")  # fmt: skip
         return res.stdout
 
-    def build(self, *args: str, file: Path, log: Path, timeout_s: float) -> None:
+    def build(self, *args: str, file: Path, log: Path, timeout_s: float, profile: str = "") -> None:
+        cmd = self.cmd("build", "--progress", "plain", *args, file=file, profile=profile)
         with open(log, "w") as fh:
             res = subprocess.run(
-                ["nice", "-n", "10", *self.cmd("build", "--progress", "plain", *args, file=file)],
+                ["nice", "-n", "10", *cmd],
                 stdout=fh, stderr=subprocess.STDOUT, env=self.env, timeout=timeout_s,
             )  # fmt: skip
         if res.returncode != 0:
@@ -199,30 +204,51 @@ def _require_engine() -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[dict]:
+def docker_env() -> Iterator[dict[str, str]]:
+    """A running Docker engine (started and stopped here if needed) with the Debian base;
+    the module's timings are written at its end."""
     _require_engine()
     began_all = time.monotonic()
-    workdir = tmp_path_factory.mktemp("compose-up")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         engine_cm = engine.docker_engine()
         env = engine_cm.__enter__()
     except engine.EngineError as exc:
         pytest.fail(str(exc))
-    compose = None
     try:
         env = {**env, "MAGA_STANDIN_TAG": TAG}
-        # --- base images: Debian rootfs, then the stand-ins --------------------------------
-        began = time.monotonic()
         TIMINGS["debian_base"] = {k: round(v, 1) for k, v in engine.debian_base(env).items()}
-        ca = engine.pip_setting("cert")
-        build_settings = {
-            "MAGA_BUILD_NETWORK": "host",
-            "MAGA_BUILD_EXTRA_CA": ca if ca and Path(ca).is_file() else "",
-        }
-        standin_env = workdir / "standins.env"
-        standin_env.write_text("".join(f"{k}={v}\n" for k, v in build_settings.items()))
-        Compose(env, standin_env).build(
+        yield env
+        TIMINGS["disk"] = _disk(env)
+    finally:
+        engine_cm.__exit__(None, None, None)
+        _timed("total_s", began_all)
+        print("\ncompose-up test:", json.dumps(TIMINGS, indent=2))
+        (ARTIFACTS / "summary.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+
+
+def _build_settings(workdir: Path) -> tuple[dict[str, str], Path]:
+    """Build inputs of this machine (host network, pip's CA bundle) and an env file of them."""
+    ca = engine.pip_setting("cert")
+    settings = {
+        "MAGA_BUILD_NETWORK": "host",
+        "MAGA_BUILD_EXTRA_CA": ca if ca and Path(ca).is_file() else "",
+    }
+    path = workdir / "build.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    return settings, path
+
+
+@pytest.fixture(scope="module")
+def stack(docker_env, tmp_path_factory) -> Iterator[dict]:
+    env = docker_env
+    workdir = tmp_path_factory.mktemp("compose-up")
+    compose = None
+    try:
+        # --- stand-ins for the base images ------------------------------------------------
+        began = time.monotonic()
+        build_settings, build_env = _build_settings(workdir)
+        Compose(env, build_env).build(
             file=STANDINS / "compose.yaml", log=ARTIFACTS / "build-standins.log", timeout_s=1800
         )
         _timed("build_standins_s", began)
@@ -260,27 +286,21 @@ def stack(tmp_path_factory) -> Iterator[dict]:
 
         # --- up ---------------------------------------------------------------------------
         began = time.monotonic()
-        compose("up", "-d", "--no-build", "--pull", "never", timeout_s=600)
+        compose("up", "-d", "--no-build", "--pull", "never", timeout_s=900)
         _wait_healthy(compose, HEALTHY_TIMEOUT_S)
         _timed("compose_up_to_healthy_s", began)
         api = Api(f"http://{addr}:{host['AIRFLOW_UI_PORT']}", values["AIRFLOW_ADMIN_USER"],
                   values["AIRFLOW_ADMIN_PASSWORD"])  # fmt: skip
         yield {"compose": compose, "api": api, "values": values, "addr": addr, "env": env}
     finally:
-        try:
-            if compose is not None:
-                (ARTIFACTS / "compose-logs.txt").write_text(compose.logs(400))
-                TIMINGS["disk"] = _disk(env)
-                began = time.monotonic()
-                compose("down", "-v", "--remove-orphans", timeout_s=600, check=False)
-                _timed("compose_down_s", began)
-                left = compose("ps", "-a", "-q", check=False).split()
-                assert not left, f"containers left after down -v: {left}"
-        finally:
-            engine_cm.__exit__(None, None, None)
-            _timed("total_s", began_all)
-            print("\ncompose-up test:", json.dumps(TIMINGS, indent=2))
-            (ARTIFACTS / "summary.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+        if compose is not None:
+            (ARTIFACTS / "compose-logs.txt").write_text(compose.logs(400))
+            TIMINGS["disk_with_stack"] = _disk(env)
+            began = time.monotonic()
+            compose("down", "-v", "--remove-orphans", timeout_s=600, check=False)
+            _timed("compose_down_s", began)
+            left = compose("ps", "-a", "-q", check=False).split()
+            assert not left, f"containers left after down -v: {left}"
 
 
 def _disk(env: dict[str, str]) -> dict[str, str]:
@@ -411,3 +431,76 @@ def test_both_dags_run_in_containers(stack: dict) -> None:
         rej = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=rkey)["Body"].read()))
         rejected |= {r["source_id"] for r in rej.to_pylist() if r["rewrite_id"] is None}
     assert ids <= produced | rejected, ids - produced - rejected
+
+
+@pytest.mark.timeout(1200)
+def test_gpu_images_on_a_python_only_base(docker_env, tmp_path) -> None:
+    """What can be checked of the GPU images without vllm/vllm-openai and a GPU.
+
+    A stand-in without vLLM or CUDA (tests/deploy/standins/vllm-base.Dockerfile) takes
+    the base's name in this engine for the duration of the test. Then:
+    - teacher.Dockerfile builds through the compose file (context allow-list, user
+      50000:0, entrypoint), the image runs as UID 50000, and its entrypoint turns the
+      MAGA_TEACHER_* settings into `vllm serve` flags (the stand-in's `vllm` prints its
+      arguments) or stops naming a missing setting;
+    - gpu-worker.Dockerfile builds up to its guard on the base's vLLM version and stops
+      there, as it must on a base that is not vLLM 0.24.0.
+    Not checked: vLLM, CUDA, the GPU worker's Python packages, any GPU.
+    """
+    env = docker_env
+    dockerfiles = [ROOT / "docker" / n for n in ("teacher.Dockerfile", "gpu-worker.Dockerfile")]
+    bases = {re.search(r"^FROM (\S+)", f.read_text(), flags=re.M).group(1) for f in dockerfiles}
+    assert len(bases) == 1, bases
+    base = bases.pop()
+    if engine.image_exists(base, env):
+        pytest.skip(f"{base} is in this engine: build the GPU images for real instead")
+    settings, build_env = _build_settings(tmp_path)
+    began = time.monotonic()
+    Compose(env, build_env).build(
+        "vllm-base", file=STANDINS / "compose.yaml", log=ARTIFACTS / "build-vllm-base.log",
+        timeout_s=900, profile="gpu",
+    )  # fmt: skip
+    docker = ["docker"]
+    subprocess.run([*docker, "tag", f"maga-standin/vllm-base:{TAG}", base], env=env, check=True)
+    try:
+        values = _write_env(
+            tmp_path / ".env",
+            {**settings, "MAGA_TEACHER_IMAGE": f"maga-teacher:{TAG}",
+             "MAGA_GPU_WORKER_IMAGE": f"maga-gpu-worker:{TAG}"},
+        )  # fmt: skip
+        compose = Compose(env, tmp_path / ".env")
+        compose.build("teacher", file=ROOT / "docker-compose.yaml",
+                      log=ARTIFACTS / "build-teacher.log", timeout_s=600, profile="gpu")  # fmt: skip
+        image = values["MAGA_TEACHER_IMAGE"]
+
+        def run(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*docker, "run", "--rm", *args], capture_output=True,
+                                  text=True, env=env, timeout=120)  # fmt: skip
+
+        who = run("--entrypoint", "id", image)
+        assert who.returncode == 0 and who.stdout.startswith("uid=50000"), who
+        res = run("-e", "MAGA_TEACHER_MODEL=Qwen/Qwen3-8B", "-e", "MAGA_TEACHER_API_KEY=k3y",
+                  "-e", "MAGA_TEACHER_MAX_MODEL_LEN=4096", image, "--enable-prefix-caching")  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        argv = res.stdout.splitlines()
+        assert argv[:2] == ["serve", "Qwen/Qwen3-8B"], argv
+        flags = dict(zip(argv[2:-1:2], argv[3:-1:2], strict=False))
+        assert flags["--api-key"] == "k3y" and flags["--max-model-len"] == "4096", argv
+        assert flags["--port"] == "8000" and flags["--gpu-memory-utilization"] == "0.85", argv
+        assert argv[-1] == "--enable-prefix-caching", argv
+        res = run("-e", "MAGA_TEACHER_MODEL=Qwen/Qwen3-8B", image)
+        assert res.returncode != 0 and "MAGA_TEACHER_API_KEY" in res.stderr, res
+
+        log = ARTIFACTS / "build-gpu-worker.log"
+        with pytest.raises(pytest.fail.Exception, match=r"build of docker-compose.yaml failed"):
+            compose.build("gpu-worker", file=ROOT / "docker-compose.yaml", log=log,
+                          timeout_s=900, profile="gpu")  # fmt: skip
+        text = log.read_text(errors="replace")
+        failed = [line for line in text.splitlines() if re.match(r"#\d+ ERROR", line)]
+        assert failed and "grep -qE '^vllm==0\\.24\\.0" in failed[0], failed or text[-3000:]
+        assert re.search(r"useradd --uid 50000[^\n]*\n(#\d+ [^\n]*\n)*?#\d+ DONE", text), text[
+            -3000:
+        ]
+    finally:
+        subprocess.run([*docker, "rmi", base], env=env, capture_output=True)
+        _timed("gpu_images_check_s", began)
