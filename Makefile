@@ -9,7 +9,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export MAGA_HOME := $(CURDIR)
 export VLLM_CPU_KVCACHE_SPACE ?= 2
 
-.PHONY: env demo test test-fast lint format airflow bench bench-gpu bench-control-plane clean quantizer-env gpu-smoke gpu-smoke-dry
+.PHONY: env demo test test-fast lint format airflow bench bench-gpu bench-control-plane clean quantizer-env gpu-smoke gpu-smoke-dry deploy-test
 
 env: $(VENV)/.installed
 
@@ -37,6 +37,12 @@ test: env
 
 test-fast: env
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# Builds the images and runs both DAGs in docker compose on a real Docker engine
+# (tests/deploy/test_compose_up.py; `make test` runs it too). Needs root for dockerd.
+deploy-test: env
+	scripts/ci-system-deps.sh
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/deploy/test_compose_up.py
 
 lint: env
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

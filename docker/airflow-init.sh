@@ -4,10 +4,11 @@
 #   1. refuses to go on while a secret still holds the `change-me` placeholder from
 #      .env.example, or the Fernet key is not a valid key;
 #   2. makes the shared volumes writable for ${AIRFLOW_UID}:0;
-#   3. runs the official image's entrypoint, which migrates the metadata
+#   3. creates the bucket of MAGA_STORAGE_ROOT unless it exists;
+#   4. runs the official image's entrypoint, which migrates the metadata
 #      database (_AIRFLOW_DB_MIGRATE) and creates the admin user
 #      (_AIRFLOW_WWW_USER_CREATE, FAB auth manager) before printing the version;
-#   4. creates the pools of the tasks that load a model (maga.deploy.routing).
+#   5. creates the pools of the tasks that load a model (maga.deploy.routing).
 set -euo pipefail
 
 AIRFLOW_UID="${AIRFLOW_UID:-50000}"
@@ -36,9 +37,13 @@ mkdir -p /opt/airflow/logs /opt/maga/var/models
 chown -R "${AIRFLOW_UID}:0" /opt/airflow/logs /opt/maga/var
 chmod -R g+rwX /opt/airflow/logs /opt/maga/var
 
-# 3. Database migration and admin user, done by the official entrypoint.
+# 3. The bucket in MAGA_STORAGE_ROOT, with the pipeline's own keys (maga.deploy.bucket;
+#    run from /opt/maga because root's interpreter skips the user site's .pth files).
+(cd /opt/maga && python -m maga.deploy.bucket)
+
+# 4. Database migration and admin user, done by the official entrypoint.
 /entrypoint airflow version
 
-# 4. Pools of the tasks that load a model (`gpu`, and the profile's refresh.model_pool):
+# 5. Pools of the tasks that load a model (`gpu`, and the profile's refresh.model_pool):
 #    Airflow never schedules a task whose pool does not exist. Slots: MAGA_GPU_POOL_SLOTS.
-PYTHONPATH="/opt/maga:${PYTHONPATH}" python -m maga.deploy.routing
+(cd /opt/maga && python -m maga.deploy.routing)

