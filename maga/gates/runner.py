@@ -94,8 +94,4 @@ def run_gate_step(ctx: RunContext, gate: str, compute: Callable[[], GateResult])
 
 
 def run_tool_models_gate(ctx: RunContext, gate: str) -> dict[str, Any]:
-    if gate == "collapse":  # embeddings + judge scores, measured by the report's code
-        from maga.report.collapse import compute_collapse
-
-        return run_gate_step(ctx, gate, lambda: compute_collapse(ctx))
     return run_gate_step(ctx, gate, lambda: evaluate_tool_models_gate(ctx, gate))

@@ -51,8 +51,12 @@ def start_run(
 def run_step(ctx: RunContext, task_id: str) -> dict[str, Any]:
     step = STEP_BY_ID[task_id]
     if step.kind == "gate":
-        from maga.gates.runner import run_tool_models_gate
+        from maga.gates.runner import run_gate_step, run_tool_models_gate
 
+        if step.gate == "collapse":  # embeddings + judge scores, measured by the report
+            from maga.report.collapse import compute_collapse
+
+            return run_gate_step(ctx, "collapse", lambda: compute_collapse(ctx))
         return run_tool_models_gate(ctx, step.gate or "")
     stage = _stages()[task_id]()
     return run_stage(ctx, stage)

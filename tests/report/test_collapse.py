@@ -11,7 +11,7 @@ import pytest
 from maga.config import CONFIG_DIR, ReportConfig, load_config
 from maga.gates.collapse import gate_collapse
 from maga.gates.core import GateFailed
-from maga.gates.runner import run_tool_models_gate
+from maga.pipelines.tool_models import run_step
 
 # The paper's Table 3 shares judged <= 2 with embeddings that stay close (Base) or drift.
 BASE = {"low_score_share": 0.0665, "embedding_shift": 0.35, "embedding_coverage": 0.8}
@@ -61,7 +61,7 @@ def test_dag_task_records_the_gate_refreshes_the_summary_and_blocks(try1_run: Pa
     ctx = RunContext.from_run_uri(str(try1_run), "maga_tool_models", "try1")
     assert ctx.run_uri == str(try1_run)
     with pytest.raises(GateFailed, match="embedding_shift"):  # random-model text drifts
-        run_tool_models_gate(ctx, "collapse")
+        run_step(ctx, "gate_collapse")
     gate = json.loads((try1_run / "gates" / "collapse" / "gate.json").read_text())
     assert not gate["passed"] and {c["name"] for c in gate["checks"]} == {
         "low_score_share", "embedding_shift", "embedding_coverage"}  # fmt: skip
