@@ -388,6 +388,7 @@ def read_report_tab(page: Any, airflow: Airflow) -> str:
         time.sleep(2)
 
 
+@pytest.mark.timeout(900)  # the module's Airflow is up already
 def test_unpausing_the_refresh_dag_starts_no_run_that_fails(airflow: Airflow,
                                                             dag_run: str) -> None:  # fmt: skip
     token = airflow.token()
@@ -419,6 +420,7 @@ def test_unpausing_the_refresh_dag_starts_no_run_that_fails(airflow: Airflow,
         assert {tis[t]["state"] for t in ("publish", "export_mix", "finish")} == {"skipped"}
 
 
+@pytest.mark.timeout(900)  # the module's Airflow is up already
 def test_each_trigger_form_submits_with_its_defaults(airflow: Airflow, dag_run: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with chromium() as page:
@@ -444,6 +446,7 @@ def test_each_trigger_form_submits_with_its_defaults(airflow: Airflow, dag_run: 
                 assert tis["publish"]["state"] == "skipped"  # not a second failure
 
 
+@pytest.mark.timeout(900)  # the module's Airflow is up already
 def test_a_missing_corpus_fails_at_once_and_the_report_tab_says_why(
     airflow: Airflow, dag_run: str
 ) -> None:
