@@ -23,12 +23,16 @@ _quieted = False
 
 def quiet_libraries() -> None:
     """Library loggers to WARNING (DEBUG when MAGA_LOG_LEVEL=DEBUG); no progress bars
-    without a terminal. Idempotent; env settings only fill in what is unset."""
+    without a terminal. Idempotent; env settings only fill in what is unset. Call it
+    again after importing a library that sets its own loggers' levels on import."""
     global _quieted
     level = logging.DEBUG if os.environ.get("MAGA_LOG_LEVEL", "").upper() == "DEBUG" else (
         logging.WARNING)  # fmt: skip
     for name in CHATTY:
         logging.getLogger(name).setLevel(level)
+    for name, child in list(logging.root.manager.loggerDict.items()):  # modules that set
+        if isinstance(child, logging.Logger) and child.level and name.startswith(CHATTY):
+            child.setLevel(max(child.level, level))  # their own level on import
     if _quieted:
         return
     _quieted = True

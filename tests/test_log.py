@@ -17,6 +17,8 @@ logging.basicConfig(level=logging.INFO, stream=sys.stdout)  # like Airflow's tas
 from maga.log import get_logger
 get_logger("stage").info("stage line")
 import great_expectations  # registers ~200 functions, logging each at INFO
+from maga.gates.core import _batch_definition
+_batch_definition("x")  # a GE context, as a gate task builds one
 from tqdm import tqdm
 for _ in tqdm(range(3), desc="Loading weights"):
     pass
@@ -39,6 +41,7 @@ def test_library_chatter_and_progress_bars_stay_out_of_task_logs():
     done = run(None)
     assert "stage line" in done.stdout
     assert "Skipping registering" not in done.stdout + done.stderr
+    assert "Created temporary directory" not in done.stdout  # a GE module's own INFO level
     assert "Loading weights" not in done.stderr  # no bar on stderr (= ERROR in Airflow)
     assert "transformers bars: False" in done.stdout
 

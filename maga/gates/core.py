@@ -7,7 +7,6 @@ validation. great_expectations is imported on first use (it takes seconds to imp
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import threading
@@ -111,7 +110,9 @@ def _gx() -> Any:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # read by GX versions that track
     import great_expectations as gx
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    from maga.log import quiet_libraries
+
+    quiet_libraries()  # some GE modules set their loggers to INFO on import
     return gx
 
 

@@ -196,7 +196,8 @@ def _clear(run_uri: str, context: dict[str, Any]) -> None:
 
     ti = context["ti"]
     try:
-        clear_failure(Storage(), run_uri, ti.task_id, getattr(ti, "map_index", None))
+        if clear_failure(Storage(), run_uri, ti.task_id, getattr(ti, "map_index", None)):
+            _refresh_summary(run_uri, ti.dag_id, context["run_id"])  # the retry healed it
     except Exception as err:
         log.debug("could not clear a failure record: %s", err)
 

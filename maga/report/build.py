@@ -402,7 +402,9 @@ def overall_status(data: RunData) -> dict[str, Any]:
         label = f"task{'s' if len(stopped) > 1 else ''} {', '.join(stopped)} failed"
         return {"status": "failed", "failed": [], "label": label}
     if not n:
-        return {"status": "no gates yet", "failed": [], "label": "no gate has run yet"}
+        dry = (data.summary.get("plan") or {}).get("dry_run")
+        label = "dry run: nothing processed" if dry else "no gate has run yet"
+        return {"status": "no gates yet", "failed": [], "label": label}
     if failed:
         label = f"{len(failed)} of {n} gate{'s' if n > 1 else ''} failed: {', '.join(failed)}"
         return {"status": "failed", "failed": failed, "label": label}

@@ -38,10 +38,13 @@ def record_failure(storage: Storage, run_uri: str, *, task_id: str, reason: str,
 
 
 def clear_failure(storage: Storage, run_uri: str, task_id: str,
-                  map_index: int | None = None) -> None:  # fmt: skip
+                  map_index: int | None = None) -> bool:  # fmt: skip
+    """Remove the task's failure record; True when there was one."""
     uri = join_uri(run_uri, FOLDER, _name(task_id, map_index))
-    if storage.exists(uri):
-        storage.delete(uri)
+    if not storage.exists(uri):
+        return False
+    storage.delete(uri)
+    return True
 
 
 def read_failures(storage: Storage, run_uri: str) -> list[dict[str, Any]]:

@@ -132,6 +132,7 @@ def test_an_error_that_can_heal_keeps_its_retry(run):
     assert read_failures(run.storage, run.run_uri)[0]["final"] is True
     assert guarded(lambda: {"ok": 1}, run.run_uri, context("teacher_judge")) == {"ok": 1}
     assert read_failures(run.storage, run.run_uri) == []  # a later success clears it
+    assert run.storage.read_json(run.uri("summary.json"))["failures"] == []
 
 
 @pytest.mark.timeout(60)

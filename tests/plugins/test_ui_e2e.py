@@ -349,10 +349,16 @@ def wait_final(airflow: Airflow, dag_id: str, run_id: str, timeout: float) -> st
 
 
 def stop(airflow: Airflow, dag_id: str, run_id: str) -> None:
-    """Clean up a run the test only needed to see start (as 'mark as failed' would)."""
+    """Clean up a run the test only needed to see start (as 'mark as failed' would).
+    Airflow 3.3 ignores that for a run still queued, so wait until it runs."""
+    deadline = time.monotonic() + 180
+    while run_info(airflow, dag_id, run_id)["state"] == "queued":
+        assert time.monotonic() < deadline, f"{run_id} never left the queue"
+        time.sleep(2)
     status, body = airflow.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}",
                                    {"state": "failed"}, airflow.token())  # fmt: skip
-    assert status == 200 and body["state"] == "failed", body
+    assert status == 200, body
+    wait_final(airflow, dag_id, run_id, 180)  # failed, or success once its teardown ran
 
 
 def defaults(airflow: Airflow, dag_id: str) -> dict[str, Any]:
@@ -382,6 +388,7 @@ def read_report_tab(page: Any, airflow: Airflow) -> str:
         time.sleep(2)
 
 
+@pytest.mark.timeout(900)  # the module's Airflow is up already
 def test_unpausing_the_refresh_dag_starts_no_run_that_fails(airflow: Airflow,
                                                             dag_run: str) -> None:  # fmt: skip
     token = airflow.token()
@@ -413,6 +420,7 @@ def test_unpausing_the_refresh_dag_starts_no_run_that_fails(airflow: Airflow,
         assert {tis[t]["state"] for t in ("publish", "export_mix", "finish")} == {"skipped"}
 
 
+@pytest.mark.timeout(900)  # the module's Airflow is up already
 def test_each_trigger_form_submits_with_its_defaults(airflow: Airflow, dag_run: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with chromium() as page:
@@ -438,6 +446,7 @@ def test_each_trigger_form_submits_with_its_defaults(airflow: Airflow, dag_run: 
                 assert tis["publish"]["state"] == "skipped"  # not a second failure
 
 
+@pytest.mark.timeout(900)  # the module's Airflow is up already
 def test_a_missing_corpus_fails_at_once_and_the_report_tab_says_why(
     airflow: Airflow, dag_run: str
 ) -> None:

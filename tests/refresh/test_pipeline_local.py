@@ -139,6 +139,10 @@ def test_dry_run_lists_and_writes_nothing(ws):
     assert report["dry_run"] and report["selected"] == [a]
     assert session.calls == 0 and not ws.output.exists()
     assert "Would process" in Path(ctx.uri("report.md")).read_text()
+    plan = json.loads(Path(ctx.uri("summary.json")).read_text())["plan"]  # the report tab's
+    assert plan["dry_run"] and plan["documents"] == 2 and plan["output"] == str(ws.output)
+    assert plan["shards"] == {"new": 1, "changed": 0, "unchanged": 0, "deferred": 0,
+                              "selected": 1}  # fmt: skip
 
 
 def test_crash_mid_shard_resumes_to_identical_bytes(ws, tmp_path):

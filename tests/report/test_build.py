@@ -235,3 +235,8 @@ def test_a_failed_task_and_a_dry_run_plan_come_first(tool_models_run: Path, tmp_
         and "now / deferred to the next run 2 / 2" in plan
     )
     assert "documents in those shards 42" in plan and "output /out" in plan
+    summary.update(failures=[], gates={})
+    shutil.rmtree(run / "gates")
+    (run / "summary.json").write_text(json.dumps(summary))
+    page = Path(build_report(str(run), data_docs=False, with_embeddings=False)).read_text()
+    assert 'id="overall-status">dry run: nothing processed' in page
