@@ -8,6 +8,7 @@ import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 LANG_FILES = {
     "en": "summaries_en-us.json",
@@ -46,3 +47,26 @@ def wiki_records(languages: list[str] | None = None, limit: int | None = None) -
             count += 1
             if limit is not None and count >= limit:
                 return
+
+
+def write_sample_shards(
+    storage: Any, folder: str, shards: int = 2, docs_per_shard: int = 3, skip: int = 3000
+) -> list[str]:
+    """``shards`` JSONL files of short English summaries that a labeling sample of the
+    built-in corpus never draws (records from ``skip`` on), written to ``folder`` (local
+    or ``s3://``) only where missing or different: a corpus the refresh can read."""
+    picked = []
+    for i, rec in enumerate(wiki_records(["en"])):
+        if i >= skip and 300 <= len(rec["text"]) <= 700:
+            picked.append({"id": rec["id"], "text": rec["text"], "lang": rec["lang"]})
+        if len(picked) == shards * docs_per_shard:
+            break
+    uris = []
+    for s in range(shards):
+        uri = f"{folder.rstrip('/')}/part-{s:05d}.jsonl"
+        rows = picked[s * docs_per_shard : (s + 1) * docs_per_shard]
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        if not storage.exists(uri) or storage.read_text(uri) != text:
+            storage.write_text(uri, text)
+        uris.append(uri)
+    return uris

@@ -23,20 +23,36 @@ from maga.refresh.layout import (
 )
 from maga.refresh.manifest import classify, load_manifest
 from maga.refresh.toolmodels import resolve_tool_models
-from maga.runs.context import RunContext
+from maga.runs.context import RunContext, resolve_root
 from maga.runs.stage import StageStats
+from maga.storage import join_uri
 
 log = get_logger("refresh.discover")
+
+
+def builtin_source(ctx: RunContext, uri: str) -> str:
+    """A built-in corpus as shards a refresh can read: sample shards of the Wikipedia
+    summaries under ``<storage root>/corpora/`` (written once; the same every time)."""
+    from maga.corpus.builtin import WIKI_URI, write_sample_shards
+
+    if uri.rstrip("/") != WIKI_URI:
+        raise CorpusError(
+            f"unknown built-in corpus {uri!r} (known: {WIKI_URI}); or point "
+            "refresh.source_uri (the 'source' param) at a folder or s3:// prefix of JSONL, "
+            "JSONL.gz or Parquet shards"
+        )
+    folder = join_uri(resolve_root(ctx.config.storage.root), "corpora", "wiki-summaries")
+    shards = write_sample_shards(ctx.storage, folder)
+    log.info("refresh source %s: %d sample shards of the built-in corpus in %s", uri,
+             len(shards), folder)  # fmt: skip
+    return folder
 
 
 def build_plan(ctx: RunContext) -> dict[str, Any]:
     cfg, storage = ctx.config, ctx.storage
     source = source_root(cfg)
     if source.startswith("builtin://"):
-        raise CorpusError(
-            f"refresh source {source!r} is a built-in corpus; point refresh.source_uri (or the "
-            "'source' param) at a folder or s3:// prefix of JSONL, JSONL.gz or Parquet shards"
-        )
+        source = builtin_source(ctx, source)
     shards = list_shards(cfg.corpus.model_copy(update={"uri": source}), storage)
     models = resolve_tool_models(cfg, storage, cfg.refresh.tool_model_version)
     output = output_root(cfg)

@@ -439,7 +439,7 @@ def test_each_trigger_form_submits_with_its_defaults(airflow: Airflow, dag_run: 
             assert run["conf"]["profile"] == "demo"
             if dag_id == DAG_ID:
                 stop(airflow, dag_id, run_id)  # a whole demo run is not this test's business
-            else:  # demo's refresh source is the built-in corpus: refused at once, no retry
+            else:  # no tool models registered in this Airflow yet: refused at once, no retry
                 assert wait_final(airflow, dag_id, run_id, 300) == "failed"
                 tis = task_instances(airflow, dag_id, run_id)
                 assert (tis["discover"]["state"], tis["discover"]["try_number"]) == ("failed", 1)

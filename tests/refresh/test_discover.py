@@ -14,10 +14,25 @@ from maga.storage import Storage
 from tests.refresh.helpers import docs, make_registry
 
 
-def test_builtin_source_is_refused(tmp_path):
+def test_builtin_source_becomes_sample_shards(tmp_path):
+    from tests.refresh.helpers import make_registry
+
+    make_registry(Storage(), str(tmp_path), str(tmp_path / "m"))
     cfg = load_config("tiny", [f"storage.root={tmp_path}"])
-    with pytest.raises(CorpusError, match="built-in corpus"):
-        discover(RunContext.create(cfg, DAG_ID, "r1"))
+    assert cfg.refresh.source_uri is None and cfg.corpus.uri == "builtin://wiki-summaries"
+    ctx = RunContext.create(cfg, DAG_ID, "r1")
+    shards = discover(ctx)
+    folder = tmp_path / "corpora" / "wiki-summaries"
+    assert [s["uri"] for s in shards] == [str(p) for p in sorted(folder.glob("*.jsonl"))]
+    assert len(shards) == 2
+    lines = (folder / "part-00000.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and all('"lang": "en"' in line for line in lines)
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    discover(RunContext.create(cfg, DAG_ID, "r2"))  # the same shards, not rewritten
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    bad = load_config("tiny", [f"storage.root={tmp_path}", "refresh.source_uri=builtin://nope"])
+    with pytest.raises(CorpusError, match="unknown built-in corpus 'builtin://nope'"):
+        discover(RunContext.create(bad, DAG_ID, "r3"))
 
 
 def test_missing_registry_names_the_fix(tmp_path):
