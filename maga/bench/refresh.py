@@ -159,10 +159,23 @@ def run_bench(profile: str, overrides: list[str], docs: int = 8, scale: int = 10
         log.info("bench: bare vLLM generate loop on the same rewrite requests")
         bare = _child("bare", bare_args, work)
     figures = _figures(profile, model, docs, scale, results, bare)
+    _record(profile, overrides, model, results[f"{scale}x"], storage)
     print(render(figures))
     if out:
         Path(out).write_text(json.dumps(figures, indent=2))
     return figures
+
+
+def _record(profile: str, overrides: list[str], model: str, big: dict, storage: Any) -> None:
+    """The pipeline's reformulation throughput, for the cost plan of refresh runs here."""
+    from maga.config import load_config
+    from maga.hygiene.costplan import record_throughput
+
+    m = big["reformulate"]["models"]["reform_slm"]
+    record_throughput(storage, load_config(profile, overrides), source="maga bench", model=model,
+                      completion_tokens=int(m["completion_tokens"]),
+                      prompt_tokens=int(m.get("prompt_tokens", 0)),
+                      seconds=float(m.get("wall_seconds") or 0.0))  # fmt: skip
 
 
 def _figures(profile: str, model: str, docs: int, scale: int, results: dict,
