@@ -46,7 +46,10 @@ def crafted(n: int, seed: int = 7) -> tuple[list[dict[str, Any]], list[str], Cou
             elif roll < 0.10:
                 text, kind = f"{text} {bench[rng.randrange(len(bench))]}", "bench"
             elif roll < 0.13:
-                text, kind = f"{text} Mail a.b{i}@example.com or call +1 415 555 {i % 10000:04d}.", "pii"
+                text, kind = (
+                    f"{text} Mail a.b{i}@example.com or call +1 415 555 {i % 10000:04d}.",
+                    "pii",
+                )
         truth[kind] += 1
         rows.append({"id": f"r{i}", "text": text, "lang": lang, "kind": kind})
     return rows, bench, truth

@@ -78,6 +78,10 @@ def test_dry_run_plan_then_real_run_estimate_beside_actual(tmp_path):
     md = Path(dry.uri("report.md")).read_text()
     assert "## Cost plan" in md and "| **total** | 12 |" in md and "run `maga bench`" in md
     assert not (ws.output / "data").exists()
+    from maga.report.build import build_report
+
+    html = Path(build_report(dry.run_uri, data_docs=False, with_embeddings=False)).read_text()
+    assert '<table id="cost-plan">' in html and "estimate, total" in html
 
     real = ctx_for("real")
     run_all(real, FakeSession())

@@ -135,6 +135,11 @@ def test_crafted_corpus_counts_funnel_report_card(ws, tmp_path):
     names = {c["name"] for c in gate["checks"]}
     assert {"language_mismatch_share", "near_duplicate_share", "contaminated_share",
             "pii_row_share"} <= names  # fmt: skip
+    from maga.report.build import build_report
+
+    html = Path(build_report(ctx.run_uri, data_docs=False, with_embeddings=False)).read_text()
+    assert '<section id="hygiene">' in html and '<table id="cost-plan">' in html
+    assert '<td>near_duplicate_corpus</td><td class="n">5</td>' in html
     index = list((ws.output / "dedup").glob("minhash-*/*.parquet"))
     assert len(index) == 2
 
