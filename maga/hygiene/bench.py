@@ -6,7 +6,8 @@ Spanish, each "rewrite" paired with itself as source), among which 5% are near c
 earlier ones (one word changed, case and punctuation changed), 3% are labelled with
 another language than they are written in, 2% quote 13+ words of a benchmark item, and
 3% carry an e-mail address and a phone number. Each step runs over all ``n`` rows in the
-refresh's order; the seconds it took are scaled to 10k rewrites.
+refresh's order; the seconds it took are scaled to 10k rewrites. With ``--profile`` the rows
+are that profile's built-in corpus as it is, and the "benchmark" is its first document.
 """
 
 from __future__ import annotations
@@ -55,7 +56,18 @@ def crafted(n: int, seed: int = 7) -> tuple[list[dict[str, Any]], list[str], Cou
     return rows, bench, truth
 
 
-def run(n: int) -> dict[str, Any]:
+def profile_corpus(profile: str) -> tuple[list[dict[str, Any]], list[str], Counter]:
+    """The built-in corpus a profile reads (its languages and limit), as they are."""
+    from maga.config import load_config
+    from maga.corpus.builtin import wiki_records
+
+    c = load_config(profile).corpus
+    rows = [{"id": r["id"], "text": r["text"], "lang": r["lang"], "kind": "as-is"}
+            for r in wiki_records(c.languages, c.limit)]  # fmt: skip
+    return rows, [], Counter({"as-is": len(rows)})
+
+
+def run(n: int, profile: str | None = None) -> dict[str, Any]:
     from maga.config import BenchmarkSource, DecontamConfig, HygieneConfig
     from maga.hygiene.decontam import Decontaminator
     from maga.hygiene.language import LanguageId
@@ -63,7 +75,8 @@ def run(n: int) -> dict[str, Any]:
     from maga.hygiene.pii import redact
     from maga.storage import Storage
 
-    rows, bench, truth = crafted(n)
+    rows, bench, truth = profile_corpus(profile) if profile else crafted(n)
+    n = len(rows)
     h = HygieneConfig()
     out: dict[str, Any] = {"rows": n, "truth": dict(truth), "found": {}, "per_10k_s": {}}
     ident = LanguageId(h.language)
@@ -73,6 +86,7 @@ def run(n: int) -> dict[str, Any]:
     out["found"]["language_mismatch"] = dict(Counter(mism))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.jsonl"
+        bench = bench or [" ".join(r["text"].split()[:40]) for r in rows[:1]]
         path.write_text("".join(json.dumps({"question": b}) + "\n" for b in bench))
         cfg = DecontamConfig(benchmarks=[BenchmarkSource(name="bench", uri=str(path))])
         t0 = time.perf_counter()
@@ -111,7 +125,9 @@ def run(n: int) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10_000)
-    print(json.dumps(run(ap.parse_args().n), indent=2))
+    ap.add_argument("--profile", help="instead: the built-in corpus of this profile, as is")
+    args = ap.parse_args()
+    print(json.dumps(run(args.n, args.profile), indent=2))
 
 
 if __name__ == "__main__":
