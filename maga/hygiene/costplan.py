@@ -17,7 +17,9 @@ the sample, estimated from the sample's bytes per record) and a sample of their 
 * judge: ``judge_sample`` per shard, prompt = unit + rewrite + overhead, completion =
   ``judge_max_tokens``.
 
-Worker-hours divide the tokens by the throughput last measured on this hardware
+A real run records what it spent per estimated token (``calibration``) with its
+throughput; later plans multiply their token estimates by it (the raw estimate stays in
+``uncalibrated``). Worker-hours divide the tokens by the throughput last measured on this hardware
 (:func:`record_throughput`, written by ``maga bench`` and after every real refresh under
 ``<storage root>/throughput/<hardware>/``), preferring the same reformulation model.
 """
@@ -76,8 +78,10 @@ def throughput_dir(cfg: MagaConfig) -> str:
 
 
 def record_throughput(storage: Storage, cfg: MagaConfig, *, source: str, model: str,
-                      completion_tokens: int, prompt_tokens: int, seconds: float) -> None:  # fmt: skip
-    """One measurement, one file (no read-modify-write, so concurrent writers are safe)."""
+                      completion_tokens: int, prompt_tokens: int, seconds: float,
+                      calibration: dict[str, float] | None = None) -> None:  # fmt: skip
+    """One measurement, one file (no read-modify-write, so concurrent writers are safe).
+    ``calibration``: a real run's actual / estimated tokens, applied to later plans."""
     if seconds <= 0 or completion_tokens <= 0:
         return
     at = dt.datetime.now(dt.UTC)
@@ -85,7 +89,8 @@ def record_throughput(storage: Storage, cfg: MagaConfig, *, source: str, model: 
            "completion_tokens": completion_tokens, "prompt_tokens": prompt_tokens,
            "seconds": round(seconds, 3),
            "completion_tokens_per_s": round(completion_tokens / seconds, 3),
-           "measured_at": at.isoformat(timespec="seconds")}  # fmt: skip
+           "measured_at": at.isoformat(timespec="seconds"),
+           "calibration": calibration or {}}  # fmt: skip
     name = f"{at.strftime('%Y%m%dT%H%M%S%f')}-{re.sub(r'[^A-Za-z0-9._-]+', '_', source)}.json"
     storage.write_json(join_uri(throughput_dir(cfg), name), rec)
 
@@ -174,10 +179,14 @@ def build_cost_plan(ctx: Any, plan: dict[str, Any]) -> dict[str, Any]:
     model = str(plan["tool_models"].get("models", {}).get("reformulation_slm", ""))
     tp = last_throughput(storage, cfg, model)
     tps = tp["completion_tokens_per_s"] if tp else None
+    cal = {k: v for k, v in ((tp or {}).get("calibration") or {}).items() if v}
     shards, total = [], {"docs": 0, "prompt_tokens": 0, "completion_tokens": 0}
     for s in plan["shards"]:
         docs, exact, lengths = _sample(storage, s, cfg, n)
         est = estimate_shard(lengths, docs, cfg, cpt)
+        if cal:  # what the last real run spent per estimated token
+            est["uncalibrated"] = {k: est[k] for k in cal}
+            est.update({k: round(est[k] * f) for k, f in cal.items()})
         est.update({"uri": s["uri"], "key": s["key"], "docs_exact": exact,
                     "sampled_docs": len(lengths),
                     "mean_chars": round(sum(lengths) / len(lengths), 1) if lengths else 0.0,
@@ -188,7 +197,7 @@ def build_cost_plan(ctx: Any, plan: dict[str, Any]) -> dict[str, Any]:
     total["worker_hours"] = _hours(total["completion_tokens"], tps)
     return {
         "shards": shards, "total": total, "chars_per_token": round(cpt, 3),
-        "chars_per_token_from": cpt_from, "hardware": hardware(),
+        "chars_per_token_from": cpt_from, "hardware": hardware(), "calibration": cal,
         "throughput": tp, "throughput_note": "" if tp else (
             "no throughput measured on this hardware yet: run `maga bench` or one real "
             "refresh, then plan again"),
@@ -208,7 +217,15 @@ def compare(estimate: dict[str, Any], totals: dict[str, Any]) -> dict[str, Any]:
               "worker_hours": round(totals.get("generate_seconds", 0.0) / 3600, 4)}  # fmt: skip
     est = estimate.get("total", {})
     ratio = {k: round(actual[k] / est[k], 3) if est.get(k) else None for k in actual}
-    return {"estimate": est, "actual": actual, "actual_over_estimate": ratio}
+    raw = {k: sum(s.get("uncalibrated", s)[k] for s in estimate.get("shards", []))
+           for k in ("prompt_tokens", "completion_tokens")}  # fmt: skip
+    calibration = {k: round(actual[k] / raw[k], 4) if raw[k] else None for k in raw}
+    return {
+        "estimate": est,
+        "actual": actual,
+        "actual_over_estimate": ratio,
+        "calibration": calibration,
+    }
 
 
 def render_cost_plan(section: dict[str, Any]) -> list[str]:
@@ -220,7 +237,8 @@ def render_cost_plan(section: dict[str, Any]) -> list[str]:
     lines = ["", "## Cost plan", "",
              f"Estimated from {sum(s['sampled_docs'] for s in plan['shards'])} sampled "
              f"documents, {plan['chars_per_token']} chars/token ({plan['chars_per_token_from']}), "
-             f"hardware `{plan['hardware']['id']}`; throughput: "
+             f"hardware `{plan['hardware']['id']}`; tokens calibrated by the last real run: "
+             f"{plan.get('calibration') or 'none yet'}; throughput: "
              + (f"{tp['completion_tokens_per_s']} completion tokens/s ({tp['source']}, "
                 f"{tp['measured_at']})" if tp else plan["throughput_note"]) + ".", "",
              "| shard | documents | prompt tokens | completion tokens | worker-hours |",

@@ -185,7 +185,7 @@ class PublishStage:
         _write_step_stats(ctx, list(summaries.values()))
         report = self._report(ctx, plan, published, aggregate)
         t = report["totals"]
-        record_run_throughput(ctx, plan, t)  # the next cost plan's throughput
+        record_run_throughput(ctx, plan, report)  # the next cost plan's throughput
         stats = StageStats(docs_in=len(plan["shards"]), docs_out=len(published))
         for s in plan["shards"]:
             outcome = summaries.get(s["key"], {}).get("outcome", "dry_run")

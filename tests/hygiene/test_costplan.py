@@ -101,3 +101,9 @@ def test_dry_run_plan_then_real_run_estimate_beside_actual(tmp_path):
     assert plan["total"]["worker_hours"] == round(
         plan["total"]["completion_tokens"] / tps / 3600, 4
     )
+    # ... and its actual / estimated tokens calibrate the next estimate
+    cal = cmp["calibration"]
+    assert plan["calibration"] == cal and cal["completion_tokens"] > 0
+    (shard,) = plan["shards"]
+    raw = shard["uncalibrated"]["prompt_tokens"]
+    assert shard["prompt_tokens"] == round(raw * cal["prompt_tokens"])
