@@ -112,7 +112,7 @@ def _sample(storage: Storage, shard: dict, cfg: MagaConfig, n: int) -> tuple[int
         text = row.get(field) if isinstance(row, dict) else None
         if isinstance(text, str) and text.strip() and len(lengths) < n:
             lengths.append(len(text))
-            nbytes += len(json.dumps(row, ensure_ascii=False).encode()) + 1
+            nbytes += len(json.dumps(row, ensure_ascii=False).encode("utf-8", "replace")) + 1
         if plain and count >= n and shard.get("size"):
             est = round(shard["size"] * len(lengths) / max(nbytes, 1))
             return max(est, count), False, lengths
@@ -182,13 +182,18 @@ def build_cost_plan(ctx: Any, plan: dict[str, Any]) -> dict[str, Any]:
     cal = {k: v for k, v in ((tp or {}).get("calibration") or {}).items() if v}
     shards, total = [], {"docs": 0, "prompt_tokens": 0, "completion_tokens": 0}
     for s in plan["shards"]:
-        docs, exact, lengths = _sample(storage, s, cfg, n)
+        try:
+            docs, exact, lengths = _sample(storage, s, cfg, n)
+            error = ""
+        except Exception as exc:  # the shard's own gate reports it; the plan goes on
+            docs, exact, lengths, error = 0, False, [], f"{type(exc).__name__}: {exc}"
+            log.warning("cost plan: %s not sampled: %s", s["uri"], error)
         est = estimate_shard(lengths, docs, cfg, cpt)
         if cal:  # what the last real run spent per estimated token
             est["uncalibrated"] = {k: est[k] for k in cal}
             est.update({k: round(est[k] * f) for k, f in cal.items()})
         est.update({"uri": s["uri"], "key": s["key"], "docs_exact": exact,
-                    "sampled_docs": len(lengths),
+                    "sampled_docs": len(lengths), "error": error,
                     "mean_chars": round(sum(lengths) / len(lengths), 1) if lengths else 0.0,
                     "worker_hours": _hours(est["completion_tokens"], tps)})  # fmt: skip
         shards.append(est)

@@ -107,3 +107,18 @@ def test_dry_run_plan_then_real_run_estimate_beside_actual(tmp_path):
     (shard,) = plan["shards"]
     raw = shard["uncalibrated"]["prompt_tokens"]
     assert shard["prompt_tokens"] == round(raw * cal["prompt_tokens"])
+
+
+def test_unreadable_shard_does_not_stop_the_plan(tmp_path):
+    storage = Storage()
+    make_registry(storage, str(tmp_path), str(tmp_path / "no-model"))
+    ws = Workspace(tmp_path, storage)
+    ws.shard("good", [{"id": "g-0", "text": wiki("en", 1)[0], "lang": "en"}])
+    (tmp_path / "src" / "broken.parquet").write_bytes(b"not parquet at all")
+    cfg = refresh_config(str(ws.root), ws.source, str(ws.output), *FAST, "refresh.dry_run=true")
+    ctx = RunContext.create(cfg, DAG_ID, "dry")
+    run_all(ctx, FakeSession())
+    plan = json.loads(Path(ctx.uri("report.json")).read_text())["cost_plan"]["plan"]
+    by_key = {s["key"].split("-")[0]: s for s in plan["shards"]}
+    assert by_key["good"]["docs"] == 1 and not by_key["good"]["error"]
+    assert by_key["broken"]["docs"] == 0 and "Parquet" in by_key["broken"]["error"]
