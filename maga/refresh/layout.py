@@ -65,6 +65,7 @@ def shard_key(source: str, uri: str) -> str:
 def data_settings(cfg: MagaConfig, tool_model_version: int) -> dict[str, Any]:
     """Everything that changes what a shard's processing produces."""
     refresh = {k: v for k, v in cfg.refresh.model_dump().items() if k not in _NOT_DATA}
+    refresh["hygiene"].pop("cost_plan", None)  # estimates a run, changes no data
     return {
         "tool_model_version": tool_model_version,
         "corpus_fields": [cfg.corpus.id_field, cfg.corpus.text_field, cfg.corpus.lang_field],
