@@ -179,7 +179,12 @@ def build_cost_plan(ctx: Any, plan: dict[str, Any]) -> dict[str, Any]:
     model = str(plan["tool_models"].get("models", {}).get("reformulation_slm", ""))
     tp = last_throughput(storage, cfg, model)
     tps = tp["completion_tokens_per_s"] if tp else None
-    cal = {k: v for k, v in ((tp or {}).get("calibration") or {}).items() if v}
+    cal = {k: v for k, v in ((tp or {}).get("calibration") or {}).items()
+           if k in ("prompt_tokens", "completion_tokens") and v}  # fmt: skip
+    if cal and (tp or {}).get("calibration", {}).get("chars_per_token"):
+        # the ratio holds for estimates made the same way: keep that run's chars/token
+        cpt = tp["calibration"]["chars_per_token"]
+        cpt_from = f"as in the calibrating run ({tp['source']})"
     shards, total = [], {"docs": 0, "prompt_tokens": 0, "completion_tokens": 0}
     for s in plan["shards"]:
         try:
@@ -225,6 +230,7 @@ def compare(estimate: dict[str, Any], totals: dict[str, Any]) -> dict[str, Any]:
     raw = {k: sum(s.get("uncalibrated", s)[k] for s in estimate.get("shards", []))
            for k in ("prompt_tokens", "completion_tokens")}  # fmt: skip
     calibration = {k: round(actual[k] / raw[k], 4) if raw[k] else None for k in raw}
+    calibration["chars_per_token"] = estimate.get("chars_per_token")
     return {
         "estimate": est,
         "actual": actual,

@@ -103,7 +103,10 @@ def test_dry_run_plan_then_real_run_estimate_beside_actual(tmp_path):
     )
     # ... and its actual / estimated tokens calibrate the next estimate
     cal = cmp["calibration"]
-    assert plan["calibration"] == cal and cal["completion_tokens"] > 0
+    assert cal["chars_per_token"] == report["cost_plan"]["plan"]["chars_per_token"]
+    assert plan["chars_per_token"] == cal["chars_per_token"]  # estimated as when calibrated
+    assert plan["calibration"] == {k: cal[k] for k in ("prompt_tokens", "completion_tokens")}
+    assert cal["completion_tokens"] > 0
     (shard,) = plan["shards"]
     raw = shard["uncalibrated"]["prompt_tokens"]
     assert shard["prompt_tokens"] == round(raw * cal["prompt_tokens"])
