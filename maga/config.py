@@ -261,6 +261,7 @@ class LanguageCheckConfig(_Strict):
     enabled: bool = True
     # Texts shorter than this are not judged (a few words say little about a language).
     min_chars: int = Field(40, ge=1)
+    max_chars: int = Field(2000, ge=100)  # only the start of a long text is read (speed)
     # A rewrite is dropped only when the identifier is at least this sure of its language.
     min_confidence: float = Field(0.5, ge=0, le=1)
     languages: list[str] = Field(default_factory=list)  # restrict the identifier; [] = all 97

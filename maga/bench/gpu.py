@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", help="folder for the random-weight models (kept between runs)")
     p.add_argument("--dry-run", action="store_true", help="print the plan; start nothing")
     p.add_argument("--out", help="also write the figures as JSON here")
-    p.add_argument("--record", help="storage root whose bench/throughput.json gets the figures")
+    p.add_argument("--record", help="storage root whose throughput store gets the figures")
     p.add_argument("--from-json", help="measure nothing: print and --record this --out file "
                    "(figures brought back from a device machine)")  # fmt: skip
     x = p.parse_args(argv)
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def record(figures: dict[str, Any], root: str) -> None:
-    """Append each measured configuration to ``<root>/bench/throughput.json``."""
+    """Record each measured configuration in the throughput store (maga.bench.throughput)."""
     from maga.bench import throughput
 
     for r in figures["configs"]:

@@ -50,7 +50,7 @@ class LanguageId:
     def detect(self, text: str) -> Detected:
         if len(text.strip()) < self.cfg.min_chars:
             return Detected(UNDETERMINED, 0.0)
-        lang, prob = self._ident.classify(text)
+        lang, prob = self._ident.classify(text[: self.cfg.max_chars])
         return Detected(ALIASES.get(str(lang), str(lang)), round(float(prob), 4))
 
     def source_lang(self, text: str, field: str | None) -> str:

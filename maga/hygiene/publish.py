@@ -170,3 +170,19 @@ def write_index(ctx: RunContext, published: list[dict], stopped: list[dict]) -> 
             copy_file(storage, src, f"{folder}/{s['key']}.parquet")
     for s in stopped:
         storage.delete(f"{folder}/{s['key']}.parquet")
+
+
+def record_run_throughput(ctx: RunContext, plan: dict[str, Any], report: dict[str, Any]) -> None:
+    """A real run's generation throughput and token calibration, for later cost plans."""
+    from maga.hygiene.costplan import record_throughput
+
+    totals = report["totals"]
+    if plan["dry_run"] or not totals.get("generate_seconds"):
+        return
+    compared = (report.get("cost_plan") or {}).get("compared") or {}
+    model = plan["tool_models"].get("models", {}).get("reformulation_slm", "")
+    record_throughput(ctx.storage, ctx.config, source=f"refresh {ctx.run_id}", model=str(model),
+                      completion_tokens=int(totals.get("completion_tokens", 0)),
+                      prompt_tokens=int(totals.get("prompt_tokens", 0)),
+                      seconds=float(totals["generate_seconds"]),
+                      calibration=compared.get("calibration"))  # fmt: skip

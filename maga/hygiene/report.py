@@ -91,3 +91,37 @@ def render_hygiene(h: dict[str, Any]) -> list[str]:
               + "; loading: " + ", ".join(f"{k[:-5]} {v} s" for k, v in h["seconds"].items()
                                           if k.endswith("_load")) + "."]  # fmt: skip
     return lines
+
+
+def hygiene_view(report: dict[str, Any]) -> dict[str, Any]:
+    """What the HTML report's hygiene and cost-plan section shows (refresh runs only)."""
+    h, cp = report.get("hygiene") or {}, report.get("cost_plan") or {}
+    if not h and not cp:
+        return {"available": False}
+    reasons = []
+    for reason, n in {**h.get("dropped", {}), **h.get("changed", {})}.items():
+        ex = h.get("examples", {}).get(reason)
+        reasons.append({"reason": reason, "count": n, "example":
+                        f"{ex['id']} ({ex['detail']}): {ex['text'][:160]}" if ex else ""})  # fmt: skip
+    plan, note = [], ""
+    if cp:
+        p = cp["plan"]
+        plan = [{"label": s["key"], **{k: s[k] for k in ("docs", "prompt_tokens",
+                 "completion_tokens", "worker_hours")}} for s in p["shards"]]  # fmt: skip
+        plan.append({"label": "estimate, total", **p["total"]})
+        if cp.get("compared"):
+            plan.append({"label": "actual", **cp["compared"]["actual"]})
+        tp = p.get("throughput")
+        note = (f"Hardware {p['hardware']}; {p['chars_per_token']} chars/token "
+                f"({p['chars_per_token_from']}); throughput "
+                + (f"{tp['completion_tokens_per_s']} completion tokens/s ({tp['source']})"
+                   if tp else p["throughput_note"]))  # fmt: skip
+    return {"available": True, "reasons": reasons,
+            "languages_in": _mix(h.get("languages_in", {})),
+            "languages_out": _mix(h.get("languages_out", {})),
+            "pii": ", ".join(f"{k} {v}" for k, v in sorted(h.get("pii_by_kind", {}).items())),
+            "benchmarks": ", ".join(f"{k} {v}" for k, v in
+                                    h.get("contaminated_by_benchmark", {}).items()),
+            "cost": ", ".join(f"{k} {v}" for k, v in
+                              h.get("seconds_per_10k_rewrites", {}).items()),
+            "plan": plan, "plan_note": note}  # fmt: skip

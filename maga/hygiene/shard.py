@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from maga.config import HygieneConfig, MagaConfig
+from maga.config import DecontamConfig, HygieneConfig, MagaConfig
 from maga.gates.core import Metric
 from maga.hygiene.decontam import Decontaminator
 from maga.hygiene.language import UNDETERMINED, LanguageId
@@ -41,6 +41,20 @@ SIGNATURES = "minhash.parquet"  # staged beside the clean step's other files
 EXAMPLES = 3
 
 
+_DECON: dict[str, Decontaminator] = {}
+
+
+def _decontaminator(cfg: DecontamConfig, storage: Storage) -> Decontaminator:
+    """One n-gram index per process for the same benchmark files (by content hash):
+    a worker cleaning many shards loads the benchmarks once."""
+    etags = [storage.etag(b.uri) if storage.exists(b.uri) else "" for b in cfg.benchmarks]
+    key = cfg.model_dump_json() + "|".join(etags)
+    if key not in _DECON:
+        _DECON.clear()
+        _DECON[key] = Decontaminator(cfg, storage)
+    return _DECON[key]
+
+
 class ShardHygiene:
     """Stateful over one shard: counts, examples, timings, the staged signatures."""
 
@@ -51,7 +65,7 @@ class ShardHygiene:
         started = time.perf_counter()
         h = self.cfg
         self.lang = LanguageId(h.language) if h.language.enabled else None
-        self.decon = (Decontaminator(h.decontam, storage)
+        self.decon = (_decontaminator(h.decontam, storage)
                       if h.decontam.enabled and h.decontam.benchmarks else None)  # fmt: skip
         self.t["decontam_load"] = time.perf_counter() - started
         self.near = None

@@ -102,6 +102,10 @@ class DiscoverStage:
 
     def run(self, ctx: RunContext) -> StageStats:
         plan = build_plan(ctx)
+        if ctx.config.refresh.hygiene.cost_plan.enabled:  # dry or not: estimate vs actual
+            from maga.hygiene.costplan import build_cost_plan
+
+            plan["cost_plan"] = build_cost_plan(ctx, plan)
         uri = ctx.uri(self.name, "plan.json")
         ctx.storage.write_json(uri, plan)
         stats = StageStats(docs_in=sum(plan["counts"].values()), docs_out=len(plan["shards"]))
@@ -119,6 +123,13 @@ class DiscoverStage:
                 "documents": count_documents(ctx, plan) if plan["dry_run"] else None,
             }
         )
+        if "cost_plan" in plan:
+            cp = plan["cost_plan"]
+            stats.extra["cost_plan"] = {**cp["total"], "per_shard": {
+                s["key"]: {k: s[k] for k in ("docs", "prompt_tokens", "completion_tokens",
+                                             "worker_hours")} for s in cp["shards"]},
+                "throughput": cp["throughput"], "hardware": cp["hardware"]}  # fmt: skip
+            log.info("cost plan: %s", cp["total"])
         verb = "would process" if plan["dry_run"] else "processing"
         log.info(
             "discover: %d shards listed (%s); %s %d now, %d wait for the next run",

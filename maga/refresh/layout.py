@@ -7,6 +7,7 @@ Output location ``O`` (``refresh.output_uri``; relative paths sit under storage.
     O/source/<key>.parquet     the shard's accepted source documents (real data for mixes)
     O/rejects/<key>.parquet    rejected input records and dropped rewrites, with reasons
     O/mixes/<recipe>.json      training-mix manifests (and ``.hf.json`` datasets recipes)
+    O/dedup/minhash-<params>/<key>.parquet  near-duplicate index (maga.hygiene.neardup)
     O/manifest.json            processed-shards manifest (source URI -> content hash)
     O/README.md                dataset card
     O/_staging/<key>/<fp>/     work area of one shard: chunks, stage markers, stats
@@ -89,6 +90,7 @@ def prompt_settings(cfg: MagaConfig) -> dict[str, str]:
 def data_settings(cfg: MagaConfig, tool_model_version: int) -> dict[str, Any]:
     """Everything that changes what a shard's processing produces."""
     refresh = {k: v for k, v in cfg.refresh.model_dump().items() if k not in _NOT_DATA}
+    refresh["hygiene"].pop("cost_plan", None)  # estimates a run, changes no data
     return {
         "tool_model_version": tool_model_version,
         "prompts": prompt_settings(cfg),

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from maga.gates.core import GateFailed, write_gate_result
-from maga.hygiene.publish import dedup_across_shards, write_index
+from maga.hygiene.publish import dedup_across_shards, record_run_throughput, write_index
 from maga.log import get_logger
 from maga.refresh.card import render_card
 from maga.refresh.clean import REJECT_SCHEMA
@@ -233,6 +233,7 @@ class PublishStage:
         _write_step_stats(ctx, list(summaries.values()))
         report = self._report(ctx, plan, published, aggregate)
         t = report["totals"]
+        record_run_throughput(ctx, plan, report)  # the next cost plan's throughput
         stats = StageStats(docs_in=len(plan["shards"]), docs_out=len(published))
         for s in plan["shards"]:
             outcome = summaries.get(s["key"], {}).get("outcome", "dry_run")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from maga.hygiene.costplan import compare, render_cost_plan
 from maga.hygiene.report import hygiene_section, render_hygiene
 from maga.refresh.state import shard_outcome
 from maga.runs.context import RunContext
@@ -138,6 +139,9 @@ def build_report(ctx: RunContext, plan: dict[str, Any], published: list[str],
                  aggregate: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
     rows = [] if plan["dry_run"] else [shard_summary(s, shard_outcome(ctx, s["key"]))
                                        for s in plan["shards"]]  # fmt: skip
+    t = totals(rows)
+    cost_plan = ({"plan": plan["cost_plan"], "compared": None if plan["dry_run"]
+                  else compare(plan["cost_plan"], t)} if plan.get("cost_plan") else {})  # fmt: skip
     return {
         "run_id": ctx.run_id, "run_uri": ctx.run_uri, "dry_run": plan["dry_run"],
         "source": plan["source"], "output": plan["output"],
@@ -146,7 +150,7 @@ def build_report(ctx: RunContext, plan: dict[str, Any], published: list[str],
         "selected": [s["uri"] for s in plan["shards"]],
         "deferred": plan["deferred"], "unchanged": len(plan["unchanged"]),
         "missing_from_source": plan["missing_from_source"], "published": published,
-        "shards": rows, "totals": totals(rows), "aggregate_gate": aggregate,
+        "shards": rows, "totals": t, "aggregate_gate": aggregate, "cost_plan": cost_plan,
         "hygiene": hygiene_section(rows) if rows else {},
         "demo_models": ctx.config.demo_models,
     }  # fmt: skip
@@ -215,4 +219,5 @@ def render_markdown(report: dict[str, Any]) -> str:
                         f"{it['text'][:160]!r}"
                     )
         lines += render_hygiene(report.get("hygiene") or {})
+    lines += render_cost_plan(report.get("cost_plan") or {})
     return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from maga.hygiene.report import hygiene_view
 from maga.log import get_logger
 from maga.report import charts
 from maga.report.data import RunData, load_run
@@ -443,6 +444,7 @@ def build_context(data: RunData, *, with_embeddings: bool = True) -> tuple[dict[
         "diversity": diversity_section(data, view, embed_error), "collapse": collapse,
         "cost": cost_section(data), "samples": samples_section(data), "notes": data.notes,
         "failures": s.get("failures") or [], "plan": s.get("plan"),
+        "hygiene": hygiene_view(data.refresh_report),
         "data_docs": {"href": None, "modes": {}, "error": ""},
     }  # fmt: skip
     return ctx, preview

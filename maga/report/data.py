@@ -51,6 +51,7 @@ class RunData:
     source_shards: list[str] = field(default_factory=list)  # corpus files the run read
     drop_examples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     output_form: dict[str, Any] = field(default_factory=dict)  # refresh: mode, tokens, mixes
+    refresh_report: dict[str, Any] = field(default_factory=dict)  # refresh: report.json
     table1: dict[str, Any] | None = None
     comparison: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
@@ -248,6 +249,7 @@ def _load_refresh(data: RunData, storage: Storage) -> None:
     except StorageError as exc:
         data.notes.append(f"report.json: {exc}")
         return
+    data.refresh_report = report
     output, shards = report.get("output"), report.get("shards") or []
     if not output or not isinstance(shards, list):
         return
