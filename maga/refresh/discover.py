@@ -120,7 +120,7 @@ class DiscoverStage:
                 "dry_run": plan["dry_run"],
                 "source": plan["source"],
                 "output": plan["output"],
-                "documents": count_documents(ctx, plan) if plan["dry_run"] else None,
+                "documents": documents(ctx, plan) if plan["dry_run"] else None,
             }
         )
         if "cost_plan" in plan:
@@ -145,12 +145,21 @@ class DiscoverStage:
         return stats
 
 
-def count_documents(ctx: RunContext, plan: dict[str, Any]) -> int:
-    """Rows in the shards a run would take now (a dry run's "documents")."""
-    from maga.refresh.source import iter_shard
+def documents(ctx: RunContext, plan: dict[str, Any]) -> int:
+    """Rows in the shards a run would take now (a dry run's "documents"): the cost plan's
+    count when it made one, else counted here; an unreadable shard counts 0 (the run
+    itself rejects it with the reason)."""
+    if "cost_plan" in plan:
+        return int(plan["cost_plan"]["total"]["docs"])
+    from maga.refresh.source import ShardSchemaError, iter_shard
 
-    corpus = ctx.config.corpus
-    return sum(sum(1 for _ in iter_shard(ctx.storage, s["uri"], corpus)) for s in plan["shards"])
+    total = 0
+    for s in plan["shards"]:
+        try:
+            total += sum(1 for _ in iter_shard(ctx.storage, s["uri"], ctx.config.corpus))
+        except ShardSchemaError as exc:
+            log.warning("dry run: %s not counted: %s", s["uri"], exc)
+    return total
 
 
 def read_plan(ctx: RunContext) -> dict[str, Any]:
