@@ -13,6 +13,7 @@ import pytest
 if TYPE_CHECKING:
     from s3server import S3Server
 
+
 def services_required() -> bool:
     """CI (``.ci/run`` sets MAGA_REQUIRE_SERVICES=1) must run every service test."""
     return bool(os.environ.get("CI") or os.environ.get("MAGA_REQUIRE_SERVICES"))

@@ -37,17 +37,11 @@ def test_missing_seaweedfs_fails_in_ci_and_skips_elsewhere(tmp_path):
 @pytest.mark.timeout(300)
 def test_unknown_mark_and_hang_fail(tmp_path):
     probe = tmp_path / "test_probe.py"
-    probe.write_text(
-        "import time, pytest\n"
-        "@pytest.mark.slwo\n"
-        "def test_typo():\n    pass\n"
-    )
+    probe.write_text("import time, pytest\n@pytest.mark.slwo\ndef test_typo():\n    pass\n")
     typo = _pytest(str(probe), "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"))
     assert typo.returncode != 0 and "slwo" in typo.stdout + typo.stderr
     probe.write_text(
-        "import time, pytest\n"
-        "@pytest.mark.timeout(2)\n"
-        "def test_hang():\n    time.sleep(60)\n"
+        "import time, pytest\n@pytest.mark.timeout(2)\ndef test_hang():\n    time.sleep(60)\n"
     )
     hang = _pytest(str(probe), "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"))
     assert hang.returncode != 0 and "Timeout" in hang.stdout + hang.stderr

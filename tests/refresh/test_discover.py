@@ -48,6 +48,6 @@ def test_plan_lists_everything_it_decided(ws):
     shards = discover(ctx)
     plan = ws.storage.read_json(ctx.uri("discover", "plan.json"))
     assert [s["uri"] for s in shards] == uris[:1]
-    assert plan["counts"] == {"new": 2, "changed": 0, "stale": 0, "unchanged": 0}
+    assert plan["counts"] == {"new": 2, "changed": 0, "stale": 0, "retry": 0, "unchanged": 0}
     assert plan["deferred"] == [{"uri": uris[1], "status": "new"}]
     assert plan["tool_models"]["version"] == 1 and len(shards[0]["fingerprint"]) == 16
