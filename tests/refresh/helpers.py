@@ -168,6 +168,11 @@ class FakeSession:
         from maga.llm.base import UsageCounter
         from maga.llm.jobs import JobOutcome
 
+        if spec.backend == "openai":  # a served teacher: the real HTTP client
+            from maga.llm.jobs import _run_http
+
+            self.asked += [(request_kind(r), spec.label, spec.path) for r in requests]
+            return _run_http(spec, requests, None)
         self.calls += 1
         if self.crash_after is not None and self.calls > self.crash_after:
             raise RuntimeError(f"simulated crash at generate call {self.calls}")
