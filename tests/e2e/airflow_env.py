@@ -60,6 +60,7 @@ with create_session() as s:
     events = [e.extra for e in s.query(AssetEvent).all()]
     print(json.dumps({"run_id": run.run_id, "state": str(run.state),
                       "tasks": {t.task_id: str(t.state) for t in tis},
+                      "tries": {t.task_id: t.try_number for t in tis},
                       "hostnames": {t.task_id: t.hostname for t in tis},
                       "asset_events": events}))
 """

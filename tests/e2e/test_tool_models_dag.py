@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.airflow_env import airflow_env, dags_test, last_run, migrate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # a whole DAG on CPU
 
 STEPS_AFTER_SAMPLE_GATE = ["teacher_genre_audience", "teacher_reformulate", "register_tool_models"]
 
@@ -38,6 +38,7 @@ def test_blocking_gate_stops_downstream(airflow):
     assert run["state"] == "failed", _tail(log)
     assert run["tasks"]["sample_labeling_data"] == "success"
     assert run["tasks"]["gate_sample"] == "failed"
+    assert run["tries"]["gate_sample"] == 1  # a gate's verdict is not retried
     for task in STEPS_AFTER_SAMPLE_GATE:
         assert run["tasks"][task] == "upstream_failed"
     assert "gate failed: sample: rows 16 < 500" in log.read_text()

@@ -76,13 +76,13 @@ Handler = Callable[[Received, int], Reply]
 class ScriptedServer:
     """ThreadingHTTPServer on 127.0.0.1 and a free port, answering via ``handler``."""
 
-    def __init__(self, handler: Handler | None = None) -> None:
+    def __init__(self, handler: Handler | None = None, port: int = 0) -> None:
         self.handler: Handler = handler or (lambda _req, _n: chat_reply())
         self.received: list[Received] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.cond = threading.Condition()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False  # a slow handler must not hold up teardown
         self._thread = threading.Thread(

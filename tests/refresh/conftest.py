@@ -12,7 +12,7 @@ import pytest
 from maga.refresh.pipeline import DAG_ID, RefreshIncomplete, run_all
 from maga.runs.context import RunContext
 from maga.storage import Storage
-from tests.refresh.helpers import FakeSession, make_registry, refresh_config, shard_bytes
+from tests.refresh.helpers import FakeSession, refresh_config, register_via_stage, shard_bytes
 
 # No model on disk: token counts use the built-in tiny tokenizer (built once, cached).
 FAST = (
@@ -29,6 +29,7 @@ FAST = (
 class Workspace:
     root: Path
     storage: Storage
+    models: dict[str, str] | None = None
 
     @property
     def source(self) -> str:
@@ -73,6 +74,9 @@ class Workspace:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
+    """The tool models registered by the real register stage, in four distinct folders
+    (``ws.models``); the fake engine records which one each request was sent to."""
     storage = Storage()
-    make_registry(storage, str(tmp_path), str(tmp_path / "no-model-needed"))
-    return Workspace(tmp_path, storage)
+    ws = Workspace(tmp_path, storage)
+    ws.models = register_via_stage(storage, str(tmp_path))
+    return ws

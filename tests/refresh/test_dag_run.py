@@ -16,7 +16,7 @@ from maga.storage import Storage
 from tests.e2e.airflow_env import airflow_env, dags_test, migrate, query_db
 from tests.refresh.helpers import docs, make_registry, shard_bytes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 QUERY = """
 import json, sys
@@ -28,7 +28,8 @@ with create_session() as s:
     tis = s.query(TaskInstance).filter(TaskInstance.dag_id == sys.argv[1],
                                        TaskInstance.run_id == run.run_id).all()
     print(json.dumps({"state": str(run.state),
-                      "tasks": sorted([t.task_id, t.map_index, str(t.state)] for t in tis),
+                      "tasks": sorted([t.task_id, t.map_index, str(t.state), t.try_number]
+                                      for t in tis),
                       "events": [e.extra for e in s.query(AssetEvent).all()]}))
 """
 
@@ -54,12 +55,15 @@ def test_mapped_shards_under_airflow(tmp_path):
     dags_test(env, "maga_corpus_refresh", conf, log)
     run = query_db(env, QUERY, "maga_corpus_refresh")
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-80:])
-    states = {(t, i): s for t, i, s in run["tasks"]}
+    states = {(t, i): s for t, i, s, _ in run["tasks"]}
+    tries = {(t, i): n for t, i, _, n in run["tasks"]}
     assert states[("prepare_run", -1)] == "success", tail
     assert states[("discover", -1)] == "success", tail
     for step in ("gate_shard", "reformulate_shard", "clean_shard", "validate_shard"):
         assert states[(f"shard.{step}", 0)] == "success", (step, tail)
     assert states[("shard.gate_shard", 1)] == "failed"
+    # a gate's verdict is final: no retry (the DAG's default is retries=1)
+    assert tries[("shard.gate_shard", 1)] == 1 and tries[("finish", -1)] == 1
     for step in ("reformulate_shard", "clean_shard", "validate_shard"):
         assert states[(f"shard.{step}", 1)] == "upstream_failed"
     assert states[("publish", -1)] == "success", tail
@@ -74,3 +78,8 @@ def test_mapped_shards_under_airflow(tmp_path):
         "a-good.jsonl": "published",
         "b-bad.jsonl": "rejected",
     }
+    # finish audited the run: 2 + 3 source records, none unaccounted
+    (audit_file,) = store.glob("runs/maga_corpus_refresh/*/audit/audit.json")
+    audit = json.loads(audit_file.read_text())
+    assert (audit["records"], audit["unaccounted"]) == (5, 0)
+    assert audit["rejected_by_reason"] == {"malformed_json": 2, "shard_stopped": 1}

@@ -137,7 +137,17 @@ def test_first_run_processes_every_shard(world):
     assert all(r["genre"] and r["audience"] and r["source_id"] for r in rows)
     totals = report["totals"]
     assert totals["completion_tokens"] > 0 and totals["judged"] > 0
-    world.expansion = totals["output_chars"] / totals["input_chars"]
+    # the expansion the gate passed is the published text over the text reformulated
+    published = [r for k in world.keys.values()
+                 for r in world.table(join_uri(world.output, "data", f"{k}.parquet"))]  # fmt: skip
+    assert sum(len(r["text"]) for r in published) == totals["output_chars"] > 0
+    assert 0 < totals["reformulated_chars"] <= totals["input_chars"]
+    expansion = totals["output_chars"] / totals["reformulated_chars"]
+    assert expansion >= ctx.config.refresh.gates.min_expansion_ratio
+    gates = world.storage.read_json(ctx.uri("summary.json"))["gates"]
+    checks = {c["name"]: c for c in gates["refresh_aggregate"]["checks"]}
+    assert checks["expansion_ratio"]["observed"] == pytest.approx(expansion, abs=1e-5)
+    assert gates["refresh_aggregate"]["passed"]
     card = world.storage.read_text(join_uri(world.output, "README.md"))
     assert "configs:" in card and f"| rewrites kept | {totals['kept']} |" in card
     summary = world.storage.read_json(ctx.uri("summary.json"))

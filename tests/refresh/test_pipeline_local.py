@@ -67,6 +67,8 @@ def test_first_run_processes_all_then_nothing(ws):
         "text",
     } <= set(out[0])
     assert {r["tool_model_version"] for r in out} == {1}
+    published = [r for f in (ws.output / "data").glob("*.parquet") for r in rows(f)]
+    assert sum(len(r["text"]) for r in published) == report["totals"]["output_chars"]
     assert not any(BOILER_HEAD in r["text"] or BOILER_TAIL in r["text"] for r in out)
     card = (ws.output / "README.md").read_text()
     assert card.startswith("---\n") and "path: data/*.parquet" in card
@@ -361,3 +363,20 @@ def test_expansion_is_measured_against_the_truncated_text(ws):
     gate = summary["gates"][f"shard_output.{shard['key']}"]
     checks = {c["name"]: c for c in gate["checks"]}
     assert checks["source_expansion_ratio"]["blocking"] is False
+
+
+@pytest.mark.parametrize("mode", ["documents", "stretch"])
+def test_each_request_goes_to_its_own_quantized_tool_model(ws, mode):
+    """GA requests to the quantized GA-SLM, rewrites/rationales and the SLM judge to the
+    quantized reformulation SLM: a swap, or unquantized weights, fails here."""
+    ws.shard("a", docs("a", 3))
+    session = FakeSession()
+    ws.run("r1", f"refresh.output_mode={mode}", session=session)
+    sent: dict[str, set] = {}
+    for kind, _, path in session.asked:
+        sent.setdefault(kind, set()).add(path)
+    ga, rw = ws.models["ga_slm_quantized"], ws.models["reformulation_slm_quantized"]
+    expected = {"judge": {rw}, **({"ga": {ga}, "rewrite": {rw}} if mode == "documents"
+                                  else {"rationale": {rw}})}  # fmt: skip
+    assert sent == expected
+    assert len(set(ws.models.values())) == 4

@@ -1,0 +1,47 @@
+"""The suite itself: a required service missing in CI fails the run instead of
+skipping, a misspelt mark is an error, and a hanging test is stopped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+S3_TEST = "tests/test_storage.py::test_roundtrip_bytes_text_json"
+
+
+def _pytest(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("CI", "MAGA_REQUIRE_SERVICES", "PYTEST_ADDOPTS")}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+def test_missing_seaweedfs_fails_in_ci_and_skips_elsewhere(tmp_path):
+    absent = str(tmp_path / "no-weed")
+    ci = _pytest(S3_TEST, MAGA_WEED_BIN=absent, MAGA_REQUIRE_SERVICES="1")
+    assert ci.returncode != 0, ci.stdout[-2000:]
+    assert "SeaweedFS not installed" in ci.stdout and "required here" in ci.stdout
+    local = _pytest(S3_TEST, "-rs", MAGA_WEED_BIN=absent)
+    assert local.returncode == 0, local.stdout[-2000:]
+    assert "skipped" in local.stdout and "passed" in local.stdout  # the local backend ran
+
+
+@pytest.mark.timeout(300)
+def test_unknown_mark_and_hang_fail(tmp_path):
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("import time, pytest\n@pytest.mark.slwo\ndef test_typo():\n    pass\n")
+    typo = _pytest(str(probe), "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"))
+    assert typo.returncode != 0 and "slwo" in typo.stdout + typo.stderr
+    probe.write_text(
+        "import time, pytest\n@pytest.mark.timeout(2)\ndef test_hang():\n    time.sleep(60)\n"
+    )
+    hang = _pytest(str(probe), "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"))
+    assert hang.returncode != 0 and "Timeout" in hang.stdout + hang.stderr
