@@ -14,8 +14,8 @@ each in a fresh child process so its peak memory is its own:
 
 Printed: seconds and peak resident MiB per operation, and the manifest's size on disk.
 The source listing itself (S3 pages of 1,000 keys) and the shard tasks are not part of
-it. ``--sizing`` adds how a corpus of ``--corpus-tokens`` maps onto shards, runs and
-workers with a measured tokens/s.
+it. :func:`render_sizing` then says how a corpus of ``--corpus-tokens`` maps onto shards,
+runs and GPU workers at FinePhrase's, a default engine's and the target tokens/s.
 """
 
 from __future__ import annotations
@@ -189,6 +189,22 @@ def render(f: dict[str, Any]) -> str:
         r = f[name]
         extra = f" (card {r['card_s']} s)" if "card_s" in r else ""
         lines.append(f"| {name}{extra} | {r['seconds']} | {r['peak_mib']} |")
+    return "\n".join(lines)
+
+
+def render_sizing(corpus_tokens: float, tokens_per_shard: float, expansion: float,
+                  workers: int, max_map: int = 1024) -> str:  # fmt: skip
+    lines = [f"{corpus_tokens / 1e9:.0f}B source tokens in shards of {tokens_per_shard / 1e6:.0f}M, "
+             f"{expansion:.2f} output tokens per source token, {workers} GPU workers, runs of "
+             f"at most {max_map} mapped tasks:",
+             "| output tok/s per GPU | shards | runs | hours per shard task | GPU-hours | "
+             "GPU-h per 1B output | wall days |", "|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for label, tps in (("9,200 (FinePhrase)", 9200), ("15,000 (one default engine)", 15000),
+                       ("40,000 (target)", 40000)):  # fmt: skip
+        z = sizing(corpus_tokens, tokens_per_shard, tps, expansion, max_map, workers)
+        per_b = z["engine_hours"] / (z["output_tokens"] / 1e9)
+        lines.append(f"| {label} | {z['shards']:,} | {z['runs']} | {z['hours_per_shard_task']} "
+                     f"| {z['engine_hours']:,} | {per_b:.1f} | {z['wall_days']} |")  # fmt: skip
     return "\n".join(lines)
 
 
