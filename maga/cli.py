@@ -126,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     cp = sub.add_parser("bench-control-plane", help="manifest bookkeeping at 100k shards")
     cp.add_argument("--shards", type=int, default=100_000)
     cp.add_argument("--per-run", type=int, default=1024)
+    cp.add_argument("--corpus-tokens", type=float, default=195e9)
+    cp.add_argument("--tokens-per-shard", type=float, default=8e6)
+    cp.add_argument("--expansion", type=float, default=770 / 195, help="output per source token")
+    cp.add_argument("--workers", type=int, default=64, help="GPU workers (one engine each)")
+    cp.add_argument("--sizing-only", action="store_true", help="skip the simulation")
     demo = sub.add_parser("demo", help="run the demo profile on the built-in corpus")
     demo.add_argument("--set", dest="overrides", action="append", default=[])
     show = sub.add_parser("summary", help="print a run summary")
@@ -165,9 +170,12 @@ def main(argv: list[str] | None = None) -> int:
 
             run_bench(args.config, args.overrides, args.docs, args.scale, args.out, args.repeats)
         elif args.command == "bench-control-plane":
-            from maga.bench.control_plane import render, simulate
+            from maga.bench.control_plane import render, render_sizing, simulate
 
-            print(render(simulate(args.shards, args.per_run)))
+            if not args.sizing_only:
+                print(render(simulate(args.shards, args.per_run)))
+            print(render_sizing(args.corpus_tokens, args.tokens_per_shard, args.expansion,
+                                args.workers, args.per_run))  # fmt: skip
         elif args.command == "demo":
             from pathlib import Path
 

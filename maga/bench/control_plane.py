@@ -9,12 +9,13 @@ each in a fresh child process so its peak memory is its own:
   ``--per-run`` new ones (what ``maga.refresh.discover.build_plan`` does after listing);
 * ``publish``: merge ``--per-run`` entries (one run's worth of shards) into the
   manifest and write it (``update_manifest``), then rebuild the dataset card from it;
-* ``export_mix``: the training-mix components read from the manifest.
+* ``export_mix``: the training-mix components read from the manifest;
+* ``compact``: fold the deltas into ``manifest.json`` (every 16th publish does it).
 
 Printed: seconds and peak resident MiB per operation, and the manifest's size on disk.
 The source listing itself (S3 pages of 1,000 keys) and the shard tasks are not part of
-it. ``--sizing`` adds how a corpus of ``--corpus-tokens`` maps onto shards, runs and
-workers with a measured tokens/s.
+it. :func:`render_sizing` then says how a corpus of ``--corpus-tokens`` maps onto shards,
+runs and GPU workers at FinePhrase's, a default engine's and the target tokens/s.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from maga.log import get_logger
 
 log = get_logger("bench.control_plane")
 SOURCE = "s3://corpus/source"
+OPS = ("discover", "publish", "export_mix", "compact")
 
 
 def _uri(i: int) -> str:
@@ -66,11 +68,12 @@ def fake_entry(i: int) -> dict[str, Any]:
 
 def build(output: str, shards: int) -> None:
     """A manifest of ``shards`` published entries, written through the public API."""
-    from maga.refresh.manifest import update_manifest
+    from maga.refresh.manifest import compact_manifest, update_manifest
     from maga.storage import Storage
 
     entries = {_uri(i): fake_entry(i) for i in range(shards)}
     update_manifest(Storage(), output, entries, SOURCE)
+    compact_manifest(Storage(), output)  # the state a long-running corpus settles in
 
 
 def _op(name: str, output: str, shards: int, per_run: int) -> dict[str, Any]:
@@ -96,6 +99,10 @@ def _op(name: str, output: str, shards: int, per_run: int) -> dict[str, Any]:
         render_card(manifest, load_config("tiny"), output)
         result["card_s"] = round(time.perf_counter() - t_card, 3)
         result["shards_after"] = len(manifest["shards"])
+    elif name == "compact":
+        from maga.refresh.manifest import compact_manifest
+
+        result["shards"] = len(compact_manifest(storage, output)["shards"])
     elif name == "export_mix":
         from maga.mix.export import components
 
@@ -104,16 +111,25 @@ def _op(name: str, output: str, shards: int, per_run: int) -> dict[str, Any]:
     else:
         raise ValueError(f"unknown control-plane operation {name!r}")
     result["seconds"] = round(time.perf_counter() - began, 3)
-    result["peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result["peak_mib"] = peak_mib()
     return result
+
+
+def peak_mib() -> int:
+    """This process's peak resident memory since its exec (``VmHWM``; ``ru_maxrss``
+    would carry over the peak of the process that forked it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _baseline_mib() -> int:
     """Peak memory of a child that only imports what the operations import."""
-    code = ("import resource, maga.refresh.manifest, maga.refresh.card, maga.mix.export, "
-            "maga.config; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")  # fmt: skip
+    code = ("import maga.refresh.manifest, maga.refresh.card, maga.mix.export, maga.config; "
+            "from maga.bench.control_plane import peak_mib; print(peak_mib())")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return round(int(out.stdout.strip()) / 1024)
+    return int(out.stdout.strip().splitlines()[-1])
 
 
 def simulate(shards: int = 100_000, per_run: int = 1024) -> dict[str, Any]:
@@ -122,12 +138,13 @@ def simulate(shards: int = 100_000, per_run: int = 1024) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="maga-cp-") as tmp:
         output = str(Path(tmp) / "maga")
         t0 = time.perf_counter()
-        build(output, shards)
+        subprocess.run([sys.executable, "-c", "import sys; from maga.bench.control_plane import "
+                        f"build; build({output!r}, {shards})"], check=True)  # fmt: skip
         figures: dict[str, Any] = {"shards": shards, "per_run": per_run,
                                    "build_s": round(time.perf_counter() - t0, 2),
                                    "baseline_peak_mib": _baseline_mib()}  # fmt: skip
         figures["manifest_bytes"] = _size(output)
-        for name in ("discover", "publish", "export_mix"):
+        for name in OPS:
             args = json.dumps({"op": name, "output": output, "shards": shards,
                                "per_run": per_run})  # fmt: skip
             out = subprocess.run([sys.executable, "-m", "maga.bench.control_plane", args],
@@ -168,10 +185,26 @@ def render(f: dict[str, Any]) -> str:
              f"(after one publish {f['manifest_bytes_after'] / 2**20:.1f} MiB); "
              f"building it took {f['build_s']} s",
              "| operation | seconds | peak MiB |", "|---|---:|---:|"]  # fmt: skip
-    for name in ("discover", "publish", "export_mix"):
+    for name in OPS:
         r = f[name]
         extra = f" (card {r['card_s']} s)" if "card_s" in r else ""
         lines.append(f"| {name}{extra} | {r['seconds']} | {r['peak_mib']} |")
+    return "\n".join(lines)
+
+
+def render_sizing(corpus_tokens: float, tokens_per_shard: float, expansion: float,
+                  workers: int, max_map: int = 1024) -> str:  # fmt: skip
+    lines = [f"{corpus_tokens / 1e9:.0f}B source tokens in shards of {tokens_per_shard / 1e6:.0f}M, "
+             f"{expansion:.2f} output tokens per source token, {workers} GPU workers, runs of "
+             f"at most {max_map} mapped tasks:",
+             "| output tok/s per GPU | shards | runs | hours per shard task | GPU-hours | "
+             "GPU-h per 1B output | wall days |", "|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for label, tps in (("9,200 (FinePhrase)", 9200), ("15,000 (one default engine)", 15000),
+                       ("40,000 (target)", 40000)):  # fmt: skip
+        z = sizing(corpus_tokens, tokens_per_shard, tps, expansion, max_map, workers)
+        per_b = z["engine_hours"] / (z["output_tokens"] / 1e9)
+        lines.append(f"| {label} | {z['shards']:,} | {z['runs']} | {z['hours_per_shard_task']} "
+                     f"| {z['engine_hours']:,} | {per_b:.1f} | {z['wall_days']} |")  # fmt: skip
     return "\n".join(lines)
 
 

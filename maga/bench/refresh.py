@@ -112,6 +112,8 @@ def bare_main(args: dict[str, Any]) -> dict[str, Any]:
             tokens, t0 = 0, time.perf_counter()
             for batch in batches:
                 tokens += sum(r.completion_tokens for r in backend.generate(batch))
+                if mode == "one_batch":  # then the pipeline's feeding, in the same engine
+                    out["windowed"] = _windowed(backend, every, cfg.student_engine.window)
             wall = time.perf_counter() - t0
             out[mode] = {"completion_tokens": tokens, "seconds": round(wall, 3),
                          "tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
@@ -119,6 +121,16 @@ def bare_main(args: dict[str, Any]) -> dict[str, Any]:
     finally:
         backend.close()
     return {**out, "requests": len(every), **_peaks()}
+
+
+def _windowed(backend: Any, requests: list, window: int) -> dict[str, Any]:
+    """The same requests fed as the pipeline's worker feeds them (a bounded window)."""
+    t0 = time.perf_counter()
+    tokens = sum(r.completion_tokens for _, r in backend.stream(enumerate(requests), window))
+    wall = time.perf_counter() - t0
+    return {"completion_tokens": tokens, "seconds": round(wall, 3), "window": window,
+            "tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
+            "loadavg": round(os.getloadavg()[0], 2)}  # fmt: skip
 
 
 def _child(mode: str, args: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -221,16 +233,20 @@ def spread(values: list[float]) -> dict[str, float]:
 
 def _figures(profile: str, model: str, docs: int, scale: int, runs: list[dict]) -> dict[str, Any]:
     big_name = f"{scale}x"
-    tps: dict[str, list[float]] = {"pipeline": [], "bare_one_batch": [], "bare_chunked": [],
-                                   "bare_unseeded": []}  # fmt: skip
-    ratios: dict[str, list[float]] = {"pipeline_one_batch": [], "chunked_one_batch": [],
-                                      "seeded_unseeded": []}  # fmt: skip
+    tps: dict[str, list[float]] = {"pipeline": [], "bare_one_batch": [], "bare_windowed": [],
+                                   "bare_chunked": [], "bare_unseeded": []}  # fmt: skip
+    ratios: dict[str, list[float]] = {"pipeline_one_batch": [], "windowed_one_batch": [],
+                                      "chunked_one_batch": [], "seeded_unseeded": []}  # fmt: skip
     tokens, loads = [], []
     for run in runs:
         big, bare = run["tasks"][big_name]["reformulate"]["models"]["reform_slm"], run["bare"]
         one = bare["one_batch"]["tokens_per_s"]
         tps["pipeline"].append(big["completion_tokens_per_s"])
         tps["bare_one_batch"].append(one)
+        windowed = bare.get("windowed", {}).get("tokens_per_s")
+        if windowed:  # the worker's feeding, measured right after one_batch, same engine
+            tps["bare_windowed"].append(windowed)
+            ratios["windowed_one_batch"].append(windowed / one)
         tps["bare_chunked"].append(bare["chunked"]["tokens_per_s"])
         tps["bare_unseeded"].append(bare["unseeded"]["tokens_per_s"])
         ratios["pipeline_one_batch"].append(big["completion_tokens_per_s"] / one)
@@ -258,8 +274,8 @@ def _figures(profile: str, model: str, docs: int, scale: int, runs: list[dict]) 
     return {
         "profile": profile, "model": model, "hardware": throughput.hardware(),
         "docs_1x": docs, "scale": scale, "repeats": len(runs), "completion_tokens": tokens,
-        "tokens_per_s": {k: spread(v) for k, v in tps.items()},
-        "ratios": {k: spread(v) for k, v in ratios.items()},
+        "tokens_per_s": {k: spread(v) for k, v in tps.items() if v},
+        "ratios": {k: spread(v) for k, v in ratios.items() if v},
         "memory_growth_10x_over_1x": {
             "task": round(big["task_peak_mib"]["median"] / small["task_peak_mib"]["median"], 3),
             "engine": round(big["engine_peak_mib"]["median"]
@@ -284,6 +300,8 @@ def render(f: dict[str, Any]) -> str:
              + " | bare, one call per chunk " + _fmt(t["bare_chunked"], 1)
              + " | bare, one call, no per-request seeds " + _fmt(t["bare_unseeded"], 1),
              "ratio pipeline / bare one batch (target >= 0.97): " + _fmt(r["pipeline_one_batch"]),
+             *(["ratio bare windowed feed / one batch, same engine, back to back: "
+                + _fmt(r["windowed_one_batch"])] if "windowed_one_batch" in r else []),
              "ratio bare per-chunk calls / one batch (cost of chunk barriers): "
              + _fmt(r["chunked_one_batch"]),
              "ratio seeded / unseeded one batch (cost of per-request seeds): "

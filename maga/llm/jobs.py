@@ -389,25 +389,38 @@ class EngineSession:
             self._proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass
-        while True:
-            line = self._reply.readline()
-            if not line:
-                code = self._proc.wait()
+        finished = False
+        try:
+            while True:
+                line = self._reply.readline()
+                if not line:
+                    code = self._proc.wait()
+                    self._proc = None
+                    raise GenerationJobError(
+                        f"{spec.label}: engine process exited with {code}; last output:\n"
+                        + "\n".join(self._tail)
+                    )
+                reply = json.loads(line)
+                if not reply.get("ok"):
+                    finished = True  # the worker stopped the stream and waits for commands
+                    raise GenerationJobError(f"{spec.label}: {reply.get('error')}")
+                if reply.get("done"):
+                    finished = True
+                    break
+                res_path = Path(reply["results"])
+                results = read_results(res_path)
+                res_path.unlink(missing_ok=True)
+                yield reply["group"], JobOutcome(results, UsageCounter(**reply["usage"]), startup)
+                startup = 0.0
+        finally:
+            if not finished and self._proc is not None:
+                # The caller stopped reading mid-stream: the worker would go on answering
+                # groups nobody reads, so end it; the next call starts a fresh engine.
+                self._proc.kill()
+                self._proc.wait()
                 self._proc = None
-                raise GenerationJobError(
-                    f"{spec.label}: engine process exited with {code}; last output:\n"
-                    + "\n".join(self._tail)
-                )
-            reply = json.loads(line)
-            if not reply.get("ok"):
-                raise GenerationJobError(f"{spec.label}: {reply.get('error')}")
-            if reply.get("done"):
-                break
-            res_path = Path(reply["results"])
-            results = read_results(res_path)
-            res_path.unlink(missing_ok=True)
-            yield reply["group"], JobOutcome(results, UsageCounter(**reply["usage"]), startup)
-            startup = 0.0
+                self._reply.close()
+                self._reply = None
         req_path.unlink(missing_ok=True)
         out_dir.rmdir()
 

@@ -43,7 +43,7 @@ from maga.megadocs.requests import rationale_request
 from maga.refresh.discover import read_plan
 from maga.refresh.files import write_json
 from maga.refresh.layout import ShardPaths, shard_paths
-from maga.refresh.pairs import collect_pairs
+from maga.refresh.pairs import collect_pairs, stream_pairs
 from maga.refresh.state import record_step, save_staged, staged
 from maga.refresh.toolmodels import local_model_dir
 from maga.runs.context import RunContext
@@ -204,6 +204,21 @@ def rewrite_requests(cfg: MagaConfig, units: list[dict],
     return items, requests
 
 
+def _chunk_units(storage: Any, paths: ShardPaths, cfg: MagaConfig,
+                 k: int) -> tuple[list[dict], Counter]:  # fmt: skip
+    """Chunk ``k``'s generation units and its long-document counters."""
+    units, long_docs = [], Counter()
+    for doc in iter_jsonl(storage, paths.chunk("input", k)):
+        got, counts = doc_units(doc, cfg)
+        units += got
+        long_docs.update(counts)
+    return units, long_docs
+
+
+def _n_docs(storage: Any, paths: ShardPaths, k: int) -> int:
+    return sum(1 for _ in iter_jsonl(storage, paths.chunk("input", k)))
+
+
 def _rw_requests(storage: Any, paths: ShardPaths, cfg: MagaConfig,
                  k: int) -> tuple[list[dict], list[GenRequest]]:  # fmt: skip
     """Chunk ``k``'s rewrite (or rationale) rows-to-be and requests, from its staged GA rows."""
@@ -293,33 +308,35 @@ def reformulate_shard(
     spawn_before = getattr(session, "spawn_seconds", 0.0)
     progress = Progress(label, gate["accepted"], n_chunks, cfg.refresh.progress_every_s)
     try:
+        ga_todo = [k for k in range(n_chunks) if not storage.exists(paths.chunk("ga", k))]
         for k in range(n_chunks):
-            uri = paths.chunk("ga", k)
-            chunk_began = time.perf_counter()
-            docs = list(iter_jsonl(storage, paths.chunk("input", k)))
-            if storage.exists(uri):
-                progress.chunk("ga", k, len(docs), 0, 0.0)
-                continue
-            long_docs: Counter = Counter()
-            units = []
-            for doc in docs:
-                got, counts = doc_units(doc, cfg)
-                units += got
-                long_docs.update(counts)
-            with progress.running("ga", k):
-                rows, usage = _ga_chunk(cfg, session, specs["ga_slm"], units)
-            wall = time.perf_counter() - chunk_began
-            write_json(storage, uri, {"chunk": k, "rows": rows, "usage": usage,
-                                      "long_docs": dict(long_docs),
-                                      "wall_seconds": round(wall, 3)})  # fmt: skip
-            new_chunks += 1
-            progress.chunk("ga", k, len(docs), usage["completion_tokens"], wall)
-            _maybe_crash(new_chunks)
+            if k not in ga_todo:
+                progress.chunk("ga", k, _n_docs(storage, paths, k), 0, 0.0)
+        if cfg.refresh.output_mode == "stretch":  # passages by rule, no model: chunk by chunk
+            done_ga = ((k, *_ga_chunk(cfg, session, specs["ga_slm"],
+                                      _chunk_units(storage, paths, cfg, k)[0]))
+                       for k in ga_todo)  # fmt: skip
+        else:  # every missing chunk through the engine at once, round by round
+            done_ga = stream_pairs(cfg, session, specs["ga_slm"], ga_todo,
+                                   lambda k: _chunk_units(storage, paths, cfg, k)[0])  # fmt: skip
+        last = time.perf_counter()
+        with progress.running("ga", ga_todo[0] if ga_todo else 0):
+            for k, rows, usage in done_ga:
+                now = time.perf_counter()
+                wall, last = now - last, now  # the pass's wall time, shared out by chunk
+                long_docs = _chunk_units(storage, paths, cfg, k)[1]
+                write_json(storage, paths.chunk("ga", k),
+                           {"chunk": k, "rows": rows, "usage": usage,
+                            "long_docs": dict(long_docs), "wall_seconds": round(wall, 3)})  # fmt: skip
+                new_chunks += 1
+                progress.chunk(
+                    "ga", k, _n_docs(storage, paths, k), usage["completion_tokens"], wall
+                )
+                _maybe_crash(new_chunks)
         todo = [k for k in range(n_chunks) if not storage.exists(paths.chunk("gen", k))]
         for k in range(n_chunks):
             if k not in todo:
-                progress.chunk("gen", k, len(list(iter_jsonl(storage, paths.chunk("input", k)))),
-                               0, 0.0)  # fmt: skip
+                progress.chunk("gen", k, _n_docs(storage, paths, k), 0, 0.0)
         # The rewrite pass streams every missing chunk through the engine at once; each
         # chunk's file is written as soon as its last rewrite is done.
         last = time.perf_counter()
@@ -338,8 +355,9 @@ def reformulate_shard(
                            {"chunk": k, "rows": rows, "usage": usage, "long_docs": {},
                             "wall_seconds": round(wall, 3)})  # fmt: skip
                 new_chunks += 1
-                n_docs = len(list(iter_jsonl(storage, paths.chunk("input", k))))
-                progress.chunk("gen", k, n_docs, usage["completion_tokens"], wall)
+                progress.chunk(
+                    "gen", k, _n_docs(storage, paths, k), usage["completion_tokens"], wall
+                )
                 _maybe_crash(new_chunks)
     finally:
         if own:

@@ -71,3 +71,10 @@ def test_session_stream_answers_each_group_with_its_own_results():
         assert {g: [r.text for r in o.results] for g, o in again.items()} == {
             g: [r.text for r in o.results] for g, o in streamed.items()
         }
+        for _, outcome in session.stream(spec, iter(groups)):
+            if outcome.results:
+                break  # a caller that stops reading mid-stream (its chunk write failed)
+        assert session.engine_starts == 1 and session._proc is None  # that worker is ended
+        third = dict(session.stream(spec, iter(groups)))  # and the session goes on
+        assert session.engine_starts == 2
+        assert [r.text for r in third[5].results] == [r.text for r in streamed[5].results]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from maga.config import load_config
 from maga.llm.base import GenResult, UsageCounter
 from maga.llm.jobs import JobOutcome
@@ -78,3 +80,47 @@ def test_a_document_with_no_pair_is_rejected_with_the_first_reason():
     rows, _ = collect_pairs(cfg(3, extra=0), Scripted({"d1": "nope"}), None, [UNIT])
     assert rows[0]["reject"] == "invalid_json" and rows[0]["pairs"] == []
     assert rows[0]["raw"] == "nope"
+
+
+class Streaming(Scripted):
+    """``Scripted`` with a session stream that answers groups in reverse order, as a
+    real engine may finish a later chunk first."""
+
+    def __init__(self, answers: dict[str, object]) -> None:
+        super().__init__(answers)
+        self.streams = 0
+
+    def stream(self, spec, groups):
+        self.streams += 1
+        for group, requests in reversed(list(groups)):
+            yield group, self.generate(spec, requests)
+
+
+@pytest.mark.timeout(30)
+def test_streamed_chunks_get_the_rows_collect_pairs_gives_each_alone():
+    from maga.refresh.pairs import stream_pairs
+
+    answers = {
+        "a": [("Poem", "kids"), ("Memo", "boss"), ("FAQ", "nurses")],
+        "b": "not json",  # malformed: retried next round
+        round_key("b", 1): [("Ode", "cats"), ("Ode", "cats"), ("Log", "pilots")],
+        round_key("b", 2): [("Rap", "teens"), ("Quiz", "kids"), ("Map", "hikers")],
+        "c": [("Poem", "kids")],
+    }
+    chunks = {
+        0: [{**UNIT, "unit_id": "a", "source_id": "a"}, {**UNIT, "unit_id": "b", "source_id": "b"}],
+        1: [{**UNIT, "unit_id": "c", "source_id": "c"}],
+        2: [],
+    }
+    c = cfg(3)
+    alone = {k: collect_pairs(c, Scripted(answers), None, units) for k, units in chunks.items()}
+    session = Streaming(answers)
+    got = {k: (rows, usage) for k, rows, usage in stream_pairs(c, session, None, [0, 1, 2],
+                                                               chunks.__getitem__)}  # fmt: skip
+    assert sorted(got) == [0, 1, 2]
+    for k in chunks:
+        assert got[k][0] == alone[k][0]
+        assert got[k][1]["requests"] == alone[k][1]["requests"]
+    assert got[0][0][1]["rounds"] == 2 and got[0][0][1]["short"] == 1  # b: retried
+    assert got[1][0][0]["short"] == 2 and got[0][0][0]["rounds"] == 1  # a: done in one
+    assert session.streams == max_rounds(c)  # one engine call per round, not per chunk
