@@ -285,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def record(figures: dict[str, Any], root: str) -> None:
-    """Record each measured configuration in the throughput store (maga.bench.throughput)."""
-    from maga.bench import throughput
+    """Record each measured configuration in the throughput store (maga.throughput)."""
+    from maga import throughput
 
     for r in figures["configs"]:
         if r.get("tokens_per_s"):

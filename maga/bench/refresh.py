@@ -19,7 +19,7 @@ The pipeline's figure is its rewrite pass: output tokens over the pass's wall ti
 pass. Ratios to ``one_batch`` of the same repeat are printed as median [min, max]. On a
 shared machine the load moves every figure, so only ratios measured in one repeat are
 compared, and the load averages are printed. The median pipeline figure is appended to
-the throughput store (:mod:`maga.bench.throughput`).
+the throughput store (:mod:`maga.throughput`).
 
 The documents come from the built-in corpus; with the default tiny random model the
 text is meaningless and only the speed and memory figures count.
@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from maga.bench import throughput
+from maga import throughput
 from maga.log import get_logger
 
 log = get_logger("bench")
@@ -161,7 +161,7 @@ def _registry(storage: Any, root: Path, model: str) -> None:
 def run_bench(profile: str, overrides: list[str], docs: int = 8, scale: int = 10,
               out: str | None = None, repeats: int = 3,
               record_to: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """``record_to``: storage root whose throughput store (:mod:`maga.bench.throughput`) gets the result
+    """``record_to``: storage root whose throughput store (:mod:`maga.throughput`) gets the result
     (default: the profile's ``storage.root``)."""
     from maga.config import load_config
     from maga.corpus.builtin import wiki_records

@@ -66,7 +66,7 @@ def list_shards(cfg: CorpusConfig, storage: Storage) -> list[ObjectInfo]:
     return shards
 
 
-def _raw_rows(storage: Storage, uri: str) -> Iterator[tuple[int, Any]]:
+def raw_rows(storage: Storage, uri: str) -> Iterator[tuple[int, Any]]:
     """Yield (record number, dict or Quarantined reason) for one shard."""
     if uri.endswith(".parquet"):
         import pyarrow.parquet as pq
@@ -106,12 +106,12 @@ def iter_records(
         return
     seen: set[str] = set()
     for shard in list_shards(cfg, storage):
-        for n, row in _raw_rows(storage, shard.uri):
+        for n, row in raw_rows(storage, shard.uri):
             where = f"{shard.uri}:{n}"
             if isinstance(row, tuple):
                 quarantine.append(Quarantined(where, None, row[0], row[1]))
                 continue
-            rec = _validate(row, cfg, where)
+            rec = validate_record(row, cfg, where)
             if isinstance(rec, Quarantined):
                 quarantine.append(rec)
             elif rec.id in seen:
@@ -121,7 +121,7 @@ def iter_records(
                 yield rec
 
 
-def _validate(row: Any, cfg: CorpusConfig, where: str) -> Record | Quarantined:
+def validate_record(row: Any, cfg: CorpusConfig, where: str) -> Record | Quarantined:
     if not isinstance(row, dict):
         return Quarantined(where, None, "malformed_json", "record is not a JSON object")
     missing = [f for f in (cfg.id_field, cfg.text_field) if row.get(f) is None]

@@ -30,8 +30,8 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from maga.config import NearDupConfig
 from maga.hygiene.text import ngrams, tokens
-from maga.refresh.files import ParquetRows, get_file
 from maga.storage import Storage, join_uri
+from maga.storage.parquet import ParquetRows
 
 SIGNATURE_SCHEMA = pa.schema([("id", pa.string()), ("kind", pa.string()),
                               ("shard", pa.string()), ("signature", pa.binary())])  # fmt: skip
@@ -104,7 +104,7 @@ class NearDupIndex:
                 key = info.uri.rsplit("/", 1)[-1][: -len(".parquet")]
                 if key in exclude:
                     continue
-                local = get_file(storage, info.uri, Path(tmp) / f"{key}.parquet")
+                local = storage.get_file(info.uri, Path(tmp) / f"{key}.parquet")
                 n += self.load_file(local)
         return n
 

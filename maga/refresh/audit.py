@@ -28,7 +28,6 @@ from typing import Any
 from maga.config import CorpusConfig
 from maga.corpus.reader import list_shards
 from maga.log import get_logger
-from maga.refresh.files import get_file
 from maga.refresh.layout import ShardPaths
 from maga.refresh.manifest import load_manifest
 from maga.refresh.source import ShardSchemaError, iter_shard, record_id
@@ -41,7 +40,7 @@ MAX_LISTED = 1000  # unaccounted records listed in full; all are counted
 def _column_rows(storage: Storage, uri: str, columns: list[str], tmp: str) -> list[dict]:
     import pyarrow.parquet as pq
 
-    local = get_file(storage, uri, Path(tmp) / uri.rsplit("/", 1)[-1])
+    local = storage.get_file(uri, Path(tmp) / uri.rsplit("/", 1)[-1])
     pf = pq.ParquetFile(local)
     cols = [c for c in columns if c in pf.schema_arrow.names]
     return pq.read_table(local, columns=cols).to_pylist()

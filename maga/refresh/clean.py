@@ -38,11 +38,11 @@ import pyarrow as pa
 
 from maga.config import RefreshCleanConfig, StretchConfig
 from maga.hygiene.shard import ShardHygiene
+from maga.jsonl import iter_jsonl
 from maga.llm.chat import THINKING_REJECT, has_thinking
 from maga.log import get_logger
 from maga.megadocs.assemble import GENERATION_SCHEMA, OUTPUT_SCHEMA, SOURCE_SCHEMA, Assembler
 from maga.refresh.discover import read_plan
-from maga.refresh.files import ParquetRows, iter_jsonl_stream, put_file
 from maga.refresh.layout import ShardPaths, output_root, shard_paths
 from maga.refresh.reformulate import iter_units
 from maga.refresh.state import record_step, save_staged, staged
@@ -57,6 +57,7 @@ from maga.refresh.textstats import (
 )
 from maga.refresh.toolmodels import counter_for
 from maga.runs.context import RunContext
+from maga.storage.parquet import ParquetRows
 
 log = get_logger("refresh.clean")
 S = pa.string()
@@ -274,7 +275,7 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
         src = ParquetRows(Path(tmp) / "source.parquet", SOURCE_SCHEMA)
         rej = ParquetRows(Path(tmp) / "rejects.parquet", REJECT_SCHEMA)
         hygiene = ShardHygiene(cfg, storage, output_root(cfg), shard["key"], Path(tmp))
-        for q in iter_jsonl_stream(storage, paths.stage("gate", "quarantine.jsonl")):
+        for q in iter_jsonl(storage, paths.stage("gate", "quarantine.jsonl")):
             rej.add(
                 {
                     "source_shard": uri,
@@ -292,7 +293,7 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
                 sources[u["unit_id"]] = u["text"]
                 prompted[u["source_id"]] += len(u["text"])
             ga_rows = storage.read_json(paths.chunk("ga", k))["rows"]
-            for doc in iter_jsonl_stream(storage, paths.chunk("input", k)):
+            for doc in iter_jsonl(storage, paths.chunk("input", k)):
                 c["docs"] += 1
                 c["input_chars"] += len(doc["text"])
                 c["reformulated_chars"] += prompted[doc["id"]]
@@ -348,9 +349,9 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
                     out.add(row)
         for rows_file in (out, gens, src, rej):
             rows_file.close()
-            put_file(storage, rows_file.path, paths.stage("clean", rows_file.path.name))
+            storage.put_file(rows_file.path, paths.stage("clean", rows_file.path.name))
         for local in hygiene.close():
-            put_file(storage, local, paths.stage("clean", local.name))
+            storage.put_file(local, paths.stage("clean", local.name))
         c["output_rows"], c["reject_rows"] = out.count, rej.count
         c["source_tokens"] = sum(source_tokens)
     stats = {

@@ -103,7 +103,7 @@ class DiscoverStage:
     def run(self, ctx: RunContext) -> StageStats:
         plan = build_plan(ctx)
         if ctx.config.refresh.hygiene.cost_plan.enabled:  # dry or not: estimate vs actual
-            from maga.hygiene.costplan import build_cost_plan
+            from maga.refresh.costplan import build_cost_plan
 
             plan["cost_plan"] = build_cost_plan(ctx, plan)
         uri = ctx.uri(self.name, "plan.json")

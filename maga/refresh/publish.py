@@ -15,7 +15,7 @@ no duplicates:
    reason, else ``shard_stopped`` or ``shard_failed`` with the gate or step and why), and
    it loses any output of an older version;
 4. the near-duplicate index gets each published shard's signatures (this task is its
-   single writer too, see :mod:`maga.hygiene.publish`), then the processed-shards
+   single writer too, see :mod:`maga.refresh.dedup`), then the processed-shards
    manifest is written (one atomic put), with the rejected shards' step, gate, reason
    and fingerprint, then the dataset card;
 5. only then the staging areas of published shards and of shards the input gate
@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from maga.gates.core import GateFailed, write_gate_result
-from maga.hygiene.publish import dedup_across_shards, record_run_throughput, write_index
+from maga.jsonl import iter_jsonl
 from maga.log import get_logger
 from maga.refresh.card import render_card
 from maga.refresh.clean import REJECT_SCHEMA
+from maga.refresh.dedup import dedup_across_shards, record_run_throughput, write_index
 from maga.refresh.discover import read_plan
-from maga.refresh.files import ParquetRows, copy_file, iter_jsonl_stream, put_file
 from maga.refresh.gates import gate_aggregate
 from maga.refresh.layout import ShardPaths, card_uri, manifest_uri, shard_paths
 from maga.refresh.manifest import load_manifest, update_manifest
@@ -50,6 +50,7 @@ from maga.refresh.source import ShardSchemaError, iter_shard, record_id
 from maga.refresh.state import shard_outcome, staged
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats
+from maga.storage.parquet import ParquetRows
 
 log = get_logger("refresh.publish")
 ENTRY_STATS = ("records", "quarantine_reasons", "languages", "docs", "docs_with_output",
@@ -83,7 +84,7 @@ def _stopped_rejects(ctx: RunContext, shard: dict, paths: ShardPaths, reason: st
     quarantined: dict[int, dict] = {}
     quarantine = paths.stage("gate", "quarantine.jsonl")
     if staged(storage, paths, "gate") is not None and storage.exists(quarantine):
-        quarantined = {q["record"]: q for q in iter_jsonl_stream(storage, quarantine)}
+        quarantined = {q["record"]: q for q in iter_jsonl(storage, quarantine)}
     id_field = ctx.config.corpus.id_field
     with tempfile.TemporaryDirectory(prefix="maga-publish-") as tmp:
         rej = ParquetRows(Path(tmp) / "rejects.parquet", REJECT_SCHEMA)
@@ -100,7 +101,7 @@ def _stopped_rejects(ctx: RunContext, shard: dict, paths: ShardPaths, reason: st
         except ShardSchemaError as exc:  # no records to name: the manifest says why
             log.warning("rejects of %s: %s", shard["key"], exc)
         rej.close()
-        put_file(storage, rej.path, paths.rejects)
+        storage.put_file(rej.path, paths.rejects)
 
 
 def _entry(ctx: RunContext, shard: dict, paths: ShardPaths, summary: dict, status: str,
@@ -189,15 +190,13 @@ class PublishStage:
         for s in ok:
             paths = shard_paths(cfg, s)
             if storage.exists(paths.stage("clean", "output.parquet")):
-                copy_file(storage, paths.stage("clean", "output.parquet"), paths.data)
-                copy_file(storage, paths.stage("clean", "source.parquet"), paths.source)
+                storage.copy(paths.stage("clean", "output.parquet"), paths.data)
+                storage.copy(paths.stage("clean", "source.parquet"), paths.source)
                 if cfg.refresh.output_mode == "documents":
                     storage.delete(paths.generations)  # left by an earlier megadoc run
                 else:
-                    copy_file(
-                        storage, paths.stage("clean", "generations.parquet"), paths.generations
-                    )
-                copy_file(storage, paths.stage("clean", "rejects.parquet"), paths.rejects)
+                    storage.copy(paths.stage("clean", "generations.parquet"), paths.generations)
+                storage.copy(paths.stage("clean", "rejects.parquet"), paths.rejects)
             elif manifest["shards"].get(s["uri"], {}).get("etag") != s["etag"]:
                 raise FileNotFoundError(
                     f"publish {s['key']}: staged output missing in "

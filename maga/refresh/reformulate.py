@@ -41,7 +41,6 @@ from maga.log import get_logger
 from maga.megadocs.passages import insert_points
 from maga.megadocs.requests import rationale_request
 from maga.refresh.discover import read_plan
-from maga.refresh.files import write_json
 from maga.refresh.layout import ShardPaths, shard_paths
 from maga.refresh.pairs import collect_pairs, stream_pairs
 from maga.refresh.state import record_step, save_staged, staged
@@ -325,7 +324,7 @@ def reformulate_shard(
                 now = time.perf_counter()
                 wall, last = now - last, now  # the pass's wall time, shared out by chunk
                 long_docs = _chunk_units(storage, paths, cfg, k)[1]
-                write_json(storage, paths.chunk("ga", k),
+                storage.write_json(paths.chunk("ga", k),
                            {"chunk": k, "rows": rows, "usage": usage,
                             "long_docs": dict(long_docs), "wall_seconds": round(wall, 3)})  # fmt: skip
                 new_chunks += 1
@@ -351,7 +350,7 @@ def reformulate_shard(
                 usage = outcome.usage.as_dict()
                 now = time.perf_counter()
                 wall, last = now - last, now  # the pass's wall time, shared out by chunk
-                write_json(storage, paths.chunk("gen", k),
+                storage.write_json(paths.chunk("gen", k),
                            {"chunk": k, "rows": rows, "usage": usage, "long_docs": {},
                             "wall_seconds": round(wall, 3)})  # fmt: skip
                 new_chunks += 1

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from maga.hygiene.costplan import compare, render_cost_plan
 from maga.hygiene.report import hygiene_section, render_hygiene
+from maga.refresh.costplan import compare, render_cost_plan
 from maga.refresh.state import shard_outcome
 from maga.runs.context import RunContext
 

@@ -21,11 +21,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from maga.corpus.reader import Quarantined, _validate
+from maga.corpus.reader import Quarantined, validate_record
 from maga.gates.core import enforce, write_gate_result
 from maga.hygiene.language import LanguageId
+from maga.jsonl import write_jsonl
 from maga.log import get_logger
-from maga.refresh.files import put_file, write_jsonl
 from maga.refresh.gates import gate_input
 from maga.refresh.layout import ShardPaths, shard_paths
 from maga.refresh.source import ShardSchemaError, iter_shard, record_id
@@ -46,7 +46,7 @@ def _encodable(text: str) -> bool:
 
 def _check(row: Any, ctx: RunContext, where: str, seen: set[bytes]) -> dict | Quarantined:
     cfg = ctx.config
-    rec = _validate(row, cfg.corpus, where)
+    rec = validate_record(row, cfg.corpus, where)
     if isinstance(rec, Quarantined):
         return rec
     r = cfg.refresh
@@ -108,7 +108,7 @@ def scan_shard(ctx: RunContext, shard: dict[str, Any], paths: ShardPaths) -> dic
             if chunk:
                 write_jsonl(storage, paths.chunk("input", n_chunks), chunk)
                 n_chunks += 1
-        put_file(storage, qpath, paths.stage("gate", "quarantine.jsonl"))
+        storage.put_file(qpath, paths.stage("gate", "quarantine.jsonl"))
     return {
         "records": records, "accepted": accepted, "quarantined": sum(reasons.values()),
         "quarantine_reasons": dict(sorted(reasons.items())), "quarantine_examples": examples,

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from maga.config import CorpusConfig
-from maga.corpus.reader import _raw_rows
-from maga.refresh.files import get_file
+from maga.corpus.reader import raw_rows
 from maga.storage import Storage
 
 PARQUET_BATCH = 1024
@@ -30,12 +29,12 @@ class ShardSchemaError(ValueError):
 
 def iter_shard(storage: Storage, uri: str, corpus: CorpusConfig) -> Iterator[tuple[int, Any]]:
     if not uri.endswith(".parquet"):
-        yield from _raw_rows(storage, uri)
+        yield from raw_rows(storage, uri)
         return
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory(prefix="maga-shard-") as tmp:
-        path = get_file(storage, uri, Path(tmp) / "shard.parquet")
+        path = storage.get_file(uri, Path(tmp) / "shard.parquet")
         try:
             pf = pq.ParquetFile(path)
         except Exception as exc:

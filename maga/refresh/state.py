@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from maga.refresh.files import write_json
 from maga.refresh.layout import ShardPaths
 from maga.runs.context import RunContext
 from maga.storage import Storage
@@ -28,7 +27,7 @@ def staged(storage: Storage, paths: ShardPaths, stage: str) -> dict[str, Any] | 
 
 def save_staged(storage: Storage, paths: ShardPaths, stage: str, stats: dict[str, Any]) -> None:
     """Stats first, then the marker: a marker always has its stats."""
-    write_json(storage, paths.stats(stage), stats)
+    storage.write_json(paths.stats(stage), stats)
     storage.write_text(paths.marker(stage), "")
 
 

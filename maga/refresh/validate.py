@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from maga.gates.core import enforce, write_gate_result
+from maga.jsonl import iter_jsonl, write_jsonl
 from maga.judging.judge import score_histogram
 from maga.labeling.common import judge_request
 from maga.labeling.schemas import parse_judge
@@ -33,7 +34,6 @@ from maga.llm.models import teacher_spec
 from maga.log import get_logger
 from maga.megadocs.requests import judge_rationale_request
 from maga.refresh.discover import read_plan
-from maga.refresh.files import get_file, iter_jsonl_stream, write_jsonl
 from maga.refresh.gates import gate_output, output_columns
 from maga.refresh.layout import ShardPaths, shard_paths
 from maga.refresh.reformulate import iter_units, model_specs
@@ -130,7 +130,7 @@ def judge_sample(
         spec = model_specs(ctx)["reformulation_slm"]
         spec.label = "judge_slm"
     partial_uri = paths.stage("judge", "partial.jsonl")
-    kept = {j["id"]: j for j in (iter_jsonl_stream(storage, partial_uri)
+    kept = {j["id"]: j for j in (iter_jsonl(storage, partial_uri)
                                  if storage.exists(partial_uri) else [])}  # fmt: skip
     todo = [it for it in items if it["id"] not in kept]
     if kept:
@@ -186,13 +186,13 @@ def validate_shard(
     mode = r.output_mode
     columns = ["id", *output_columns(mode), "n_chars"]
     with tempfile.TemporaryDirectory(prefix="maga-validate-") as tmp:
-        local = get_file(storage, paths.stage("clean", "output.parquet"), Path(tmp) / "o.parquet")
+        local = storage.get_file(paths.stage("clean", "output.parquet"), Path(tmp) / "o.parquet")
         if mode == "documents":
             frame, counts, sample = scan_output(local, r.validate_max_rows, r.judge_sample, columns)
         else:  # judge the generations the megadocs are made of
             frame, counts, _ = scan_output(local, r.validate_max_rows, 0, columns)
-            gens = get_file(
-                storage, paths.stage("clean", "generations.parquet"), Path(tmp) / "g.parquet"
+            gens = storage.get_file(
+                paths.stage("clean", "generations.parquet"), Path(tmp) / "g.parquet"
             )
             _, gen_counts, sample = scan_output(gens, 0, r.judge_sample, ["id"])
             counts["duplicate_ids"] += gen_counts["duplicate_ids"]

@@ -61,8 +61,8 @@ def test_dry_run_starts_nothing_and_prints_engine_args(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_cpu_run_measures_with_a_real_engine_and_records(tmp_path, capsys):
-    from maga.bench.throughput import last_measured
     from maga.models.builtin import resolve_model
+    from maga.throughput import last_measured
 
     tiny = resolve_model("builtin:tiny-random")
     out = tmp_path / "f.json"

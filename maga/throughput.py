@@ -4,7 +4,7 @@ One store for every measurement: ``maga bench`` (CPU), ``maga bench-gpu`` and ev
 real corpus refresh record one; the dry-run cost plan reads the newest back instead of
 guessing a tokens/s figure::
 
-    from maga.bench.throughput import last_measured
+    from maga.throughput import last_measured
     tps = last_measured()  # this machine, any model; None if never measured here
 
 Each measurement is one file, ``<storage root>/throughput/<hardware>/<time>-<source>.json``

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from maga.bench import throughput
+from maga import throughput
 from maga.config import load_config
-from maga.hygiene.costplan import estimate_shard, last_throughput, record_throughput
+from maga.refresh.costplan import estimate_shard, last_throughput, record_throughput
 from maga.refresh.pipeline import DAG_ID, run_all
 from maga.runs.context import RunContext
 from maga.storage import Storage

@@ -31,12 +31,11 @@ import pyarrow.parquet as pq
 from maga.hygiene.neardup import DTYPE, NearDupIndex, index_dir
 from maga.hygiene.shard import SIGNATURES
 from maga.log import get_logger
-from maga.refresh.files import copy_file, get_file, put_file
 from maga.refresh.layout import ShardPaths, output_root, shard_paths
 from maga.refresh.state import record_step, save_staged, shard_outcome, staged, step_record
 from maga.runs.context import RunContext
 
-log = get_logger("hygiene.publish")
+log = get_logger("refresh.dedup")
 REASON = "near_duplicate_corpus"
 
 
@@ -64,7 +63,7 @@ def dedup_across_shards(ctx: RunContext, plan: dict[str, Any]) -> dict[str, int]
     with tempfile.TemporaryDirectory(prefix="maga-dedup-") as tmp:
         for s in todo:
             paths = shard_paths(cfg, s)
-            local = get_file(storage, paths.stage("clean", SIGNATURES), Path(tmp) / "s.parquet")
+            local = storage.get_file(paths.stage("clean", SIGNATURES), Path(tmp) / "s.parquet")
             rows = pq.read_table(local).to_pylist()
             done = staged(storage, paths, "dedup")
             twins = {}
@@ -94,17 +93,17 @@ def _remove(ctx: RunContext, shard: dict, paths: ShardPaths, twins: dict, sig_lo
             tmp: Path) -> None:  # fmt: skip
     storage = ctx.storage
     ids = pa.array(sorted(twins))
-    out_local = get_file(storage, paths.stage("clean", "output.parquet"), tmp / "o.parquet")
+    out_local = storage.get_file(paths.stage("clean", "output.parquet"), tmp / "o.parquet")
     table = pq.read_table(out_local)
     gone_mask = pc.is_in(table["id"], value_set=ids)
     gone = table.filter(gone_mask).to_pylist()
     pq.write_table(table.filter(pc.invert(gone_mask)), out_local, compression="zstd")
-    put_file(storage, out_local, paths.stage("clean", "output.parquet"))
+    storage.put_file(out_local, paths.stage("clean", "output.parquet"))
     # A source whose every rewrite was a twin gets no output: it is rejected as a
     # document (record-level, as clean does), and its source row is no longer expanded.
     kept_sources = set(table.filter(pc.invert(gone_mask))["source_id"].to_pylist())
     lost = Counter(g["source_id"] for g in gone if g["source_id"] not in kept_sources)
-    src_local = get_file(storage, paths.stage("clean", "source.parquet"), tmp / "src.parquet")
+    src_local = storage.get_file(paths.stage("clean", "source.parquet"), tmp / "src.parquet")
     sources = pq.read_table(src_local)
     record_of = dict(zip(sources["id"].to_pylist(), sources["record"].to_pylist(), strict=True))
     lost_tokens = 0
@@ -115,8 +114,8 @@ def _remove(ctx: RunContext, shard: dict, paths: ShardPaths, twins: dict, sig_lo
                 row["expanded"], lost_tokens = False, lost_tokens + row["n_tokens"]
         pq.write_table(pa.Table.from_pylist(rows, schema=sources.schema), src_local,
                        compression="zstd")  # fmt: skip
-        put_file(storage, src_local, paths.stage("clean", "source.parquet"))
-    rej_local = get_file(storage, paths.stage("clean", "rejects.parquet"), tmp / "r.parquet")
+        storage.put_file(src_local, paths.stage("clean", "source.parquet"))
+    rej_local = storage.get_file(paths.stage("clean", "rejects.parquet"), tmp / "r.parquet")
     rejects = pq.read_table(rej_local)
     extra = [{"source_shard": shard["uri"], "record": record_of.get(g["source_id"]),
               "source_id": g["source_id"], "rewrite_id": g["id"], "stage": "clean",
@@ -129,10 +128,10 @@ def _remove(ctx: RunContext, shard: dict, paths: ShardPaths, twins: dict, sig_lo
               for sid, n in sorted(lost.items())]  # fmt: skip
     merged = pa.concat_tables([rejects, pa.Table.from_pylist(extra, schema=rejects.schema)])
     pq.write_table(merged, rej_local, compression="zstd")
-    put_file(storage, rej_local, paths.stage("clean", "rejects.parquet"))
+    storage.put_file(rej_local, paths.stage("clean", "rejects.parquet"))
     sigs = pq.read_table(sig_local)
     pq.write_table(sigs.filter(pc.invert(pc.is_in(sigs["id"], value_set=ids))), sig_local)
-    put_file(storage, sig_local, paths.stage("clean", SIGNATURES))
+    storage.put_file(sig_local, paths.stage("clean", SIGNATURES))
     stats = staged(storage, paths, "clean")
     n, chars = len(gone), sum(g["n_chars"] for g in gone)
     tokens = sum(g["n_tokens"] for g in gone)
@@ -167,14 +166,14 @@ def write_index(ctx: RunContext, published: list[dict], stopped: list[dict]) -> 
     for s in published:
         src = _staged_sigs(ctx, s)
         if src:
-            copy_file(storage, src, f"{folder}/{s['key']}.parquet")
+            storage.copy(src, f"{folder}/{s['key']}.parquet")
     for s in stopped:
         storage.delete(f"{folder}/{s['key']}.parquet")
 
 
 def record_run_throughput(ctx: RunContext, plan: dict[str, Any], report: dict[str, Any]) -> None:
     """A real run's generation throughput and token calibration, for later cost plans."""
-    from maga.hygiene.costplan import record_throughput
+    from maga.refresh.costplan import record_throughput
 
     totals = report["totals"]
     if plan["dry_run"] or not totals.get("generate_seconds"):

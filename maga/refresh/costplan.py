@@ -20,7 +20,7 @@ the sample, estimated from the sample's bytes per record) and a sample of their 
 A real run records what it spent per estimated token (``calibration``) with its
 throughput; later plans multiply their token estimates by it (the raw estimate stays in
 ``uncalibrated``). Worker-hours divide the tokens by the throughput last measured on this hardware
-(:mod:`maga.bench.throughput`, written by ``maga bench`` and after every real refresh), preferring the same reformulation model.
+(:mod:`maga.throughput`, written by ``maga bench`` and after every real refresh), preferring the same reformulation model.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ import json
 import math
 from typing import Any
 
-from maga.bench import throughput
+from maga import throughput
 from maga.config import MagaConfig
 from maga.log import get_logger
 from maga.refresh.source import iter_shard
 from maga.storage import Storage
 
-log = get_logger("hygiene.costplan")
+log = get_logger("refresh.costplan")
 
 
 def _root(cfg: MagaConfig) -> str:
@@ -47,7 +47,7 @@ def _root(cfg: MagaConfig) -> str:
 def record_throughput(storage: Storage, cfg: MagaConfig, *, source: str, model: str,
                       completion_tokens: int, prompt_tokens: int, seconds: float,
                       calibration: dict[str, float] | None = None) -> None:  # fmt: skip
-    """One measurement in the throughput store (:mod:`maga.bench.throughput`).
+    """One measurement in the throughput store (:mod:`maga.throughput`).
     ``calibration``: a real run's actual / estimated tokens, applied to later plans."""
     if seconds <= 0 or completion_tokens <= 0:
         return

@@ -2,7 +2,7 @@
 
 import pytest
 
-from maga.bench import throughput
+from maga import throughput
 from maga.bench.refresh import spread
 
 CPU = {"cpu_model": "Test CPU", "cpu_cores": 2, "gpu": None, "gpu_count": 0}
