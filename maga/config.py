@@ -213,7 +213,6 @@ class ReportConfig(_Strict):
     max_embed_docs: int = Field(1000, ge=10)  # per side; larger runs are sampled
     max_plot_points: int = Field(400, ge=10)  # per side in the 2-D projection (t-SNE is O(n^2))
     projection: Literal["tsne", "pca"] = "tsne"
-    keywords_per_doc: int = Field(10, ge=1)
     examples_per_reason: int = Field(3, ge=0, le=20)
     side_by_side: int = Field(2, ge=0, le=10)  # sources shown next to their rewrites
     seed: int = 1234

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from maga.config import BenchmarkSource, DecontamConfig
-from maga.hygiene.text import ngrams, tokens
 from maga.storage import Storage
+from maga.text import ngrams, tokens
 
 
 class BenchmarkError(ValueError):

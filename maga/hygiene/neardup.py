@@ -29,9 +29,9 @@ import pyarrow.parquet as pq
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from maga.config import NearDupConfig
-from maga.hygiene.text import ngrams, tokens
 from maga.storage import Storage, join_uri
 from maga.storage.parquet import ParquetRows
+from maga.text import ngrams, tokens
 
 SIGNATURE_SCHEMA = pa.schema([("id", pa.string()), ("kind", pa.string()),
                               ("shard", pa.string()), ("signature", pa.binary())])  # fmt: skip

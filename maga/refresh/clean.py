@@ -50,14 +50,13 @@ from maga.refresh.textstats import (
     CountMinSketch,
     edge_key,
     jaccard,
-    keyword_coverage,
-    keywords,
     shingles,
     text_hash,
 )
 from maga.refresh.toolmodels import counter_for
 from maga.runs.context import RunContext
 from maga.storage.parquet import ParquetRows
+from maga.text import keyword_coverage, keywords
 
 log = get_logger("refresh.clean")
 S = pa.string()

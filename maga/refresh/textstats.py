@@ -1,5 +1,5 @@
-"""Text measures the cleaning step uses: words, keywords and their coverage, edge-line
-keys for boilerplate, word shingles, and a fixed-size count-min sketch that counts in
+"""Text measures the cleaning step uses beside :mod:`maga.text` (keywords, coverage):
+edge-line keys for boilerplate, word shingles, and a fixed-size count-min sketch that counts in
 how many source documents' outputs a shingle appears (memory independent of the shard).
 """
 
@@ -7,67 +7,27 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
 
 import numpy as np
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+from maga.text import tokens
+
 _DIGITS = re.compile(r"\d+")
-# Short function words of the corpus languages (en, fr, es, de); keywords skip them.
-STOPWORDS = frozenset(
-    """
-a about above after again also an and any are as at be been before being below between
-both but by can could did do does doing down during each few for from further had has
-have having he her here hers him his how i if in into is it its itself just me more most
-my no nor not now of off on once only or other our out over own same she should so some
-such than that the their theirs them then there these they this those through to too
-under until up very was we were what when where which while who whom why will with would
-you your les des une dans pour avec sont est sur par plus pas qui que ces cette mais
-aussi leur leurs ont été être entre comme tout tous elle elles nous vous ils los las una
-unos unas para por con del como pero más sus entre sobre también este esta estos estas
-fue ser son han había desde hasta porque cuando donde der die das und mit von den dem
-ist sind wurde werden auch nicht eine einer eines auf für bei nach über
-""".split()  # noqa: SIM905
-)
+
 _MASK = (1 << 64) - 1
 _MULTS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                    0x27D4EB2F165667C5], dtype=np.uint64)  # fmt: skip
 
 
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def _stem(word: str) -> str:
-    return word[:6]
-
-
-def keywords(text: str, n: int) -> list[str]:
-    """The ``n`` most frequent content words (>= 4 letters, not stopwords, not numbers),
-    ties broken by first appearance."""
-    counts = Counter(w for w in words(text) if len(w) >= 4 and not w.isdigit()
-                     and w not in STOPWORDS)  # fmt: skip
-    return [w for w, _ in counts.most_common(n)]
-
-
-def keyword_coverage(source_keywords: list[str], rewrite: str) -> float:
-    """Share of the source's keywords found in the rewrite (matching 6-letter stems, so
-    inflected forms count). 1.0 when the source has no keywords."""
-    if not source_keywords:
-        return 1.0
-    stems = {_stem(w) for w in words(rewrite)}
-    return sum(_stem(k) in stems for k in source_keywords) / len(source_keywords)
-
-
 def edge_key(line: str, n_words: int) -> str:
     """What identifies a first or last line as a repeat: its first words, digits
     normalised (so "Step 1:" and "Step 2:" match); the stripped line if it has none."""
-    ws = words(_DIGITS.sub("0", line))
+    ws = tokens(_DIGITS.sub("0", line))
     return " ".join(ws[:n_words]) if ws else line.strip()
 
 
 def norm_text(text: str) -> str:
-    return " ".join(words(text))
+    return " ".join(tokens(text))
 
 
 def text_hash(text: str) -> bytes:
@@ -76,7 +36,7 @@ def text_hash(text: str) -> bytes:
 
 def shingles(text: str, n: int) -> set[int]:
     """64-bit hashes of the word ``n``-grams (one shingle for a shorter text)."""
-    ws = words(text)
+    ws = tokens(text)
     grams = [" ".join(ws[i : i + n]) for i in range(max(1, len(ws) - n + 1))] if ws else []
     return {int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "big")
             for g in grams}  # fmt: skip

@@ -23,7 +23,6 @@ from maga.report.metrics import (
     boilerplate_stats,
     describe,
     distinct_n,
-    keyword_coverage,
     length_ratios,
     n_words,
     score_counts,
@@ -31,6 +30,7 @@ from maga.report.metrics import (
 )
 from maga.steps import GATE_ORDER, STAGE_LABELS
 from maga.storage import Storage, join_uri
+from maga.text import source_coverage
 
 log = get_logger("report")
 
@@ -267,8 +267,8 @@ def diversity_section(data: RunData, view: Any, embed_error: str) -> dict[str, A
     if not texts:
         return _missing("no synthetic documents in this run yet")
     linked = _linked(data)
-    k = data.report_cfg.keywords_per_doc
-    cov = [c for c in (keyword_coverage(src, str(r["text"]), k) for r, src in linked)
+    k = data.keywords_per_doc  # cleaning's own setting: the coverage it filtered on
+    cov = [c for c in (source_coverage(src, str(r["text"]), k) for r, src in linked)
            if c is not None]  # fmt: skip
     sources = list(data.sources.values())
     out: dict[str, Any] = {

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from maga.config import ReportConfig
+from maga.config import RefreshCleanConfig, ReportConfig
 from maga.log import get_logger
 from maga.storage import Storage, StorageError, join_uri
 
@@ -41,6 +41,7 @@ class RunData:
     summary: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
     report_cfg: ReportConfig = field(default_factory=ReportConfig)
+    keywords_per_doc: int = RefreshCleanConfig().keywords_per_doc  # cleaning's own setting
     files: list[str] = field(default_factory=list)  # paths relative to the run folder
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)  # full gate.json
     sources: dict[str, str] = field(default_factory=dict)  # source id -> text
@@ -92,8 +93,10 @@ def _snippet(text: Any, n: int = SNIPPET) -> str:
 
 
 def _report_cfg(config: dict[str, Any]) -> ReportConfig:
+    known = ReportConfig.model_fields  # runs made by older releases may hold retired keys
+    settings = {k: v for k, v in (config.get("report") or {}).items() if k in known}
     try:
-        return ReportConfig.model_validate(config.get("report") or {})
+        return ReportConfig.model_validate(settings)
     except ValueError as exc:
         log.warning("report settings in config.json are invalid (%s); using defaults", exc)
         return ReportConfig()
@@ -110,6 +113,8 @@ def load_run(run_uri: str, storage: Storage | None = None) -> RunData:
     except StorageError:
         data.notes.append("config.json not found: report settings are the defaults")
     data.report_cfg = _report_cfg(data.config)
+    clean = (data.config.get("refresh") or {}).get("clean") or {}
+    data.keywords_per_doc = int(clean.get("keywords_per_doc") or data.keywords_per_doc)
     prefix = len(run_uri) + 1
     data.files = [
         info.uri[prefix:]

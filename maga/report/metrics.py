@@ -1,5 +1,6 @@
-"""Text metrics for the data-quality report: distinct-n, keyword coverage, boilerplate
-rate, length ratios and judge-score shares. Pure Python, no model needed.
+"""Text metrics for the data-quality report: distinct-n, boilerplate rate, length ratios
+and judge-score shares. Pure Python, no model needed. Keyword coverage is cleaning's own
+(:mod:`maga.text`), so the report shows the figure the data was filtered on.
 
 "Tokens" here are word tokens (runs of letters or digits), the same for every text,
 so ratios between source and synthetic text are comparable across models.
@@ -13,19 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-# Small English stop list: keywords are the frequent words that are *not* these.
-_STOP_TEXT = """a about above after again against all also am an and any are as at be because been
-    before being below between both but by can could did do does doing down during each
-    few for from further had has have having he her here hers herself him himself his how
-    i if in into is it its itself just me more most my myself no nor not now of off on
-    once only or other our ours ourselves out over own same she should so some such than
-    that the their theirs them themselves then there these they this those through to too
-    under until up very was we were what when where which while who whom why will with
-    would you your yours yourself yourselves known called one two three many may might
-    must shall us often however although since within without among upon"""
-STOPWORDS = frozenset(_STOP_TEXT.split())
+from maga.text import tokens
 
 # Phrases chat models add around a rewrite (the paper's cleaning step drops them).
 BOILERPLATE_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -43,12 +32,12 @@ _BOILERPLATE = [(name, re.compile(rx, re.IGNORECASE)) for name, rx in BOILERPLAT
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens."""
-    return [w.lower() for w in _WORD.findall(text or "")]
+    """Lower-cased word tokens (:func:`maga.text.tokens`)."""
+    return tokens(text)
 
 
 def n_words(text: str) -> int:
-    return len(_WORD.findall(text or ""))
+    return len(tokens(text))
 
 
 def distinct_n(texts: Iterable[str], n: int) -> float | None:
@@ -61,23 +50,6 @@ def distinct_n(texts: Iterable[str], n: int) -> float | None:
         total += len(grams)
         seen.update(grams)
     return round(len(seen) / total, 6) if total else None
-
-
-def keywords(text: str, k: int = 10) -> list[str]:
-    """The ``k`` most frequent content words of ``text`` (ties by first appearance)."""
-    toks = [w for w in words(text) if w not in STOPWORDS and (len(w) > 2 or w.isdigit())]
-    counts = Counter(toks)
-    first = {w: i for i, w in reversed(list(enumerate(toks)))}
-    return sorted(counts, key=lambda w: (-counts[w], first[w]))[:k]
-
-
-def keyword_coverage(source: str, rewrite: str, k: int = 10) -> float | None:
-    """Share of the source's top-``k`` keywords found in the rewrite (None: no keywords)."""
-    keys = keywords(source, k)
-    if not keys:
-        return None
-    present = set(words(rewrite))
-    return round(sum(1 for w in keys if w in present) / len(keys), 6)
 
 
 def boilerplate_hits(text: str) -> list[str]:

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from maga.config import RefreshCleanConfig
 from maga.refresh.clean import clean_group, learn, strip_boilerplate
-from maga.refresh.textstats import (
-    CountMinSketch,
-    edge_key,
-    jaccard,
-    keyword_coverage,
-    keywords,
-    shingles,
-)
+from maga.refresh.textstats import CountMinSketch, edge_key, jaccard, shingles
+from maga.text import keyword_coverage, keywords
 
 SOURCE = (
     "The Danube river flows through ten countries in central and eastern Europe. "
