@@ -11,8 +11,9 @@ reused, and measures in this order:
 2. *Bare vLLM* on the large shard's rewrite requests (rebuilt from its staged GA rows,
    so the same prompts and sampling), one engine, after a one-request warm-up:
    ``one_batch`` (one ``LLM.generate`` call over all prompts: the engine batches them;
-   the reference), ``chunked`` (one call per pipeline chunk, as the stage used to feed
-   it) and ``unseeded`` (one call, per-request seeds dropped: what seeding costs).
+   the reference), ``windowed`` (the worker's bounded-window feed), ``chunked`` (one
+   call per pipeline chunk, as the stage used to feed it) and ``unseeded`` (one call,
+   per-request seeds dropped: what seeding costs), timed round-robin ``ROUNDS`` times.
 
 The pipeline's figure is its rewrite pass: output tokens over the pass's wall time
 (request files, result files and chunk writes included), its engine warm from the GA
@@ -42,6 +43,7 @@ from maga import throughput
 from maga.log import get_logger
 
 log = get_logger("bench")
+ROUNDS = 2  # bare-engine modes are timed round-robin this many times
 
 
 def _peaks() -> dict[str, float]:
@@ -105,32 +107,30 @@ def bare_main(args: dict[str, Any]) -> dict[str, Any]:
     backend = VLLMBackend(
         args["model"], cfg.student_engine, seed=cfg.teacher.seed, deterministic=True
     )
-    out = {}
+    window = cfg.student_engine.window
+    totals = {m: [0, 0.0] for m in (*modes, "windowed")}
+    out: dict[str, Any] = {}
     try:
         backend.generate(every[:1])  # warm-up, as the pipeline's engine is warm by now
-        for mode, batches in modes.items():
-            tokens, t0 = 0, time.perf_counter()
-            for batch in batches:
-                tokens += sum(r.completion_tokens for r in backend.generate(batch))
-                if mode == "one_batch":  # then the pipeline's feeding, in the same engine
-                    out["windowed"] = _windowed(backend, every, cfg.student_engine.window)
-            wall = time.perf_counter() - t0
+        # Round-robin, ROUNDS times: load that drifts over minutes then weighs on every
+        # mode alike, instead of on whichever ran last.
+        for _ in range(ROUNDS):
+            for mode in ("one_batch", "windowed", "chunked", "unseeded"):
+                t0 = time.perf_counter()
+                if mode == "windowed":  # as the pipeline's worker feeds the engine
+                    got = [r for _, r in backend.stream(enumerate(every), window)]
+                else:
+                    got = [r for batch in modes[mode] for r in backend.generate(batch)]
+                totals[mode][0] += sum(r.completion_tokens for r in got)
+                totals[mode][1] += time.perf_counter() - t0
+        for mode, (tokens, wall) in totals.items():
             out[mode] = {"completion_tokens": tokens, "seconds": round(wall, 3),
                          "tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
-                         "loadavg": round(os.getloadavg()[0], 2)}  # fmt: skip
+                         "rounds": ROUNDS, "loadavg": round(os.getloadavg()[0], 2)}  # fmt: skip
+        out["windowed"]["window"] = window
     finally:
         backend.close()
     return {**out, "requests": len(every), **_peaks()}
-
-
-def _windowed(backend: Any, requests: list, window: int) -> dict[str, Any]:
-    """The same requests fed as the pipeline's worker feeds them (a bounded window)."""
-    t0 = time.perf_counter()
-    tokens = sum(r.completion_tokens for _, r in backend.stream(enumerate(requests), window))
-    wall = time.perf_counter() - t0
-    return {"completion_tokens": tokens, "seconds": round(wall, 3), "window": window,
-            "tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
-            "loadavg": round(os.getloadavg()[0], 2)}  # fmt: skip
 
 
 def _child(mode: str, args: dict[str, Any], workdir: Path) -> dict[str, Any]:
