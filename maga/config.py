@@ -109,7 +109,7 @@ class VLLMEngineConfig(_Strict):
     # engine start-up on 2 CPU cores drops from minutes to under one. Off on GPU, where
     # the separate engine-core process overlaps scheduling with the forward pass.
     single_process: bool = True
-    # Requests kept in the engine at once when a job streams through it (None: twice
+    # Requests kept in the engine at once when a job streams through it (None: four times
     # max_num_seqs). A finished request is replaced at once, so no chunk barrier drains
     # the batch, and memory holds this window, never the whole shard.
     inflight_requests: int | None = Field(None, ge=1)
@@ -117,7 +117,7 @@ class VLLMEngineConfig(_Strict):
 
     @property
     def window(self) -> int:
-        return self.inflight_requests or 2 * self.max_num_seqs
+        return self.inflight_requests or 4 * self.max_num_seqs
 
 
 class HTTPBackendConfig(_Strict):
