@@ -112,7 +112,7 @@ class VLLMEngineConfig(_Strict):
     # VLLM_BATCH_INVARIANT=1: outputs independent of batch composition (GPUs of compute
     # capability >= 9.0 in vLLM 0.24; slower kernels). Off: see README "Determinism".
     batch_invariant: bool = False
-    # Requests kept in the engine at once when a job streams through it (None: twice
+    # Requests kept in the engine at once when a job streams through it (None: four times
     # max_num_seqs). A finished request is replaced at once, so no chunk barrier drains
     # the batch, and memory holds this window, never the whole shard.
     inflight_requests: int | None = Field(None, ge=1)
@@ -120,7 +120,7 @@ class VLLMEngineConfig(_Strict):
 
     @property
     def window(self) -> int:
-        return self.inflight_requests or 2 * self.max_num_seqs
+        return self.inflight_requests or 4 * self.max_num_seqs
 
 
 class HTTPBackendConfig(_Strict):

@@ -389,16 +389,22 @@ class EngineSession:
             self._proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass
-        finished = False
+        finished, proc = False, self._proc
         try:
             while True:
-                line = self._reply.readline()
-                if not line:
-                    code = self._proc.wait()
-                    self._proc = None
+                try:  # each group's answer within the reply deadline, like generate's
+                    line = self._reply.readline(self.reply_timeout_s, lambda: proc.poll() is None)
+                except ReadTimeout:
                     raise GenerationJobError(
-                        f"{spec.label}: engine process exited with {code}; last output:\n"
-                        + "\n".join(self._tail)
+                        f"{spec.label}: no reply from the engine process within "
+                        f"{self.reply_timeout_s:.0f}s ({REPLY_TIMEOUT_ENV}); killed it; last "
+                        "output:\n" + "\n".join(self._tail)
+                    ) from None
+                if not line:
+                    proc.wait()
+                    raise GenerationJobError(
+                        f"{spec.label}: engine process exited with {proc.returncode}; last "
+                        "output:\n" + "\n".join(self._tail)
                     )
                 reply = json.loads(line)
                 if not reply.get("ok"):
@@ -413,11 +419,11 @@ class EngineSession:
                 yield reply["group"], JobOutcome(results, UsageCounter(**reply["usage"]), startup)
                 startup = 0.0
         finally:
-            if not finished and self._proc is not None:
-                # The caller stopped reading mid-stream: the worker would go on answering
-                # groups nobody reads, so end it; the next call starts a fresh engine.
-                self._proc.kill()
-                self._proc.wait()
+            if not finished:
+                # A dead or silent worker, or a caller that stopped reading mid-stream (the
+                # worker would go on answering groups nobody reads): end the worker and its
+                # process group; the next call starts a fresh engine.
+                self._stop(force=True)
                 self._proc = None
                 self._reply.close()
                 self._reply = None

@@ -30,7 +30,7 @@ def test_suffix_args_and_bad_settings_fail_early():
 
 
 @pytest.mark.timeout(30)
-def test_window_defaults_to_twice_max_num_seqs():
+def test_window_defaults_to_four_times_max_num_seqs():
     cfg = load_config("tiny")
-    assert cfg.student_engine.window == 2 * cfg.student_engine.max_num_seqs
+    assert cfg.student_engine.window == 4 * cfg.student_engine.max_num_seqs
     assert load_config("tiny", ["student_engine.inflight_requests=7"]).student_engine.window == 7
