@@ -58,7 +58,8 @@ WHEELHOUSE_PORT = 38731
 SHARDS = {f"part-{i}": 2 for i in range(4)}  # as in test_multiworker.py
 REFRESH_OVERRIDES = ["refresh.chunk_docs=2", "refresh.judge_sample=0"]
 HEALTHY_TIMEOUT_S = 900
-RUN_TIMEOUT_S = {"maga_tool_models": 2400, "maga_corpus_refresh": 1200}
+# Under a load average of 25 the tool-models run took 2115 s and the refresh 585 s.
+RUN_TIMEOUT_S = {"maga_tool_models": 3600, "maga_corpus_refresh": 1800}
 
 TIMINGS: dict[str, float | str | dict] = {}
 
@@ -362,7 +363,8 @@ def _run_dag(stack: dict, dag_id: str, conf: dict) -> tuple[str, list[dict]]:
     return run_id, tis
 
 
-@pytest.mark.timeout(3600)
+# Builds on a fresh machine, compose up and both DAG runs, on a shared 2-core host.
+@pytest.mark.timeout(6000)
 def test_both_dags_run_in_containers(stack: dict) -> None:
     api: Api = stack["api"]
     compose: Compose = stack["compose"]
