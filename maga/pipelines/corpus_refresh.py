@@ -38,7 +38,7 @@ def discover_task(run_uri: str, context: dict[str, Any]) -> list[dict[str, Any]]
     usable is skipped with the reason, and so is everything after it."""
     from maga.corpus.reader import CorpusError
     from maga.refresh.pipeline import discover
-    from maga.refresh.toolmodels import ToolModelsNotFound
+    from maga.registry.manifest import ToolModelsNotFound
 
     return guarded(lambda: discover(_ctx(run_uri, context)), run_uri, context,
                    skip_when_scheduled=(CorpusError, ToolModelsNotFound))  # fmt: skip
