@@ -267,7 +267,12 @@ VLLM_SCRIPT = textwrap.dedent(
 def test_vllm_runs_int8_checkpoint(int8: tuple[Path, dict], tmp_path: Path) -> None:
     script = tmp_path / "run_vllm.py"
     script.write_text(VLLM_SCRIPT)
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_LOGGING_LEVEL="INFO")
+    # vLLM 0.32's own progress path (generate's default use_tqdm=True) divides by the bar's
+    # elapsed time, which a disabled tqdm leaves at 0: run it as a user's script would,
+    # without the TQDM_DISABLE that maga.log sets for task logs (our engine passes
+    # use_tqdm=False).
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    env.update(VLLM_CPU_KVCACHE_SPACE="1", VLLM_LOGGING_LEVEL="INFO")
     proc = subprocess.run(
         [sys.executable, str(script), str(int8[0])],
         capture_output=True,
