@@ -2,16 +2,7 @@
 synthetic documents' embeddings drift from the sources'. The gate that judges these
 numbers is :mod:`maga.gates.collapse`.
 
-The paper's lesson (Table 3): a collapsing prompt shows up as many rewrites judged
-<= 2 (60% for SLM-Relaxed vs 7% for SLM-Base) and as synthetic embeddings that leave
-the source distribution, while validation loss does not notice. Three checks:
-
-- ``low_score_share``: share of scored rewrites judged <= 2, at most the profile's
-  ``report.collapse_max_low_share``;
-- ``embedding_shift``: 1 - mean cosine similarity of each synthetic document to its
-  nearest source document, at most ``report.collapse_max_embedding_shift``;
-- ``embedding_coverage``: share of sources with a synthetic document inside their
-  k-nearest-neighbour ball, at least ``report.collapse_min_coverage``.
+The checks and why they matter are described in :mod:`maga.gates.collapse`.
 """
 
 from __future__ import annotations

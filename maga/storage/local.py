@@ -6,6 +6,7 @@ import hashlib
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -54,6 +55,21 @@ def _count_files(path: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(path))
 
 
+def _atomic_write(uri: str, write: Callable[[Path], None]) -> None:
+    """``write`` fills a hidden temp file beside the target, which is then renamed into
+    place (and the folder synced): readers see the old content or the new, never a part."""
+    path = _path(uri)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {uri}: {exc}") from exc
+    _fsync_dir(path.parent)
+
+
 class LocalBackend:
     """Storage operations on local paths; URIs are paths or ``file://`` URLs."""
 
@@ -66,36 +82,25 @@ class LocalBackend:
             raise StorageError(f"cannot read {uri}: {exc}") from exc
 
     def write_bytes(self, uri: str, data: bytes) -> None:
-        path = _path(uri)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        def write(tmp: Path) -> None:
             # O_EXCL on a fresh name; mode 0o666 so the umask decides, as for any new file
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write {uri}: {exc}") from exc
-        _fsync_dir(path.parent)
+
+        _atomic_write(uri, write)
 
     def put_file(self, local: Path, uri: str) -> None:
         """Copy a local file to ``uri`` atomically (hidden temp file, fsync, rename)."""
-        dest = _path(uri)
-        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
+
+        def write(tmp: Path) -> None:
             shutil.copyfile(local, tmp)
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
-            os.replace(tmp, dest)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write {uri}: {exc}") from exc
-        _fsync_dir(dest.parent)
+
+        _atomic_write(uri, write)
 
     def get_file(self, uri: str, local: Path) -> Path:
         """A local file is read where it is: its own path."""
