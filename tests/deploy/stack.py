@@ -320,9 +320,12 @@ class Stack:
         return body["access_token"]
 
     def start_airflow(self, extra_env: dict[str, str], worker_names: list[str],
-                      worker_env: Callable[[str], dict[str, str]]) -> None:  # fmt: skip
+                      worker_env: Callable[[str], dict[str, str]],
+                      worker_queues: Callable[[str], str] = lambda name: "default",
+                      ) -> None:  # fmt: skip
         """Migrate, create the admin, then start every component and wait until the API
-        answers, the workers are up and the DAG files are parsed."""
+        answers, the workers are up and the DAG files are parsed. ``worker_queues``:
+        the Celery queues (comma-separated) each worker serves."""
         pg_password, redis_password = secrets.token_hex(16), secrets.token_hex(16)
         self.env = _base_env(self.workdir)
         pg = self.start_postgres(pg_password)
@@ -371,8 +374,8 @@ class Stack:
                    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port)}  # fmt: skip
             self.workers[name] = self.spawn(
                 f"worker-{name}",
-                [AIRFLOW, "celery", "worker", "--queues", "default", "--concurrency", "1",
-                 "--celery-hostname", name],
+                [AIRFLOW, "celery", "worker", "--queues", worker_queues(name),
+                 "--concurrency", "1", "--celery-hostname", name],
                 env=env)  # fmt: skip
         everything = core + list(self.workers.values())
         self.wait_for("api-server", lambda: self.api("GET", "/api/v2/monitor/health")[0] == 200,

@@ -9,7 +9,9 @@ vLLM engines) on four source shards on S3, and checks that
 
 - a request without a valid token is refused;
 - the run succeeds, and the mapped shard tasks ran on both workers (the task
-  instances' ``hostname``);
+  instances' ``hostname``), while the tasks that load a model ran only on ``worker-b``,
+  the one worker serving the model queue (``MAGA_MODEL_QUEUE``), as GPU workers serve
+  ``gpu``;
 - every shard is published in the output manifest on S3, its Parquet file is there
   with as many rows as the manifest says, and every input document is either in the
   output or among the rejects.
@@ -49,6 +51,8 @@ WORKERS = ["worker-a", "worker-b"]
 # engine, in reformulate_shard, and the run stays near five minutes on 2 CPU cores.
 SHARDS = {f"part-{i}": 2 for i in range(4)}  # shard name -> documents
 SHARD_STEPS = ("gate_shard", "reformulate_shard", "clean_shard", "validate_shard")
+MODEL_STEPS = ("reformulate_shard", "validate_shard")  # load a model: the model queue
+MODEL_QUEUE, MODEL_WORKER = "models", "worker-b"
 OVERRIDES = ["refresh.chunk_docs=2", "refresh.judge_sample=0"]
 RUN_TIMEOUT_S = 900
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "multiworker"
@@ -104,7 +108,9 @@ def stack(s3_server, s3_world, tmp_path_factory) -> Iterator[Stack]:
         "AIRFLOW_CONN_MAGA_S3": json.dumps(conn),
         "MAGA_STORAGE_ROOT": s3_world["root"],
         "MAGA_PROFILE": "tiny",
-        "MAGA_MODEL_QUEUE": "default",
+        # Model tasks go to their own queue, which only worker-b serves (as a GPU worker
+        # would serve `gpu`): routing is shown on a real run, not only on the DAG.
+        "MAGA_MODEL_QUEUE": MODEL_QUEUE,
         "VLLM_CPU_KVCACHE_SPACE": "1",
         # Only runs triggered through the API: no cron run of the tiny profile's schedule.
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
@@ -113,7 +119,10 @@ def stack(s3_server, s3_world, tmp_path_factory) -> Iterator[Stack]:
     began = time.monotonic()
     try:
         st.start_airflow(
-            extra, WORKERS, lambda name: {"MAGA_MODEL_CACHE": str(workdir / f"models-{name}")}
+            extra,
+            WORKERS,
+            lambda name: {"MAGA_MODEL_CACHE": str(workdir / f"models-{name}")},
+            lambda name: f"default,{MODEL_QUEUE}" if name == MODEL_WORKER else "default",
         )
         st.started_in_s = time.monotonic() - began
         yield st
@@ -194,6 +203,9 @@ def test_refresh_runs_on_both_workers_and_publishes_to_s3(stack: Stack, s3_world
     }
     _record(stack, run_id, run_s, tis, split)
     assert set(hosts) == set(WORKERS), f"shard tasks ran on {dict(hosts)}: {split}"
+    model_tis = [t for t in shard_tis if t["task_id"].split(".")[-1] in MODEL_STEPS]
+    assert {t["queue"] for t in model_tis} == {MODEL_QUEUE}, split
+    assert {t["hostname"] for t in model_tis} == {MODEL_WORKER}, f"model tasks: {split}"
 
     _check_outputs(s3_world, stack, run_id, token)
 
