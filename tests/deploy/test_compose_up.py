@@ -286,6 +286,9 @@ def stack(docker_env, tmp_path_factory) -> Iterator[dict]:
             _timed("build_airflow_image_s", began)
 
         # --- up ---------------------------------------------------------------------------
+        # A run that was killed before its own `down -v` leaves containers and volumes
+        # (a Postgres volume with another run's passwords): start from nothing.
+        compose("down", "-v", "--remove-orphans", timeout_s=600, check=False)
         began = time.monotonic()
         compose("up", "-d", "--no-build", "--pull", "never", timeout_s=900)
         _wait_healthy(compose, HEALTHY_TIMEOUT_S)
@@ -488,7 +491,9 @@ def test_gpu_images_on_a_python_only_base(docker_env, tmp_path) -> None:
         assert argv[:2] == ["serve", "Qwen/Qwen3-8B"], argv
         flags = dict(zip(argv[2:-1:2], argv[3:-1:2], strict=False))
         assert flags["--api-key"] == "k3y" and flags["--max-model-len"] == "4096", argv
-        assert flags["--port"] == "8000" and flags["--gpu-memory-utilization"] == "0.85", argv
+        share = read_env_file(ENV_EXAMPLE)["MAGA_TEACHER_GPU_MEMORY_UTILIZATION"]
+        assert flags["--port"] == "8000", argv
+        assert flags["--gpu-memory-utilization"] == share, (argv, share)  # the stated share
         assert argv[-1] == "--enable-prefix-caching", argv
         res = run("-e", "MAGA_TEACHER_MODEL=Qwen/Qwen3-8B", image)
         assert res.returncode != 0 and "MAGA_TEACHER_API_KEY" in res.stderr, res
