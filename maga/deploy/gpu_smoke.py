@@ -139,26 +139,6 @@ def free_gpu_bytes() -> int:
     return int(torch.cuda.mem_get_info()[0])
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                raw = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = raw[raw.rindex(")") + 2 :].split()
-            if fields[0] not in {"Z", "X"}:
-                children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def _running(pid: int) -> bool:
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
@@ -302,6 +282,7 @@ class Smoke:
             ).returncode == 0  # fmt: skip
             return f"PR_SET_PDEATHSIG available: {armed}; would SIGKILL a worker with a separate engine core"
         from maga.llm.jobs import EngineSession
+        from maga.llm.lifecycle import descendants
 
         reqs = rewrite_requests(2)
         base = free_gpu_bytes()
@@ -309,7 +290,7 @@ class Smoke:
             spec = self.spec("orphan", self.tiny)
             session.generate(spec, reqs)
             worker = session.worker_pid
-            below = _descendants(worker)
+            below = descendants(worker)
             os.kill(worker, signal.SIGKILL)
             deadline = time.monotonic() + 60
             while any(_running(p) for p in below | {worker}) and time.monotonic() < deadline:

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from maga.log import get_logger
 
@@ -173,3 +174,26 @@ class LineReader:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self.fd)
+
+
+def descendants(pid: int, *, zombies: bool = False) -> set[int]:
+    """Every process below ``pid`` in the process tree (Linux ``/proc``); zombies
+    (exited, not yet reaped) are left out unless ``zombies``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()  # after the command name
+        if zombies or fields[0] not in {"Z", "X"}:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found

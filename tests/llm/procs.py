@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
+
+from maga.llm import lifecycle
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
@@ -24,19 +25,8 @@ def alive(pid: int) -> bool:
 
 
 def descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(int(entry))
-            if st is not None:
-                children.setdefault(st[1], []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
+    """Every process below ``pid``, zombies included (:func:`alive` tells them apart)."""
+    return lifecycle.descendants(pid, zombies=True)
 
 
 def wait_gone(pids: set[int], timeout_s: float) -> set[int]:
