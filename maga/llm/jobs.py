@@ -423,10 +423,7 @@ class EngineSession:
                 # A dead or silent worker, or a caller that stopped reading mid-stream (the
                 # worker would go on answering groups nobody reads): end the worker and its
                 # process group; the next call starts a fresh engine.
-                self._stop(force=True)
-                self._proc = None
-                self._reply.close()
-                self._reply = None
+                self._stop(force=True)  # also closes and drops the reply reader
         req_path.unlink(missing_ok=True)
         out_dir.rmdir()
 
