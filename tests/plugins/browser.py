@@ -88,14 +88,27 @@ class Page:
         self.eval(f"document.querySelector({json.dumps(selector)}).focus()")
         self.call("Input.insertText", text=text)
 
-    def click(self, expression: str) -> None:
-        """Click the element ``expression`` evaluates to, with a real mouse event."""
-        box = self.eval(f"(() => {{ const e = {expression}; e.scrollIntoView(); "
-                        "const r = e.getBoundingClientRect(); "
-                        "return [r.x + r.width / 2, r.y + r.height / 2]; })()")  # fmt: skip
+    def click(self, expression: str, timeout: float = 15) -> None:
+        """Click the element ``expression`` evaluates to, with a real mouse event, once it
+        has stopped moving and nothing covers it (a dialog still opening, or a form whose
+        fields load late and push the button down, would take the click elsewhere)."""
+        probe = (f"(() => {{ const e = {expression}; e.scrollIntoView({{block: 'center'}}); "
+                 "const r = e.getBoundingClientRect(); "
+                 "const x = r.x + r.width / 2, y = r.y + r.height / 2; "
+                 "const hit = document.elementFromPoint(x, y); "
+                 "return [x, y, !!hit && (hit === e || e.contains(hit))]; })()")  # fmt: skip
+        deadline, last = time.monotonic() + timeout, None
+        while True:
+            x, y, on_top = self.eval(probe)
+            if on_top and last == (x, y):
+                break
+            if time.monotonic() > deadline:
+                raise BrowserError(f"{expression} never held still uncovered (at {x}, {y})")
+            last = (x, y) if on_top else None
+            time.sleep(0.25)
         for kind in ("mousePressed", "mouseReleased"):
-            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1],
-                      button="left", clickCount=1)  # fmt: skip
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left",
+                      clickCount=1)  # fmt: skip
 
     def frame_context(self, url_part: str) -> int:
         """An execution context inside the (possibly sandboxed) frame whose URL holds

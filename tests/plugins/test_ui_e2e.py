@@ -320,8 +320,13 @@ def form_problems(page: Any) -> list[str]:
 def submit(page: Any, dag_id: str) -> str:
     """Press Trigger; the UI moves to the new run's page. Returns its run id."""
     page.click(SUBMIT)
-    path = page.wait_for(f"location.pathname.startsWith('/dags/{dag_id}/runs/') && "
-                         "location.pathname", 60, "the new run's page")  # fmt: skip
+    try:
+        path = page.wait_for(f"location.pathname.startsWith('/dags/{dag_id}/runs/') && "
+                             "location.pathname", 60, "the new run's page")  # fmt: skip
+    except Exception as exc:  # say what the user saw: an error toast, a form still open
+        page.screenshot(ARTIFACTS / f"submit-{dag_id}.png")
+        seen = page.eval("document.body.innerText")
+        raise AssertionError(f"{exc}\nthe page read:\n{seen[-3000:]}") from None
     return unquote(path.rsplit("/runs/", 1)[1].split("/")[0])
 
 
