@@ -57,5 +57,7 @@ STAGE_LABELS: dict[str, str] = {s.folder: s.label or s.folder for s in STEPS if 
 # --- maga_corpus_refresh ------------------------------------------------------------------
 # Run-folder names of the refresh's steps in pipeline order (per-step totals over the
 # run's shards go to ``<run>/<folder>/stats.json``).
+# The shard steps, each a task of the mapped task group ``<name>_shard``, in order.
+REFRESH_SHARD_STEPS = ("gate", "reformulate", "clean", "validate")
 REFRESH_STAGE_ORDER = ("discover", "gate_input", "reformulate", "clean", "validate",
                        "publish", "export_mix", "audit")  # fmt: skip

@@ -8,6 +8,8 @@ from collections import Counter
 from typing import Any
 
 from maga.config import MagaConfig
+from maga.refresh import counters
+from maga.refresh.counters import merge
 
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
                    (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")]  # fmt: skip
@@ -18,54 +20,23 @@ def _size_category(n: int) -> str:
 
 
 def card_stats(manifest: dict[str, Any]) -> dict[str, Any]:
-    """Totals over the published shards of the manifest."""
-    t: Counter = Counter()
-    dropped: Counter = Counter()
-    quarantined: Counter = Counter()
-    doc_rejects: Counter = Counter()
-    hist: Counter = Counter()
-    langs: Counter = Counter()
-    langs_out: Counter = Counter()
-    changed: Counter = Counter()
-    versions, variants = set(), set()
-    modes: Counter = Counter()
-    for entry in manifest.get("shards", {}).values():
-        s = entry.get("stats", {})
-        quarantined.update(s.get("quarantine_reasons", {}))
-        t["records"] += s.get("records", 0)
-        if entry.get("status") != "published":
-            t["rejected_shards"] += 1
-            continue
-        t["shards"] += 1
-        t["rows"] += entry.get("rows", 0)
-        modes[entry.get("output_mode", "documents")] += 1
-        for k in (
-            "docs",
-            "docs_with_output",
-            "rewrites",
-            "kept",
-            "input_chars",
-            "output_chars",
-            "prompt_tokens",
-            "completion_tokens",
-            "source_tokens",
-            "generation_tokens",
-            "output_tokens",
-        ):
-            t[k] += s.get(k, 0)
-        dropped.update(s.get("dropped", {}))
-        doc_rejects.update(s.get("doc_rejects", {}))
-        hist.update(s.get("score_histogram", {}))
-        langs.update(s.get("languages", {}))
-        langs_out.update(s.get("languages_out") or {})
-        changed.update(s.get("changed") or {})
-        versions.add(entry.get("tool_model_version"))
-        variants.add(entry.get("prompt_variant"))
-    return {**dict(t), "dropped": dict(dropped), "quarantined": dict(quarantined),
-            "doc_rejects": dict(doc_rejects), "score_histogram": dict(hist),
-            "languages": dict(langs), "languages_out": dict(langs_out),
-            "changed": dict(changed), "tool_model_versions": sorted(v for v in versions if v),
-            "prompt_variants": sorted(v for v in variants if v),
+    """Totals over the published shards of the manifest (every counter of
+    :mod:`maga.refresh.counters` kept in it); records read and quarantined count every
+    shard, published or rejected."""
+    entries = list(manifest.get("shards", {}).values())
+    published = [e for e in entries if e.get("status") == "published"]
+    names = [n for n in counters.manifest_counts() if n != "records"]
+    t = merge((e.get("stats", {}) for e in published), names)
+    for k in ("prompt_tokens", "completion_tokens"):  # usage, kept beside the counters
+        t[k] = sum(e.get("stats", {}).get(k, 0) for e in published)
+    everything = merge((e.get("stats", {}) for e in entries), ["records", "quarantine_reasons"])
+    modes = Counter(e.get("output_mode", "documents") for e in published)
+    return {**t, **everything, "shards": len(published),
+            "rejected_shards": len(entries) - len(published),
+            "rows": sum(e.get("rows", 0) for e in published),
+            "tool_model_versions": sorted({v for e in published
+                                           if (v := e.get("tool_model_version"))}),
+            "prompt_variants": sorted({v for e in published if (v := e.get("prompt_variant"))}),
             "output_modes": dict(sorted(modes.items()))}  # fmt: skip
 
 
@@ -129,6 +100,10 @@ def render_card(manifest: dict[str, Any], cfg: MagaConfig, output: str) -> str:
             if cfg.demo_models else "")  # fmt: skip
     judged = sum(v for k, v in s["score_histogram"].items() if k != "unparsed")
     low = sum(s["score_histogram"].get(str(k), 0) for k in (1, 2))
+    counter_rows = "\n".join(f"| {c.card} | {s.get(c.name, 0):,} |" for c in counters.COUNTS
+                             if c.card and c.merge == "sum")  # fmt: skip
+    counter_tables = "".join(f"### {c.card}\n{_table(s[c.name], c.unit)}" for c in counters.COUNTS
+                             if c.card and c.merge == "counts")  # fmt: skip
     body = f"""
 # MAGA reformulated corpus
 {demo}
@@ -146,12 +121,8 @@ Consistency before a shard is published. Every row links back to its source docu
 | | |
 |---|---:|
 | published shards | {s.get("shards", 0):,} |
-| rejected shards (input gate) | {s.get("rejected_shards", 0):,} |
-| source records read | {s.get("records", 0):,} |
-| source documents reformulated | {docs:,} |
-| documents with at least one kept rewrite | {s.get("docs_with_output", 0):,} |
-| rewrites generated | {s.get("rewrites", 0):,} |
-| rewrites kept | {kept:,} |
+| rejected shards (stopped by a gate or an error) | {s.get("rejected_shards", 0):,} |
+{counter_rows}
 | rows published | {s.get("rows", 0):,} |
 | tokens: source / generated (kept) / published rows | {s.get("source_tokens", 0):,} / {s.get("generation_tokens", 0):,} / {s.get("output_tokens", 0):,} |
 | rewrites per source document | {kept / docs if docs else 0:.2f} |
@@ -161,17 +132,7 @@ Consistency before a shard is published. Every row links back to its source docu
 | tool-model versions | {", ".join(f"v{v:04d}" for v in s["tool_model_versions"]) or "-"} |
 | prompt variants | {", ".join(s["prompt_variants"]) or "-"} |
 
-### Dropped rewrites by reason
-{_table(s["dropped"], "reason")}
-### Rewrites changed (PII replaced by placeholders)
-{_table(s["changed"], "reason")}
-### Language of kept rewrites (input: front matter)
-{_table(s["languages_out"], "language")}
-### Source documents without output
-{_table(s["doc_rejects"], "reason")}
-### Quarantined input records
-{_table(s["quarantined"], "reason")}
-### Judge scores (sample)
+{counter_tables}### Judge scores (sample)
 {_table(s["score_histogram"], "score", by_count=False)}
 ## Files and schema
 

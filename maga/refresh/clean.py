@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,6 @@ from maga.megadocs.assemble import GENERATION_SCHEMA, OUTPUT_SCHEMA, SOURCE_SCHE
 from maga.refresh.discover import read_plan
 from maga.refresh.layout import ShardPaths, output_root, shard_paths
 from maga.refresh.reformulate import iter_units
-from maga.refresh.state import record_step, save_staged, staged
 from maga.refresh.textstats import (
     CountMinSketch,
     edge_key,
@@ -55,6 +53,7 @@ from maga.refresh.textstats import (
 )
 from maga.refresh.toolmodels import counter_for
 from maga.runs.context import RunContext
+from maga.runs.stage import ShardStep, ShardWork, run_shard_step
 from maga.storage.parquet import ParquetRows
 from maga.text import keyword_coverage, keywords
 
@@ -246,16 +245,13 @@ def _doc_reason(doc_id: str, ga_rows: list[dict], result: GroupResult | None) ->
 
 
 def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
-    t0 = time.perf_counter()
+    return run_shard_step(ctx, shard, CLEAN, shard_paths(ctx.config, shard))
+
+
+def _clean(w: ShardWork) -> dict[str, Any]:
+    ctx, shard, paths, gate = w.ctx, w.shard, w.paths, w.inputs["gate"]
     cfg, storage = ctx.config, ctx.storage
-    ccfg, paths = cfg.refresh.clean, shard_paths(cfg, shard)
-    done = staged(storage, paths, "clean")
-    if done is not None:
-        record_step(ctx, shard["key"], "clean", "ok", done, seconds=time.perf_counter() - t0)
-        return done
-    gate = staged(storage, paths, "gate")
-    if gate is None or staged(storage, paths, "reformulate") is None:
-        raise FileNotFoundError(f"clean {shard['key']}: reformulation not done in {paths.staging}")
+    ccfg = cfg.refresh.clean
     n = gate["chunks"]
     learned = learn(([r["text"] for r in rows if not r.get("error") and r["text"]]
                      for _, g in _groups(storage, paths, n) for rows in g.values()), ccfg)  # fmt: skip
@@ -371,8 +367,6 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
         "output_token_hist": token_histogram(out_tokens),
         "source_token_hist": token_histogram(source_tokens),
     }  # fmt: skip
-    save_staged(storage, paths, "clean", stats)
-    record_step(ctx, shard["key"], "clean", "ok", stats, seconds=time.perf_counter() - t0)
     log.info(
         "clean %s: %d rewrites -> %d kept (%.0f%%), dropped %s, docs without output %s",
         shard["key"],
@@ -383,3 +377,6 @@ def clean_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
         stats["doc_rejects"],
     )
     return stats
+
+
+CLEAN = ShardStep("clean", needs=("gate", "reformulate"), work=_clean)

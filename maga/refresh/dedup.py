@@ -32,8 +32,8 @@ from maga.hygiene.neardup import DTYPE, NearDupIndex, index_dir
 from maga.hygiene.shard import SIGNATURES
 from maga.log import get_logger
 from maga.refresh.layout import ShardPaths, output_root, shard_paths
-from maga.refresh.state import record_step, save_staged, shard_outcome, staged, step_record
 from maga.runs.context import RunContext
+from maga.runs.stage import record_step, save_staged, shard_outcome, staged, step_record
 
 log = get_logger("refresh.dedup")
 REASON = "near_duplicate_corpus"

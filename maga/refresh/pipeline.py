@@ -18,10 +18,11 @@ from maga.llm.jobs import EngineSession
 from maga.log import get_logger
 from maga.runs.context import RunContext
 from maga.runs.stage import run_stage
+from maga.steps import REFRESH_SHARD_STEPS
 
 log = get_logger("refresh")
 DAG_ID = "maga_corpus_refresh"
-SHARD_STEPS = ("gate_shard", "reformulate_shard", "clean_shard", "validate_shard")
+SHARD_STEPS = tuple(f"{s}_shard" for s in REFRESH_SHARD_STEPS)  # the task ids
 MODEL_STEPS = ("reformulate_shard", "validate_shard")  # may load a model: model queue/pool
 
 
@@ -76,7 +77,7 @@ def run_shard_step(
     except GateFailed:
         raise
     except Exception as exc:
-        from maga.refresh.state import record_step
+        from maga.runs.stage import record_step
 
         why = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         try:

@@ -38,6 +38,7 @@ from typing import Any
 from maga.gates.core import GateFailed, write_gate_result
 from maga.jsonl import iter_jsonl
 from maga.log import get_logger
+from maga.refresh import counters
 from maga.refresh.card import render_card
 from maga.refresh.clean import REJECT_SCHEMA
 from maga.refresh.dedup import dedup_across_shards, record_run_throughput, write_index
@@ -47,18 +48,11 @@ from maga.refresh.layout import ShardPaths, card_uri, manifest_uri, shard_paths
 from maga.refresh.manifest import load_manifest, update_manifest
 from maga.refresh.report import build_report, render_markdown, shard_summary, totals
 from maga.refresh.source import ShardSchemaError, iter_shard, record_id
-from maga.refresh.state import shard_outcome, staged
 from maga.runs.context import RunContext
-from maga.runs.stage import StageStats
+from maga.runs.stage import StageStats, shard_outcome, staged
 from maga.storage.parquet import ParquetRows
 
 log = get_logger("refresh.publish")
-ENTRY_STATS = ("records", "quarantine_reasons", "languages", "docs", "docs_with_output",
-               "rewrites", "kept", "input_chars", "output_chars", "dropped", "doc_rejects",
-               "score_histogram", "judged", "low_scores", "truncated_docs", "split_docs",
-               "truncated_chars", "reformulated_chars",
-               "output_rows", "output_tokens", "source_tokens", "generation_tokens",
-               "expanded_tokens", "changed", "languages_out")  # fmt: skip
 LONG_DOC_STATS = ("truncated_docs", "truncated_chars", "split_docs", "parts_dropped")
 
 
@@ -106,7 +100,7 @@ def _stopped_rejects(ctx: RunContext, shard: dict, paths: ShardPaths, reason: st
 
 def _entry(ctx: RunContext, shard: dict, paths: ShardPaths, summary: dict, status: str,
            plan: dict) -> dict[str, Any]:  # fmt: skip
-    stats = {k: summary.get(k, 0) for k in ENTRY_STATS}
+    stats = {k: summary[k] for k in counters.manifest_counts()}
     published = status == "published"
     megadocs = published and summary.get("output_mode", "documents") != "documents"
     stats["prompt_tokens"] = sum(t["prompt"] for t in summary["tokens"].values())

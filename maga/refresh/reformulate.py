@@ -43,9 +43,9 @@ from maga.megadocs.requests import rationale_request
 from maga.refresh.discover import read_plan
 from maga.refresh.layout import ShardPaths, shard_paths
 from maga.refresh.pairs import collect_pairs, stream_pairs
-from maga.refresh.state import record_step, save_staged, staged
 from maga.refresh.toolmodels import local_model_dir
 from maga.runs.context import RunContext
+from maga.runs.stage import ShardStep, ShardWork, run_shard_step
 
 log = get_logger("refresh.reformulate")
 CRASH_ENV = "MAGA_TEST_CRASH_AFTER_CHUNKS"  # test hook: SIGKILL self after N new chunks
@@ -285,19 +285,12 @@ def summarize(storage: Any, paths: ShardPaths, n_chunks: int) -> dict[str, Any]:
 def reformulate_shard(
     ctx: RunContext, shard: dict[str, Any], session: EngineSession | None = None
 ) -> dict[str, Any]:
-    t0 = time.perf_counter()
+    return run_shard_step(ctx, shard, REFORMULATE, shard_paths(ctx.config, shard), session)
+
+
+def _reformulate(w: ShardWork) -> dict[str, Any]:
+    ctx, shard, session, paths, gate = w.ctx, w.shard, w.session, w.paths, w.inputs["gate"]
     cfg, storage = ctx.config, ctx.storage
-    paths = shard_paths(cfg, shard)
-    done = staged(storage, paths, "reformulate")
-    if done is not None:
-        log.info("reformulate %s: already staged; nothing to do", shard["key"])
-        record_step(ctx, shard["key"], "reformulate", "ok", done, seconds=time.perf_counter() - t0)
-        return done
-    gate = staged(storage, paths, "gate")
-    if gate is None:
-        raise FileNotFoundError(
-            f"reformulate {shard['key']}: input gate not done in {paths.staging}"
-        )
     n_chunks, label = gate["chunks"], f"reformulate {shard['key']}"
     specs = model_specs(ctx)
     own = session is None
@@ -372,6 +365,7 @@ def reformulate_shard(
             "engine_spawn_seconds": round(getattr(session, "spawn_seconds", 0.0) - spawn_before, 2),
         }
     )
-    save_staged(storage, paths, "reformulate", stats)
-    record_step(ctx, shard["key"], "reformulate", "ok", stats, seconds=time.perf_counter() - t0)
     return stats
+
+
+REFORMULATE = ShardStep("reformulate", needs=("gate",), work=_reformulate)

@@ -9,17 +9,18 @@ from collections import Counter
 from typing import Any
 
 from maga.hygiene.report import hygiene_section, render_hygiene
+from maga.refresh import counters
 from maga.refresh.costplan import compare, render_cost_plan
-from maga.refresh.state import shard_outcome
+from maga.refresh.counters import merge, shard_counts
 from maga.runs.context import RunContext
+from maga.runs.stage import shard_outcome
 
 
 def shard_summary(shard: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
     """One shard's figures, flattened from its step records (missing steps count 0)."""
     rec = {k: (v or {}).get("stats", {}) for k, v in outcome["records"].items()}
-    gate, reform, clean, val = rec["gate"], rec["reformulate"], rec["clean"], rec["validate"]
-    models = reform.get("models", {})
-    judge_usage = val.get("judge_usage", {})
+    models = rec["reformulate"].get("models", {})
+    judge_usage = rec["validate"].get("judge_usage", {})
     tokens = {
         name: {
             "prompt": m.get("prompt_tokens", 0),
@@ -39,99 +40,23 @@ def shard_summary(shard: dict[str, Any], outcome: dict[str, Any]) -> dict[str, A
         "uri": shard["uri"], "key": shard["key"], "change": shard["status"],
         "outcome": outcome["status"], "failed_step": None if outcome["status"] == "ok"
         else outcome["step"], "reason": outcome["reason"],
-        "records": gate.get("records", 0), "accepted": gate.get("accepted", 0),
-        "quarantined": gate.get("quarantined", 0),
-        "quarantine_reasons": gate.get("quarantine_reasons", {}),
-        "languages": gate.get("languages", {}),
-        "docs": clean.get("docs", 0), "docs_with_output": clean.get("docs_with_output", 0),
-        "doc_rejects": clean.get("doc_rejects", {}), "ga_rejects": reform.get("ga_rejects", {}),
-        "truncated_docs": reform.get("truncated_docs", 0),
-        "split_docs": reform.get("split_docs", 0), "parts_dropped": reform.get("parts_dropped", 0),
-        "truncated_chars": reform.get("truncated_chars", 0),
-        "reformulated_chars": clean.get("reformulated_chars", 0),
-        "source_expansion_ratio": clean.get("source_expansion_ratio", 0.0),
-        "rewrites": clean.get("rewrites", 0), "kept": clean.get("kept", 0),
-        "dropped": clean.get("dropped", {}), "drop_examples": clean.get("drop_examples", {}),
-        "changed": clean.get("changed", {}), "hygiene": clean.get("hygiene", {}),
-        "languages_out": clean.get("hygiene", {}).get("languages_out", {}),
-        "boilerplate": clean.get("boilerplate", {}),
-        "input_chars": clean.get("input_chars", 0), "output_chars": clean.get("output_chars", 0),
-        "expansion_ratio": clean.get("expansion_ratio", 0.0),
-        "kept_share": clean.get("kept_share", 0.0),
-        "output_mode": clean.get("output_mode", "documents"),
-        "output_rows": clean.get("output_rows", 0), "output_tokens": clean.get("output_tokens", 0),
-        "source_tokens": clean.get("source_tokens", 0),
-        "generation_tokens": clean.get("generation_tokens", 0),
-        "expanded_tokens": clean.get("expanded_tokens", 0),
-        "published_chars": clean.get("published_chars", 0),
-        "output_token_hist": clean.get("output_token_hist", {}),
-        "source_token_hist": clean.get("source_token_hist", {}),
-        "score_histogram": val.get("score_histogram", {}),
-        "judged": val.get("judged", 0), "low_scores": val.get("low_scores", 0),
-        "judge_requested": val.get("judge_requested", 0),
-        "tokens": tokens, "step_seconds": seconds,
-        "engine_startup_seconds": reform.get("engine_startup_seconds", 0.0),
+        **shard_counts(rec), "tokens": tokens, "step_seconds": seconds,
     }  # fmt: skip
 
 
-def _sorted_hist(hist: Counter) -> dict[str, int]:
-    return dict(sorted(hist.items(), key=lambda kv: int(kv[0].lstrip("<="))))
-
-
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's totals: every counter merged over the shard rows, plus tokens and time."""
     t: Counter = Counter()
-    dropped: Counter = Counter()
-    changed: Counter = Counter()
-    quarantined: Counter = Counter()
-    docs_out: Counter = Counter()
-    hist: Counter = Counter()
-    out_hist: Counter = Counter()
-    src_hist: Counter = Counter()
     for r in rows:
-        for k in (
-            "records",
-            "accepted",
-            "quarantined",
-            "docs",
-            "docs_with_output",
-            "rewrites",
-            "kept",
-            "input_chars",
-            "reformulated_chars",
-            "output_chars",
-            "truncated_docs",
-            "truncated_chars",
-            "split_docs",
-            "parts_dropped",
-            "judged",
-            "low_scores",
-            "judge_requested",
-            "output_rows",
-            "output_tokens",
-            "source_tokens",
-            "generation_tokens",
-            "expanded_tokens",
-        ):
-            t[k] += r.get(k, 0)
-        out_hist.update(r.get("output_token_hist", {}))
-        src_hist.update(r.get("source_token_hist", {}))
         for tok in r["tokens"].values():
             t["prompt_tokens"] += tok["prompt"]
             t["completion_tokens"] += tok["completion"]
             t["generate_seconds"] += tok["seconds"]
         t["seconds"] += sum(v or 0 for v in r["step_seconds"].values())
-        dropped.update(r["dropped"])
-        changed.update(r.get("changed", {}))
-        quarantined.update(r["quarantine_reasons"])
-        docs_out.update(r["doc_rejects"])
-        hist.update(r["score_histogram"])
-    out: dict[str, Any] = dict(t)
-    out["seconds"] = round(out.get("seconds", 0.0), 3)
-    out["generate_seconds"] = round(out.get("generate_seconds", 0.0), 3)
-    out.update({"dropped": dict(dropped), "changed": dict(changed), "quarantine_reasons": dict(quarantined),
-                "doc_rejects": dict(docs_out), "score_histogram": dict(hist),
-                "output_token_hist": _sorted_hist(out_hist),
-                "source_token_hist": _sorted_hist(src_hist), "generated": t["rewrites"]})  # fmt: skip
+    out = merge(rows)
+    out.update({"prompt_tokens": t["prompt_tokens"], "completion_tokens": t["completion_tokens"],
+                "seconds": round(t["seconds"], 3), "generate_seconds": round(t["generate_seconds"], 3),
+                "generated": out["rewrites"]})  # fmt: skip
     return out
 
 
@@ -201,7 +126,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"Cost: {t.get('prompt_tokens', 0)} prompt + {t.get('completion_tokens', 0)} "
                   f"completion tokens, {t.get('generate_seconds', 0)} s generating, "
                   f"{t.get('seconds', 0)} s in shard steps.",
-                  f"Published: {len(report['published'])} shard(s)."]  # fmt: skip
+                  f"Published: {len(report['published'])} shard(s).",
+                  "", "Every counter: " + ", ".join(f"{c.name} {t.get(c.name, 0)}"
+                                                    for c in counters.COUNTS if c.merge == "sum") + "."]  # fmt: skip
         audit = report.get("audit")
         if audit:
             lines += ["", f"Audit: {audit['records']} source records: {audit['published']} "

@@ -16,21 +16,19 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from maga.corpus.reader import Quarantined, validate_record
-from maga.gates.core import enforce, write_gate_result
 from maga.hygiene.language import LanguageId
 from maga.jsonl import write_jsonl
 from maga.log import get_logger
 from maga.refresh.gates import gate_input
 from maga.refresh.layout import ShardPaths, shard_paths
 from maga.refresh.source import ShardSchemaError, iter_shard, record_id
-from maga.refresh.state import record_step, save_staged, staged
 from maga.runs.context import RunContext
+from maga.runs.stage import ShardStep, ShardWork, run_shard_step
 
 log = get_logger("refresh.gate")
 EXAMPLES = 3
@@ -117,29 +115,18 @@ def scan_shard(ctx: RunContext, shard: dict[str, Any], paths: ShardPaths) -> dic
     }  # fmt: skip
 
 
+def _check_gate(w: ShardWork, stats: dict[str, Any]) -> Any:
+    result = gate_input(stats, w.ctx.config.refresh, w.shard["key"], w.shard["uri"])
+    log.info("gate %s: %d records, %d accepted, quarantined %s -> %s", w.shard["key"],
+             stats["records"], stats["accepted"], stats["quarantine_reasons"],
+             "ok" if result.passed else "stopped")  # fmt: skip
+    return result
+
+
+GATE = ShardStep("gate", needs=(), work=lambda w: scan_shard(w.ctx, w.shard, w.paths),
+                 check=_check_gate)  # fmt: skip
+
+
 def gate_shard(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
     """Scan (once per shard content) and gate one shard; raises GateFailed to stop it."""
-    t0 = time.perf_counter()
-    paths = shard_paths(ctx.config, shard)
-    stats = staged(ctx.storage, paths, "gate")
-    if stats is None:
-        stats = scan_shard(ctx, shard, paths)
-        save_staged(ctx.storage, paths, "gate", stats)
-    else:
-        log.info("gate %s: scan already staged; re-checking thresholds", shard["key"])
-    result = gate_input(stats, ctx.config.refresh, shard["key"], shard["uri"])
-    write_gate_result(result, ctx.uri("gates", result.gate), storage=ctx.storage)
-    status = "ok" if result.passed else "stopped"
-    record_step(
-        ctx, shard["key"], "gate", status, stats, result.reason, seconds=time.perf_counter() - t0
-    )
-    log.info(
-        "gate %s: %d records, %d accepted, quarantined %s -> %s",
-        shard["key"],
-        stats["records"],
-        stats["accepted"],
-        stats["quarantine_reasons"],
-        status,
-    )
-    enforce(result)
-    return stats
+    return run_shard_step(ctx, shard, GATE, shard_paths(ctx.config, shard))

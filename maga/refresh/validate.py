@@ -17,14 +17,12 @@ import hashlib
 import heapq
 import re
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from maga.gates.core import enforce, write_gate_result
 from maga.jsonl import iter_jsonl, write_jsonl
 from maga.judging.judge import score_histogram
 from maga.labeling.common import judge_request
@@ -37,8 +35,8 @@ from maga.refresh.discover import read_plan
 from maga.refresh.gates import gate_output, output_columns
 from maga.refresh.layout import ShardPaths, shard_paths
 from maga.refresh.reformulate import iter_units, model_specs
-from maga.refresh.state import record_step, save_staged, staged
 from maga.runs.context import RunContext
+from maga.runs.stage import ShardStep, ShardWork, run_shard_step, save_staged, staged
 
 log = get_logger("refresh.validate")
 BATCH = 4096
@@ -175,13 +173,13 @@ def judge_sample(
 def validate_shard(
     ctx: RunContext, shard: dict[str, Any], session: EngineSession | None = None
 ) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    cfg, storage = ctx.config, ctx.storage
-    paths, r = shard_paths(cfg, shard), cfg.refresh
-    clean = staged(storage, paths, "clean")
-    gate_in = staged(storage, paths, "gate")
-    if clean is None or gate_in is None:
-        raise FileNotFoundError(f"validate {shard['key']}: cleaning not done in {paths.staging}")
+    return run_shard_step(ctx, shard, VALIDATE, shard_paths(ctx.config, shard), session)
+
+
+def _validate(w: ShardWork) -> dict[str, Any]:
+    ctx, shard, session, paths = w.ctx, w.shard, w.session, w.paths
+    cfg, storage, r = ctx.config, ctx.storage, ctx.config.refresh
+    clean, gate_in = w.inputs["clean"], w.inputs["gate"]
     version = int(read_plan(ctx)["tool_models"]["version"])
     mode = r.output_mode
     columns = ["id", *output_columns(mode), "n_chars"]
@@ -229,7 +227,7 @@ def validate_shard(
         min_chars=r.clean.min_chars,
         output_mode=mode,
     )
-    write_gate_result(result, ctx.uri("gates", result.gate), storage=ctx.storage)
+    w.gate = result  # the runner writes, records and enforces it
     stats = {
         **totals,
         "rows": counts["rows"],
@@ -238,15 +236,6 @@ def validate_shard(
         "judge_usage": judge.get("usage", {}),
         "gate": {"passed": result.passed, "reason": result.reason},
     }
-    record_step(
-        ctx,
-        shard["key"],
-        "validate",
-        "ok" if result.passed else "stopped",
-        stats,
-        result.reason,
-        seconds=time.perf_counter() - t0,
-    )
     log.info(
         "validate %s: %d rows, judged %d (histogram %s) -> %s",
         shard["key"],
@@ -255,5 +244,9 @@ def validate_shard(
         judge["histogram"],
         "passed" if result.passed else result.reason,
     )
-    enforce(result)
     return stats
+
+
+# Not staged: the output checks are cheap and re-run every time; the judged sample, the
+# expensive part, is staged by judge_sample.
+VALIDATE = ShardStep("validate", needs=("gate", "clean"), work=_validate, staged=False)

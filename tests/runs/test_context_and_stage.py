@@ -88,3 +88,93 @@ def test_resume_is_refused_after_a_prompt_template_changed(tmp_path, monkeypatch
     with pytest.raises(RunConfigMismatch, match="other prompt templates"):
         RunContext.create(cfg, "maga_tool_models", "r1")
     RunContext.create(cfg, "maga_tool_models", "r2")  # a new run id starts fresh
+
+
+class ForgetsOutput(CountingStage):
+    name = "forgets"
+    writes = ("forgets/out.json", "forgets/model/")
+
+    def run(self, ctx):
+        self.calls += 1
+        return StageStats()
+
+
+def test_a_stage_that_skips_a_declared_output_does_not_look_finished(ctx):
+    stage = ForgetsOutput()
+    with pytest.raises(RuntimeError, match="forgets/out.json, forgets/model/"):
+        run_stage(ctx, stage)
+    assert not ctx.storage.exists(ctx.uri("forgets", "_SUCCESS"))
+    ctx.storage.write_json(ctx.uri("forgets", "out.json"), {})
+    ctx.storage.write_text(ctx.uri("forgets", "model", "config.json"), "{}")
+    run_stage(ctx, stage)  # every declared output there: finished
+    assert ctx.storage.exists(ctx.uri("forgets", "_SUCCESS"))
+
+
+# --- shard steps: the same runner shape for the corpus refresh's per-shard work --------
+
+
+class Folders:
+    def __init__(self, root: str, key: str = "k1") -> None:
+        self.key, self.staging = key, f"{root}/_staging/{key}/fp"
+
+    def stage(self, *parts: str) -> str:
+        return "/".join([self.staging, *parts])
+
+
+def _gate(passed: bool):
+    from maga.gates.core import GateResult
+
+    return GateResult(gate="demo_gate", artifact="shard k1", passed=passed, checks=[],
+                      reason="" if passed else "too many bad records", ge_success=passed,
+                      ge_statistics={}, created_at="2026-12-03T00:00:00Z")  # fmt: skip
+
+
+def test_shard_step_stages_once_rechecks_its_gate_and_records_the_outcome(ctx, tmp_path):
+    from maga.gates.core import GateFailed
+    from maga.runs.stage import ShardStep, run_shard_step, shard_outcome, step_record
+
+    calls, threshold = [], {"max": 5}
+
+    def work(w):
+        calls.append(w.shard["key"])
+        return {"records": 4, "bad": 3}
+
+    step = ShardStep("gate", needs=(), work=work,
+                     check=lambda w, stats: _gate(stats["bad"] <= threshold["max"]))  # fmt: skip
+    paths, shard = Folders(str(tmp_path / "out")), {"key": "k1"}
+    assert run_shard_step(ctx, shard, step, paths) == {"records": 4, "bad": 3}
+    assert step_record(ctx, "k1", "gate")["status"] == "ok"
+    threshold["max"] = 2  # a stricter gate applies to the staged work, without redoing it
+    with pytest.raises(GateFailed):
+        run_shard_step(ctx, shard, step, paths)
+    assert calls == ["k1"]
+    record = step_record(ctx, "k1", "gate")
+    assert (record["status"], record["reason"]) == ("stopped", "too many bad records")
+    assert record["stats"] == {"records": 4, "bad": 3} and record["seconds"] >= 0
+    assert shard_outcome(ctx, "k1")["status"] == "stopped"
+    assert ctx.storage.read_json(ctx.uri("gates", "demo_gate", "gate.json"))["passed"] is False
+
+
+def test_shard_step_names_a_missing_upstream_step(ctx, tmp_path):
+    from maga.runs.stage import ShardStep, run_shard_step, save_staged
+
+    paths = Folders(str(tmp_path / "out"))
+    step = ShardStep("clean", needs=("gate", "reformulate"), work=lambda w: w.inputs)
+    save_staged(ctx.storage, paths, "gate", {"chunks": 1})
+    with pytest.raises(FileNotFoundError, match="clean k1: reformulate not done"):
+        run_shard_step(ctx, {"key": "k1"}, step, paths)
+    save_staged(ctx.storage, paths, "reformulate", {"docs": 2})
+    got = run_shard_step(ctx, {"key": "k1"}, step, paths)
+    assert got == {"gate": {"chunks": 1}, "reformulate": {"docs": 2}}  # the needs' stats
+
+
+def test_an_unstaged_step_runs_every_time(ctx, tmp_path):
+    from maga.runs.stage import ShardStep, run_shard_step, staged
+
+    calls = []
+    step = ShardStep("validate", needs=(), work=lambda w: calls.append(1) or {"n": len(calls)},
+                     staged=False)  # fmt: skip
+    paths = Folders(str(tmp_path / "out"))
+    run_shard_step(ctx, {"key": "k1"}, step, paths)
+    assert run_shard_step(ctx, {"key": "k1"}, step, paths) == {"n": 2}
+    assert staged(ctx.storage, paths, "validate") is None
