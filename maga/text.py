@@ -1,4 +1,5 @@
-"""Text measures said once: word tokens, n-grams, keywords and keyword coverage.
+"""Text measures said once: word tokens, n-grams, keywords and keyword coverage, length
+ratio, and what counts as boilerplate.
 
 Cleaning drops a rewrite whose keyword coverage is below ``refresh.clean.min_keyword_
 coverage``; the data-quality report shows the same coverage with the same keywords, so
@@ -9,8 +10,10 @@ without spaces), for the n-gram steps (near-dup, decontamination) and metrics al
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 
 _TOKEN = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]|[^\W_]+", re.UNICODE
@@ -68,3 +71,122 @@ def source_coverage(source: str, rewrite: str, n: int) -> float | None:
     has no keywords (cleaning counts that as full coverage; a report leaves it out)."""
     kws = keywords(source, n)
     return keyword_coverage(kws, rewrite) if kws else None
+
+
+def length_ratio(source: str, rewrite: str) -> float:
+    """Characters of ``rewrite`` over characters of ``source`` (cleaning's length bounds
+    and the report's length ratios)."""
+    return len(rewrite) / max(1, len(source))
+
+
+# --- boilerplate --------------------------------------------------------------------------
+# A first or last line of a generation is boilerplate when it is a chat model's framing
+# ("Sure! Here is the rewrite:", "I hope this helps!") in one of these known phrasings,
+# or when the outputs of many different source documents share it (learned per shard:
+# templated openings no list knows). Cleaning strips those lines; the data-quality
+# report counts texts that have one. Both use what follows.
+KNOWN_PHRASES: tuple[tuple[str, str], ...] = (
+    ("please_note", r"\bplease note\b"),
+    ("as_an_ai", r"\bas an ai\b"),
+    ("here_is", r"^\s*(?:sure[,!.]?\s*)?here(?:'s| is) (?:a|an|the|your)\b"),
+    ("certainly", r"^\s*(?:certainly|sure|of course|absolutely)[!,.]"),
+    ("rewritten_version", r"\brewritten (?:version|text|document)\b"),
+    ("i_hope", r"\bi hope (?:this|that|you)\b"),
+    ("note_colon", r"^\s*note:"),
+    ("let_me_know", r"\blet me know if\b"),
+    ("in_this_rewrite", r"\bin this (?:rewrite|version|adaptation)\b"),
+)
+_PHRASES = [(name, re.compile(rx, re.IGNORECASE)) for name, rx in KNOWN_PHRASES]
+MAX_EDGE_LINES = 3  # at most this many boilerplate lines at each end
+_DIGITS = re.compile(r"\d+")
+_PRUNE_AT = 200_000
+
+
+def phrase_hits(line: str) -> list[str]:
+    """Names of the known boilerplate phrasings in ``line``."""
+    return [name for name, rx in _PHRASES if rx.search(line or "")]
+
+
+def text_lines(text: str) -> list[str]:
+    return [line for line in (text or "").splitlines() if line.strip()]
+
+
+def edge_key(line: str, n_words: int) -> str:
+    """What identifies a first or last line as a repeat: its first words, digits
+    normalised (so "Step 1:" and "Step 2:" match); the stripped line if it has none."""
+    ws = tokens(_DIGITS.sub("0", line))
+    return " ".join(ws[:n_words]) if ws else line.strip()
+
+
+class EdgeLearner:
+    """Counts in how many source documents' outputs each first and last line (by
+    :func:`edge_key`) occurs; fed one document's generations at a time. Memory is
+    bounded by lossy counting (singletons are pruned past 200,000 keys)."""
+
+    def __init__(self, key_words: int, min_docs: int, min_share: float) -> None:
+        self.key_words, self.min_docs, self.min_share = key_words, min_docs, min_share
+        self.first: Counter = Counter()
+        self.last: Counter = Counter()
+        self.docs = 0
+
+    def add(self, texts: list[str]) -> None:
+        self.docs += 1
+        f, t = set(), set()
+        for text in texts:
+            lines = text_lines(text)
+            if len(lines) > 1:
+                f.add(edge_key(lines[0], self.key_words))
+                t.add(edge_key(lines[-1], self.key_words))
+        self.first.update(f)
+        self.last.update(t)
+        for counter in (self.first, self.last):
+            if len(counter) > _PRUNE_AT:  # singletons cannot be boilerplate yet
+                for key in [k for k, v in counter.items() if v <= 1]:
+                    del counter[key]
+
+    @property
+    def threshold(self) -> int:
+        return max(self.min_docs, math.ceil(self.min_share * self.docs))
+
+    def learned(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(first lines, last lines) shared by at least :attr:`threshold` documents."""
+        keep = lambda c: {k: v for k, v in c.most_common() if v >= self.threshold}  # noqa: E731
+        return keep(self.first), keep(self.last)
+
+
+def boilerplate_edges(text: str, first: Mapping[str, int], last: Mapping[str, int],
+                      key_words: int, keep_one: bool = True,
+                      ) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
+    """(leading boilerplate lines, trailing ones, why) of ``text``: learned repeats
+    (``first``/``last``, keyed by :func:`edge_key`) or known phrasings, at most
+    :data:`MAX_EDGE_LINES` at each end. With ``keep_one`` (stripping) at least one line is
+    left over; without it (measuring) a text that is nothing but boilerplate shows too."""
+    lines = text_lines(text)
+    floor = 1 if keep_one else 0
+    why: list[str] = []
+
+    def is_edge(line: str, learned: Mapping[str, int], name: str) -> bool:
+        hits = phrase_hits(line)
+        if edge_key(line, key_words) in learned:
+            hits.append(name)
+        why.extend(hits)
+        return bool(hits)
+
+    lead = trail = 0
+    while (lead < MAX_EDGE_LINES and len(lines) - lead - trail > floor
+           and is_edge(lines[lead], first, "repeated_first_line")):  # fmt: skip
+        lead += 1
+    while (trail < MAX_EDGE_LINES and len(lines) - lead - trail > floor
+           and is_edge(lines[-1 - trail], last, "repeated_last_line")):  # fmt: skip
+        trail += 1
+    return lines[:lead], lines[len(lines) - trail :], why
+
+
+def strip_boilerplate(text: str, first: Mapping[str, int], last: Mapping[str, int],
+                      key_words: int) -> tuple[str, int]:  # fmt: skip
+    """``text`` without its boilerplate edge lines, and how many were removed."""
+    lead, trail, _ = boilerplate_edges(text, first, last, key_words)
+    if not lead and not trail:
+        return text, 0
+    lines = text_lines(text)
+    return "\n".join(lines[len(lead) : len(lines) - len(trail)]).strip(), len(lead) + len(trail)

@@ -26,7 +26,6 @@ without any output, dropped generations).
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,7 +45,6 @@ from maga.refresh.layout import ShardPaths, output_root, shard_paths
 from maga.refresh.reformulate import iter_units
 from maga.refresh.textstats import (
     CountMinSketch,
-    edge_key,
     jaccard,
     shingles,
     text_hash,
@@ -55,7 +53,8 @@ from maga.refresh.toolmodels import counter_for
 from maga.runs.context import RunContext
 from maga.runs.stage import ShardStep, ShardWork, run_shard_step
 from maga.storage.parquet import ParquetRows
-from maga.text import keyword_coverage, keywords
+from maga.text import EdgeLearner, keyword_coverage, keywords, length_ratio
+from maga.text import strip_boilerplate as strip_edges
 
 log = get_logger("refresh.clean")
 S = pa.string()
@@ -63,10 +62,8 @@ REJECT_SCHEMA = pa.schema([
     ("source_shard", S), ("record", pa.int64()), ("source_id", S), ("rewrite_id", S),
     ("stage", S), ("reason", S), ("detail", S), ("genre", S), ("audience", S), ("text", S),
 ])  # fmt: skip
-MAX_EDGE_LINES = 3
 MIN_CONTENT_SHINGLES = 3
 REJECT_TEXT_CHARS = 1000
-_PRUNE_AT = 200_000
 
 
 @dataclass
@@ -80,53 +77,25 @@ class Learned:
     threshold: int
 
 
-def _lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
-
-
-def _prune(counter: Counter) -> None:
-    if len(counter) > _PRUNE_AT:  # lossy counting: singletons cannot be boilerplate yet
-        for key in [k for k, v in counter.items() if v <= 1]:
-            del counter[key]
-
-
 def learn(groups: Any, cfg: RefreshCleanConfig) -> Learned:
     """``groups``: iterable of lists of rewrite texts, one list per source document."""
-    first: Counter = Counter()
-    last: Counter = Counter()
-    sketch, docs = CountMinSketch(), 0
+    edges = EdgeLearner(cfg.boilerplate_key_words, cfg.boilerplate_min_docs,
+                        cfg.boilerplate_min_share)  # fmt: skip
+    sketch = CountMinSketch()
     for texts in groups:
-        docs += 1
-        f, t, sh = set(), set(), set()
+        edges.add(texts)
+        sh: set[int] = set()
         for text in texts:
-            lines = _lines(text)
-            if len(lines) > 1:
-                f.add(edge_key(lines[0], cfg.boilerplate_key_words))
-                t.add(edge_key(lines[-1], cfg.boilerplate_key_words))
             sh |= shingles(text, cfg.shingle_words)
-        first.update(f)
-        last.update(t)
         sketch.add(sh)
-        _prune(first)
-        _prune(last)
-    threshold = max(cfg.boilerplate_min_docs, math.ceil(cfg.boilerplate_min_share * docs))
-    keep = lambda c: {k: v for k, v in c.most_common() if v >= threshold}  # noqa: E731
-    return Learned(keep(first), keep(last), sketch, docs, threshold)
+    first, last = edges.learned()
+    return Learned(first, last, sketch, edges.docs, edges.threshold)
 
 
 def strip_boilerplate(text: str, learned: Learned, key_words: int) -> tuple[str, int]:
-    """Remove learned boilerplate first/last lines, keeping at least one line."""
-    lines = _lines(text)
-    lead = trail = 0
-    while (lead < MAX_EDGE_LINES and len(lines) - lead - trail > 1
-           and edge_key(lines[lead], key_words) in learned.first):  # fmt: skip
-        lead += 1
-    while (trail < MAX_EDGE_LINES and len(lines) - lead - trail > 1
-           and edge_key(lines[-1 - trail], key_words) in learned.last):  # fmt: skip
-        trail += 1
-    if not lead and not trail:
-        return text, 0
-    return "\n".join(lines[lead : len(lines) - trail]).strip(), lead + trail
+    """Remove boilerplate first/last lines (:func:`maga.text.boilerplate_edges`: learned
+    from this shard's outputs, or known phrasings), keeping at least one line."""
+    return strip_edges(text, learned.first, learned.last, key_words)
 
 
 @dataclass
@@ -159,7 +128,7 @@ def clean_group(
             out.dropped.append((row, "empty_output", ""))
             continue
         source = sources[row["unit_id"]]
-        ratio = len(text) / max(1, len(source))
+        ratio = length_ratio(source, text)
         kws = kw_cache.setdefault(row["unit_id"], keywords(source, cfg.keywords_per_doc))
         coverage = keyword_coverage(kws, text)
         if len(text) < cfg.min_chars:

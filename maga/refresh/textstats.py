@@ -1,5 +1,5 @@
-"""Text measures the cleaning step uses beside :mod:`maga.text` (keywords, coverage):
-edge-line keys for boilerplate, word shingles, and a fixed-size count-min sketch that counts in
+"""Text measures the cleaning step uses beside :mod:`maga.text` (keywords, coverage,
+length ratio, boilerplate): exact-text hashes, word shingles, and a fixed-size count-min sketch that counts in
 how many source documents' outputs a shingle appears (memory independent of the shard).
 """
 
@@ -17,13 +17,6 @@ _DIGITS = re.compile(r"\d+")
 _MASK = (1 << 64) - 1
 _MULTS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                    0x27D4EB2F165667C5], dtype=np.uint64)  # fmt: skip
-
-
-def edge_key(line: str, n_words: int) -> str:
-    """What identifies a first or last line as a repeat: its first words, digits
-    normalised (so "Step 1:" and "Step 2:" match); the stripped line if it has none."""
-    ws = tokens(_DIGITS.sub("0", line))
-    return " ".join(ws[:n_words]) if ws else line.strip()
 
 
 def norm_text(text: str) -> str:

@@ -220,7 +220,7 @@ def expansion_section(data: RunData) -> dict[str, Any]:
         "lengths": describe(ratios),
         "ratio_chart": charts.histogram(
             ratios,
-            "Length ratio: rewrite words / source words",
+            "Length ratio: rewrite chars / source chars (cleaning's measure)",
             lo=0.0,
             hi=max(2.0, max(ratios or [0])),
         ),  # fmt: skip
@@ -267,7 +267,8 @@ def diversity_section(data: RunData, view: Any, embed_error: str) -> dict[str, A
     if not texts:
         return _missing("no synthetic documents in this run yet")
     linked = _linked(data)
-    k = data.keywords_per_doc  # cleaning's own setting: the coverage it filtered on
+    c = data.clean  # cleaning's own settings: the figures it filtered on
+    k = c.keywords_per_doc
     cov = [c for c in (source_coverage(src, str(r["text"]), k) for r, src in linked)
            if c is not None]  # fmt: skip
     sources = list(data.sources.values())
@@ -275,7 +276,9 @@ def diversity_section(data: RunData, view: Any, embed_error: str) -> dict[str, A
         "available": True,
         "distinct": [{"n": n, "synthetic": distinct_n(texts, n),
                       "source": distinct_n(sources, n) if sources else None} for n in (1, 2, 3)],
-        "boilerplate": boilerplate_stats(texts, [str(r.get("source_id")) for r in rows]),
+        "boilerplate": boilerplate_stats(texts, [str(r.get("source_id")) for r in rows],
+                                         c.boilerplate_key_words, c.boilerplate_min_docs,
+                                         c.boilerplate_min_share),
         "keyword": describe(cov),
         "keyword_k": k,
         "keyword_chart": charts.histogram(cov, f"Keyword coverage (top {k} source keywords kept)",

@@ -41,7 +41,8 @@ class RunData:
     summary: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
     report_cfg: ReportConfig = field(default_factory=ReportConfig)
-    keywords_per_doc: int = RefreshCleanConfig().keywords_per_doc  # cleaning's own setting
+    # cleaning's own settings: the report measures what the data was filtered on
+    clean: RefreshCleanConfig = field(default_factory=RefreshCleanConfig)
     files: list[str] = field(default_factory=list)  # paths relative to the run folder
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)  # full gate.json
     sources: dict[str, str] = field(default_factory=dict)  # source id -> text
@@ -114,7 +115,8 @@ def load_run(run_uri: str, storage: Storage | None = None) -> RunData:
         data.notes.append("config.json not found: report settings are the defaults")
     data.report_cfg = _report_cfg(data.config)
     clean = (data.config.get("refresh") or {}).get("clean") or {}
-    data.keywords_per_doc = int(clean.get("keywords_per_doc") or data.keywords_per_doc)
+    fields = RefreshCleanConfig.model_fields  # an older run's config may hold other keys
+    data.clean = RefreshCleanConfig(**{k: v for k, v in clean.items() if k in fields})
     prefix = len(run_uri) + 1
     data.files = [
         info.uri[prefix:]

@@ -1,6 +1,7 @@
 """Text metrics for the data-quality report: distinct-n, boilerplate rate, length ratios
-and judge-score shares. Pure Python, no model needed. Keyword coverage is cleaning's own
-(:mod:`maga.text`), so the report shows the figure the data was filtered on.
+and judge-score shares. Pure Python, no model needed. Keyword coverage, boilerplate and
+the length ratio are cleaning's own (:mod:`maga.text`), so the report shows the figures
+the data was filtered on.
 
 "Tokens" here are word tokens (runs of letters or digits), the same for every text,
 so ratios between source and synthetic text are comparable across models.
@@ -9,26 +10,11 @@ so ratios between source and synthetic text are comparable across models.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from maga.text import tokens
-
-# Phrases chat models add around a rewrite (the paper's cleaning step drops them).
-BOILERPLATE_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("please_note", r"\bplease note\b"),
-    ("as_an_ai", r"\bas an ai\b"),
-    ("here_is", r"^\s*(?:sure[,!.]?\s*)?here(?:'s| is) (?:a|an|the|your)\b"),
-    ("certainly", r"^\s*(?:certainly|sure|of course|absolutely)[!,.]"),
-    ("rewritten_version", r"\brewritten (?:version|text|document)\b"),
-    ("i_hope", r"\bi hope (?:this|that|you)\b"),
-    ("note_colon", r"(?:^|\n)\s*note:"),
-    ("let_me_know", r"\blet me know if\b"),
-    ("in_this_rewrite", r"\bin this (?:rewrite|version|adaptation)\b"),
-)
-_BOILERPLATE = [(name, re.compile(rx, re.IGNORECASE)) for name, rx in BOILERPLATE_PATTERNS]
+from maga.text import EdgeLearner, boilerplate_edges, length_ratio, tokens
 
 
 def words(text: str) -> list[str]:
@@ -52,61 +38,40 @@ def distinct_n(texts: Iterable[str], n: int) -> float | None:
     return round(len(seen) / total, 6) if total else None
 
 
-def boilerplate_hits(text: str) -> list[str]:
-    """Names of the boilerplate patterns found in ``text``."""
-    return [name for name, rx in _BOILERPLATE if rx.search(text or "")]
-
-
-def frequent_openings(
-    texts: Sequence[str],
-    sources: Sequence[str] | None = None,
-    n: int = 4,
-    min_share: float = 0.05,
-) -> dict[str, int]:
-    """Openings (first ``n`` words) shared across at least 3 sources and ``min_share`` of
-    them: templated starts the pattern list does not know. Rewrites of one source may
-    share an opening (the subject's name), so sources are counted, not texts; without
-    ``sources`` every text counts as its own source."""
+def boilerplate_stats(texts: Sequence[str], sources: Sequence[str] | None = None,
+                      key_words: int = 4, min_docs: int = 3,
+                      min_share: float = 0.05) -> dict[str, Any]:  # fmt: skip
+    """Share of texts with a boilerplate first or last line, by cleaning's own definition
+    (:func:`maga.text.boilerplate_edges`: a known phrasing, or a line the texts of many
+    sources share, learned here from these texts with cleaning's settings), with counts
+    per kind; ``sources`` are the texts' source ids (each text its own without them)."""
     keys = list(sources) if sources is not None else [str(i) for i in range(len(texts))]
-    seen: dict[str, set[str]] = {}
+    learner = EdgeLearner(key_words, min_docs, min_share)
+    groups: dict[str, list[str]] = {}
     for text, key in zip(texts, keys, strict=True):
-        toks = words(text)
-        if len(toks) >= n:
-            seen.setdefault(" ".join(toks[:n]), set()).add(key)
-    floor = max(3, math.ceil(min_share * len(set(keys))))
-    counts = {h: len(k) for h, k in seen.items() if len(k) >= floor}
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:10])
-
-
-def boilerplate_stats(texts: Sequence[str], sources: Sequence[str] | None = None) -> dict[str, Any]:
-    """Share of texts with boilerplate (a known phrase, or an opening shared by many
-    sources), with counts per pattern; ``sources`` are the texts' source ids."""
-    openings = frequent_openings(texts, sources)
-    per_pattern: Counter[str] = Counter()
+        groups.setdefault(key, []).append(text)
+    for group in groups.values():
+        learner.add(group)
+    first, last = learner.learned()
+    per_kind: Counter[str] = Counter()
     flagged = 0
     for text in texts:
-        hits = boilerplate_hits(text)
-        if openings and " ".join(words(text)[:4]) in openings:
-            hits.append("frequent_opening")
-        per_pattern.update(hits)
-        flagged += bool(hits)
+        _, _, why = boilerplate_edges(text, first, last, key_words, keep_one=False)
+        per_kind.update(set(why))
+        flagged += bool(why)
     return {
         "rate": round(flagged / len(texts), 6) if texts else None,
         "flagged": flagged,
         "texts": len(texts),
-        "patterns": dict(per_pattern.most_common()),
-        "frequent_openings": openings,
+        "patterns": dict(per_kind.most_common()),
+        "frequent_openings": dict(list(first.items())[:10]),
     }
 
 
 def length_ratios(pairs: Iterable[tuple[str, str]]) -> list[float]:
-    """Words of each rewrite over words of its source, for (source, rewrite) pairs."""
-    out = []
-    for source, rewrite in pairs:
-        n_src = n_words(source)
-        if n_src:
-            out.append(round(n_words(rewrite) / n_src, 6))
-    return out
+    """Cleaning's length ratio (:func:`maga.text.length_ratio`, characters) of each
+    (source, rewrite) pair with a non-empty source."""
+    return [round(length_ratio(source, rewrite), 6) for source, rewrite in pairs if source]
 
 
 def describe(values: Sequence[float]) -> dict[str, float | int | None]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from maga.config import RefreshCleanConfig
 from maga.refresh.clean import clean_group, learn, strip_boilerplate
-from maga.refresh.textstats import CountMinSketch, edge_key, jaccard, shingles
-from maga.text import keyword_coverage, keywords
+from maga.refresh.textstats import CountMinSketch, jaccard, shingles
+from maga.text import edge_key, keyword_coverage, keywords
 
 SOURCE = (
     "The Danube river flows through ten countries in central and eastern Europe. "

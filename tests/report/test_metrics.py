@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 
 from maga.report.metrics import (
-    boilerplate_hits,
     boilerplate_stats,
     describe,
     distinct_n,
-    frequent_openings,
     length_ratios,
     score_counts,
     score_shares,
 )
+from maga.text import phrase_hits
 
 
 def test_distinct_n_counts_unique_ngrams_over_all_texts() -> None:
@@ -37,26 +36,32 @@ def test_the_report_measures_keyword_coverage_as_cleaning_does() -> None:
 
 
 def test_boilerplate_patterns_and_rate() -> None:
-    assert boilerplate_hits("Please note that the castle is old.") == ["please_note"]
-    assert boilerplate_hits("Sure! Here is a rewritten version for kids.") == [
+    assert phrase_hits("Please note that the castle is old.") == ["please_note"]
+    assert phrase_hits("Sure! Here is a rewritten version for kids.") == [
         "here_is", "certainly", "rewritten_version"]  # fmt: skip
-    assert boilerplate_hits("The castle stands on a hill.") == []
+    assert phrase_hits("The castle stands on a hill.") == []
     stats = boilerplate_stats(["Please note that x.", "Clean text.", "As an AI I cannot.", "Ok."])
     assert stats["rate"] == 0.5 and stats["flagged"] == 2
     assert stats["patterns"] == {"please_note": 1, "as_an_ai": 1}
+    # a known phrasing in the middle of a text is content, not framing
+    assert boilerplate_stats(["Intro line.\nPlease note the moat.\nClosing line."])["flagged"] == 0
 
 
-def test_frequent_openings_count_sources_not_rewrites() -> None:
-    same_source = ["Aaron Copland was a composer"] * 5
-    assert frequent_openings(same_source, ["s1"] * 5) == {}
-    template = [f"In this engaging story about topic {i}" for i in range(4)]
-    found = frequent_openings(template, [f"s{i}" for i in range(4)])
-    assert found == {"in this engaging story": 4}
+def test_repeated_openings_count_sources_not_rewrites() -> None:
+    same_source = ["Aaron Copland was a composer\nof American music"] * 5
+    assert boilerplate_stats(same_source, ["s1"] * 5)["flagged"] == 0
+    template = [f"In this engaging story about topic {i}\n{name} lived here."
+                for i, name in enumerate(("Ada", "Ben", "Cleo", "Dev"))]  # fmt: skip
+    stats = boilerplate_stats(template, [f"s{i}" for i in range(4)])
+    assert stats["frequent_openings"] == {"in this engaging story": 4}
+    assert stats["patterns"] == {"repeated_first_line": 4} and stats["rate"] == 1.0
+    # cleaning's own threshold applies: 4 sources < min_docs=5
+    assert boilerplate_stats(template, [f"s{i}" for i in range(4)], min_docs=5)["flagged"] == 0
 
 
 def test_length_ratios_and_describe() -> None:
-    ratios = length_ratios([("a b c d", "a b"), ("a b", "a b c d"), ("", "x")])
-    assert ratios == [0.5, 2.0]
+    ratios = length_ratios([("abcd", "ab"), ("ab", "abcd"), ("", "x")])
+    assert ratios == [0.5, 2.0]  # characters, as cleaning's length bounds measure
     d = describe([1.0, 2.0, 3.0, 4.0, 5.0])
     assert (d["n"], d["mean"], d["p50"], d["min"], d["max"]) == (5, 3.0, 3.0, 1.0, 5.0)
     assert describe([])["mean"] is None
