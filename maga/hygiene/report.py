@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from maga.hygiene.shard import CHANGED, REASONS
+from maga.hygiene.shard import CHANGED, REASONS, STEPS
 
 PER = 10_000
-STEP_OF = {"language": "language", "near_dup": "near_dup", "decontam": "decontam", "pii": "pii"}
 
 
 def hygiene_section(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -43,7 +42,7 @@ def hygiene_section(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if h.get("pii_examples") and CHANGED not in examples:
             examples[CHANGED] = {"shard": r["key"], **h["pii_examples"][0]}
     cost = {step: round(secs.get(step, 0.0) / checked * PER, 3) if checked else None
-            for step in STEP_OF}  # fmt: skip
+            for step in STEPS}  # fmt: skip
     return {
         "rewrites_checked": checked, "dropped": {k: dropped.get(k, 0) for k in REASONS},
         "changed": {CHANGED: changed}, "pii_by_kind": dict(pii),

@@ -37,6 +37,9 @@ SOURCE_REASONS = ("source_contaminated", "source_near_duplicate")
 ROW_REASONS = ("language_mismatch", "contaminated", "near_duplicate_corpus")
 REASONS = SOURCE_REASONS + ROW_REASONS
 CHANGED = "pii_redacted"
+# The hygiene checks, as named in refresh.hygiene (each has ``enabled``) and in the
+# per-step timings of stats()["seconds"].
+STEPS = ("language", "near_dup", "decontam", "pii")
 SIGNATURES = "minhash.parquet"  # staged beside the clean step's other files
 EXAMPLES = 3
 
@@ -177,8 +180,7 @@ class ShardHygiene:
     def stats(self) -> dict[str, Any]:
         h = self.cfg
         return {
-            "enabled": {"language": h.language.enabled, "near_dup": h.near_dup.enabled,
-                        "decontam": h.decontam.enabled, "pii": h.pii.enabled},
+            "enabled": {step: getattr(h, step).enabled for step in STEPS},
             "rewrites_checked": self.c["rewrites_checked"],
             "languages_out": dict(self.lang_out),
             "pii": dict(self.pii), "pii_examples": self.examples.get(CHANGED, []),
