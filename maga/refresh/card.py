@@ -10,6 +10,7 @@ from typing import Any
 from maga.config import MagaConfig
 from maga.refresh import counters
 from maga.refresh.counters import merge
+from maga.refresh.manifest import COMPACT_BELOW
 
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
                    (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")]  # fmt: skip
@@ -149,7 +150,11 @@ Consistency before a shard is published. Every row links back to its source docu
   `maga.mix.load_mix`.
 - `dedup/minhash-…/<shard>.parquet`: MinHash signatures of the published rows, the
   near-duplicate index that later refreshes check against.
-- `manifest.json`: processed source shards (URI, content hash, run, statistics).
+- `manifest.json`: processed source shards (URI, content hash, run, statistics,
+  published or rejected with the step, gate and reason). Above {COMPACT_BELOW:,} shards a publish
+  writes only its own entries to `_manifest/<seq>.json`, folded into `manifest.json`
+  from time to time: read it with `maga.refresh.manifest.load_manifest`, which applies
+  them, not as a single file.
 - Every row has `output_mode` and `n_tokens` (tokens of the reformulation SLM's
   tokenizer).
 Source: `{manifest.get("source_uri", "")}`; location: `{output}`; updated
