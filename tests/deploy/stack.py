@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from maga.llm.lifecycle import descendants
 from tests.s3server import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +85,7 @@ class Proc:
         descendant seen before (Airflow runs each task in a process group of its own, so
         a task and its vLLM engine process would otherwise outlive a killed worker)."""
         pgid = self.popen.pid  # started with start_new_session: pgid == pid
-        tree = descendants(pgid)
+        tree = descendants(pgid)  # the project's one process-tree walk
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -96,22 +97,6 @@ class Proc:
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=10)
-
-
-def descendants(pid: int) -> list[int]:
-    """PIDs of every process below ``pid`` right now (Linux /proc), children first."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            # "pid (comm) state ppid ...": comm may hold spaces, so split after ")".
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(stat.parent.name))
-    out, todo = [], list(children.get(pid, []))
-    while todo:
-        child = todo.pop(0)
-        out.append(child)
-        todo.extend(children.get(child, []))
-    return out
 
 
 def postgres_bindir() -> Path | None:
