@@ -4,8 +4,8 @@ and (genre, audience) pair; ``JUDGE_RATIONALE`` scores a ``stretch`` rationale a
 its passage. Both are read by the same parser into the same row fields.
 
 Rejects: ``score_out_of_range``, ``unparseable_judge_output``. Row fields (the teacher's
-judge stage and the evaluation of the tool models): ``score`` (None when unparsed),
-``judge_reason``, ``judge_reject``.
+judge stage, the evaluation of the tool models and the refresh's judged sample alike):
+``score`` (None when unparsed), ``judge_reason``, ``judge_reject``.
 """
 
 from __future__ import annotations

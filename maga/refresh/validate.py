@@ -141,13 +141,7 @@ def judge_sample(
         if not res.ok and _transient(res.error):
             unreachable.append(res.error)
             continue
-        parsed = op.outcome(res)
-        kept[it["id"]] = {
-            "id": it["id"],
-            "score": parsed.score,
-            "reason": parsed.reason,
-            "reject": parsed.reject,
-        }
+        kept[it["id"]] = {"id": it["id"], **op.row(res)}  # the teacher judge's fields
     if unreachable:  # keep what finished; the retry sends only the rest
         write_jsonl(storage, partial_uri, list(kept.values()))
         raise JudgeUnavailable(
