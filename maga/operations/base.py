@@ -15,6 +15,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from maga.llm.chat import has_thinking
+
 if TYPE_CHECKING:
     from maga.config import MagaConfig
     from maga.llm.base import GenResult
@@ -44,11 +46,22 @@ def reject_kind(reject: str) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
 
 
 def clean_text(text: str) -> str:
     """Drop control characters (grammar-constrained small models emit them raw)."""
     return _CONTROL.sub("", text).strip()
+
+
+def answer_part(text: str) -> str:
+    """``text`` without its thinking: blocks are removed (an unclosed one runs to the
+    end), and before a lone ``</think>`` (the template opened the block) all is thinking.
+    A structured answer is read from what is left, never from the reasoning."""
+    if not has_thinking(text):
+        return text
+    text = _THINK_BLOCK.sub("", text)
+    return text.rsplit("</think>", 1)[-1]
 
 
 def load_json_object(text: str) -> Any:

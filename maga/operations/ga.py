@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from maga.llm.base import Constraint, GenRequest
-from maga.operations.base import Operation, clean_text, doc_seed, load_json_object
+from maga.operations.base import Operation, answer_part, clean_text, doc_seed, load_json_object
 from maga.prompts.render import genre_audience_messages
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def pair_key(pair: dict[str, str]) -> tuple[str, str]:
 def parse_ga(text: str, n_pairs: int) -> GAParse:
     """Parse a GA generation; ``reject`` names the first rule it breaks."""
     try:
-        data = load_json_object(text)
+        data = load_json_object(answer_part(text))
     except (json.JSONDecodeError, ValueError):
         return GAParse([], "invalid_json")
     raw = data.get("pairs") if isinstance(data, dict) else data

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from maga.llm.base import Constraint, GenRequest
-from maga.operations.base import Operation, clean_text, doc_seed, load_json_object
+from maga.operations.base import Operation, answer_part, clean_text, doc_seed, load_json_object
 from maga.operations.rationale import context
 from maga.prompts.render import judge_messages, judge_rationale_messages
 
@@ -51,6 +51,7 @@ _SCORE_RE = re.compile(r'"?score"?\s*[:=]\s*"?([1-5])\b', re.IGNORECASE)
 
 def parse_judge(text: str) -> JudgeParse:
     """Read ``{"score": n, "reason": ...}``; tolerate chatter around it, else reject."""
+    text = answer_part(text)
     try:
         data = load_json_object(text)
         score = data.get("score") if isinstance(data, dict) else None

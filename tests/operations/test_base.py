@@ -1,5 +1,5 @@
-"""What every operation shares: seeds, truncation, the counted name of a reject, and
-the failed generation as one reject everywhere."""
+"""What every operation shares: seeds, truncation, the counted name of a reject, the
+thinking-free answer, and the failed generation as one reject everywhere."""
 
 import subprocess
 import sys
@@ -10,6 +10,7 @@ from maga.config import load_config
 from maga.llm.base import GenResult
 from maga.operations import GA, JUDGE, JUDGE_RATIONALE, RATIONALE, REWRITE, doc_seed, reject_kind
 from maga.operations import truncate as cut
+from maga.operations.base import answer_part
 from maga.refresh.layout import refresh_templates
 
 OPS = [(GA, (5,)), (REWRITE, ()), (RATIONALE, ()), (JUDGE, ()), (JUDGE_RATIONALE, ())]
@@ -26,6 +27,13 @@ def test_seed_and_truncate():
 def test_reject_kind():
     assert reject_kind("generation_error:timeout: after 3 retries") == "generation_error"
     assert reject_kind("invalid_json") == "invalid_json"
+
+
+def test_answer_part():
+    assert answer_part("no tags") == "no tags"
+    assert answer_part("<think>a</think>b") == "b"
+    assert answer_part("a</think>b") == "b"
+    assert answer_part("<think>never closed") == ""
 
 
 @pytest.mark.parametrize(("op", "args"), OPS, ids=lambda o: getattr(o, "name", ""))

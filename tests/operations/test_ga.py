@@ -85,6 +85,22 @@ def test_garbled_output_is_named():
     assert parse_ga("[1, 2]", 2).reject == "invalid_structure"
 
 
+@pytest.mark.parametrize(
+    "thinking",
+    [
+        "<think>\nFive pairs, e.g. {genre: poem}? Let me think.\n</think>\n\n",
+        "Hmm, {maybe} a limerick for sailors...\n</think>\n",  # the template opened the block
+    ],
+)
+def test_pairs_are_read_after_the_thinking_never_from_it(thinking):
+    parsed = parse_ga(thinking + pairs(5), 5)
+    assert parsed.reject is None and parsed.pairs == json.loads(pairs(5))["pairs"]
+
+
+def test_an_unclosed_thinking_block_has_no_answer():
+    assert parse_ga("<think>\nThe pairs could be " + pairs(5), 5).reject == "invalid_json"
+
+
 def test_request_schema_and_row_fields():
     cfg = load_config("tiny")
     g = cfg.generation

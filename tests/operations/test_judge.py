@@ -44,6 +44,24 @@ def test_reason_is_cleaned_of_control_characters():
     assert parse_judge('{"score": 3, "reason": " so\x07 so "}').reason == "so so"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<think>\nThe facts {mostly} hold; score: 2? No.\n</think>\n{"score": 4, "reason": "ok"}',
+        'It keeps the facts, score = 1 is too harsh.\n</think>\n{"score": 4, "reason": "ok"}',
+        "<think>score: 1</think>\nScore: 4",
+    ],
+)
+def test_the_score_is_read_after_the_thinking_never_from_it(text):
+    parsed = parse_judge(text)
+    assert parsed.score == 4 and parsed.reject is None
+
+
+def test_an_unclosed_thinking_block_is_unparseable():
+    parsed = parse_judge('<think>\nI would say {"score": 5} but')
+    assert parsed.score is None and parsed.reject == "unparseable_judge_output"
+
+
 def test_row_fields_and_the_failed_generation():
     assert FIELDS == ("score", "judge_reason", "judge_reject")
     good = JUDGE.row(GenResult(text='{"score": 5, "reason": "faithful"}'))
