@@ -79,19 +79,19 @@ def _cfg():
 
 
 def ga_requests(n: int = 16) -> list:
-    from maga.labeling.common import ga_request
+    from maga.operations import GA
 
     cfg = _cfg()
-    return [ga_request(cfg, f"doc-{i}", f"{DOC} (copy {i})") for i in range(n)]
+    return [GA.request(cfg, f"doc-{i}", f"{DOC} (copy {i})") for i in range(n)]
 
 
 def rewrite_requests(n: int = 16) -> list:
-    from maga.labeling.common import rewrite_request
+    from maga.operations import REWRITE
 
     cfg = _cfg()
     reqs = []
     for i in range(n):
-        req = rewrite_request(cfg, f"rw-{i}", DOC, "poem", f"children aged {i % 9 + 4}")
+        req = REWRITE.request(cfg, f"rw-{i}", DOC, "poem", f"children aged {i % 9 + 4}")
         reqs.append(replace(req, seed=1000 + i, temperature=0.8))
     return reqs
 
@@ -162,7 +162,7 @@ class Smoke:
         return ModelSpec(label=label, path=path, engine=gpu_engine(**engine), seed=7)
 
     def structured_ga(self) -> str:
-        from maga.labeling.schemas import parse_ga
+        from maga.operations import GA
 
         reqs = ga_requests()
         assert all(r.constraint and r.constraint.json_schema and r.seed for r in reqs)
@@ -174,7 +174,7 @@ class Smoke:
         bad = [r for r in out if not r.ok or r.finish_reason != "stop"]
         for r in out:
             json.loads(r.text)  # raises on invalid JSON
-        parsed = sum(parse_ga(r.text, _cfg().generation.pairs_per_doc).reject is None for r in out)
+        parsed = sum(GA.parse(r.text, _cfg().generation.pairs_per_doc).reject is None for r in out)
         if bad:
             raise AssertionError(f"{len(bad)}/{len(out)} did not finish with stop: {bad[0]}")
         return f"{len(out)}/{len(out)} valid JSON (finish=stop), {parsed} parse as full GA pairs"

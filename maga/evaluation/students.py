@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from maga.judging.judge import judge_rewrites, score_histogram, share_at_least
-from maga.labeling.common import ga_request, record_usage, rewrite_request, truncate
-from maga.labeling.schemas import parse_ga
+from maga.labeling.common import record_usage
 from maga.llm.jobs import BenchSpec, run_generation
 from maga.llm.models import student_spec
+from maga.operations import GA, REWRITE, truncate
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats
 
@@ -45,24 +45,15 @@ def evaluate_students(
     stats.docs_in = len(docs)
 
     ga_reqs = [
-        ga_request(cfg, d["id"], truncate(d["text"], cfg.generation.max_input_chars)[0])
+        GA.request(cfg, d["id"], truncate(d["text"], cfg.generation.max_input_chars)[0])
         for d in docs
     ]
     ga_out = run_generation(student_spec(cfg, ga_dir, f"ga_slm{tag}"), ga_reqs, bench)
     record_usage(stats, f"ga_slm{tag}", ga_out)
-    ga_rows = []
-    for d, res in zip(docs, ga_out.results, strict=True):
-        parsed = parse_ga(res.text, cfg.generation.pairs_per_doc) if res.ok else None
-        reject = parsed.reject if parsed else f"generation_error:{res.error}"
-        ga_rows.append(
-            {
-                "id": d["id"],
-                "valid": reject is None,
-                "reject_reason": reject,
-                "pairs": parsed.pairs if parsed and reject is None else [],
-                "raw": res.text[:500],
-            }
-        )
+    ga_rows = [
+        {"id": d["id"], **GA.row(res, cfg.generation.pairs_per_doc), "raw": res.text[:500]}
+        for d, res in zip(docs, ga_out.results, strict=True)
+    ]
     ga_valid = sum(r["valid"] for r in ga_rows) / max(1, len(ga_rows))
 
     items = [
@@ -70,7 +61,7 @@ def evaluate_students(
         for r in teacher_rows
     ]
     rw_reqs = [
-        rewrite_request(
+        REWRITE.request(
             cfg,
             f"slm:{it['id']}",
             truncate(sources[it["source_id"]], cfg.generation.max_input_chars)[0],
@@ -83,7 +74,7 @@ def evaluate_students(
     record_usage(stats, f"reform_slm{tag}", rw_out)
     slm_items = []
     for it, res in zip(items, rw_out.results, strict=True):
-        text = res.text.strip() if res.ok else ""
+        text = REWRITE.outcome(res).text  # a failed generation is judged as an empty one
         slm_items.append({**it, "text": text or "(empty output)", "empty": not text})
     slm_rows, judge_out = judge_rewrites(cfg, sources, slm_items, label=f"judge-slm{tag}")
     record_usage(stats, f"teacher_judge_slm{tag}", judge_out)

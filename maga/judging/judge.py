@@ -8,36 +8,29 @@ from collections import Counter
 from typing import Any
 
 from maga.config import MagaConfig
-from maga.labeling.common import judge_request, truncate
-from maga.labeling.schemas import parse_judge
 from maga.llm.jobs import JobOutcome, run_generation
 from maga.llm.models import teacher_spec
+from maga.operations import JUDGE, truncate
 
 
 def judge_rewrites(
     cfg: MagaConfig, sources: dict[str, str], items: list[dict[str, Any]], label: str = "judge"
 ) -> tuple[list[dict[str, Any]], JobOutcome]:
-    """Return items with ``score`` (None if unparseable), ``judge_reason``, ``kept``."""
+    """Return items with the judge's fields (``score``, None if unparseable,
+    ``judge_reason``, ``judge_reject``) and ``kept``."""
     requests = []
     for it in items:
         source, _ = truncate(sources[it["source_id"]], cfg.generation.max_input_chars)
-        requests.append(judge_request(cfg, f"{label}:{it['id']}", source, it))
+        requests.append(JUDGE.request(cfg, f"{label}:{it['id']}", source, it))
     spec = teacher_spec(cfg)
     spec.label = f"teacher-{label}"
     outcome = run_generation(spec, requests)
     judged = []
     for it, res in zip(items, outcome.results, strict=True):
-        parsed = parse_judge(res.text) if res.ok else None
-        score = parsed.score if parsed else None
-        judged.append(
-            {
-                **it,
-                "score": score,
-                "judge_reason": parsed.reason if parsed else "",
-                "judge_reject": (parsed.reject if parsed else f"generation_error:{res.error}"),
-                "kept": score is not None and score >= cfg.judge.keep_threshold,
-            }
-        )
+        fields = JUDGE.row(res)
+        score = fields["score"]
+        kept = score is not None and score >= cfg.judge.keep_threshold
+        judged.append({**it, **fields, "kept": kept})
     return judged, outcome
 
 

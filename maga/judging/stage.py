@@ -7,8 +7,8 @@ import json
 
 from maga.jsonl import read_jsonl, write_jsonl
 from maga.judging.judge import judge_rewrites, score_histogram, share_at_least
-from maga.labeling.common import record_usage, truncate
-from maga.prompts.render import genre_audience_messages, reformulate_messages
+from maga.labeling.common import record_usage
+from maga.operations import GA, REWRITE, reject_kind, truncate
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats
 
@@ -33,7 +33,7 @@ class TeacherJudgeStage:
         record_usage(stats, "teacher", outcome)
         for row in judged:
             if row["judge_reject"]:
-                stats.drop(row["judge_reject"].split(":")[0])
+                stats.drop(reject_kind(row["judge_reject"]))
             elif not row["kept"]:
                 stats.drop(f"score_below_{cfg.judge.keep_threshold}")
         stats.docs_out = sum(r["kept"] for r in judged)
@@ -65,7 +65,7 @@ class TeacherJudgeStage:
                 sft_ga.append(
                     {
                         "source_id": lab["id"],
-                        "messages": genre_audience_messages(text, cfg.generation.pairs_per_doc),
+                        "messages": GA.messages(cfg, text),
                         "completion": json.dumps(
                             {"pairs": lab["pairs"]}, ensure_ascii=False, separators=(",", ":")
                         ),
@@ -78,9 +78,7 @@ class TeacherJudgeStage:
                 sft_reform.append(
                     {
                         "source_id": row["source_id"],
-                        "messages": reformulate_messages(
-                            text, row["genre"], row["audience"], cfg.generation.prompt_variant
-                        ),
+                        "messages": REWRITE.messages(cfg, text, row["genre"], row["audience"]),
                         "completion": row["text"],
                     }
                 )

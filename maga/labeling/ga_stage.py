@@ -5,10 +5,10 @@ structured outputs and then checked by rules."""
 from __future__ import annotations
 
 from maga.jsonl import read_jsonl, write_jsonl
-from maga.labeling.common import ga_request, record_usage, truncate
-from maga.labeling.schemas import parse_ga
+from maga.labeling.common import record_usage
 from maga.llm.jobs import run_generation
 from maga.llm.models import teacher_spec
+from maga.operations import GA, reject_kind, truncate
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats
 
@@ -26,25 +26,15 @@ class TeacherGAStage:
         for doc in docs:
             text, cut = truncate(doc["text"], cfg.generation.max_input_chars)
             truncated += cut
-            requests.append(ga_request(cfg, doc["id"], text))
+            requests.append(GA.request(cfg, doc["id"], text))
         outcome = run_generation(teacher_spec(cfg), requests)
         record_usage(stats, "teacher", outcome)
         rows = []
         for doc, res in zip(docs, outcome.results, strict=True):
-            if not res.ok:
-                parsed_pairs, reject = [], f"generation_error:{res.error}"
-            else:
-                parsed = parse_ga(res.text, cfg.generation.pairs_per_doc)
-                parsed_pairs, reject = parsed.pairs, parsed.reject
-            row = {
-                "id": doc["id"],
-                "split": doc["split"],
-                "valid": reject is None,
-                "reject_reason": reject,
-                "pairs": parsed_pairs if reject is None else [],
-            }
-            if reject is not None:
-                stats.drop(reject.split(":")[0])
+            parsed = GA.outcome(res, cfg.generation.pairs_per_doc)
+            row = {"id": doc["id"], "split": doc["split"], **GA.fields(parsed)}
+            if parsed.reject is not None:
+                stats.drop(reject_kind(parsed.reject))
                 row["raw"] = res.text[:500]
             rows.append(row)
         stats.docs_out = sum(r["valid"] for r in rows)

@@ -4,10 +4,10 @@ configured prompt variant (Base, Strict or Relaxed template)."""
 from __future__ import annotations
 
 from maga.jsonl import read_jsonl, write_jsonl
-from maga.labeling.common import record_usage, rewrite_request, truncate
-from maga.llm.chat import THINKING_REJECT, has_thinking
+from maga.labeling.common import record_usage
 from maga.llm.jobs import run_generation
 from maga.llm.models import teacher_spec
+from maga.operations import REWRITE, reject_kind, truncate
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats
 
@@ -46,27 +46,21 @@ class TeacherReformulateStage:
         requests = []
         for it in items:
             text, _ = truncate(docs[it["source_id"]]["text"], cfg.generation.max_input_chars)
-            requests.append(rewrite_request(cfg, it["id"], text, it["genre"], it["audience"]))
+            requests.append(REWRITE.request(cfg, it["id"], text, it["genre"], it["audience"]))
         outcome = run_generation(teacher_spec(cfg), requests)
         record_usage(stats, "teacher", outcome)
         rows, hit_limit = [], 0
         for it, res in zip(items, outcome.results, strict=True):
-            text = res.text.strip()
-            if not res.ok:
-                stats.drop("generation_error")
-                continue
-            if not text:
-                stats.drop("empty_output")
-                continue
-            if has_thinking(text):  # a reasoning trace must not reach the judge or SFT data
-                stats.drop(THINKING_REJECT)
+            parsed = REWRITE.outcome(res)  # failed, empty or thinking: a counted drop
+            if parsed.reject is not None:
+                stats.drop(reject_kind(parsed.reject))
                 continue
             hit_limit += res.finish_reason == "length"
             rows.append(
                 {
                     **it,
                     "prompt_variant": cfg.generation.prompt_variant,
-                    "text": text,
+                    **REWRITE.fields(parsed),
                     "finish_reason": res.finish_reason,
                 }
             )

@@ -28,7 +28,7 @@ from typing import Any
 
 from maga.config import MagaConfig
 from maga.corpus.reader import SUFFIXES
-from maga.labeling.schemas import ga_schema, judge_schema
+from maga.operations import GA, JUDGE, JUDGE_RATIONALE, RATIONALE, REWRITE
 from maga.prompts.render import templates_digest
 from maga.runs.context import resolve_root
 from maga.storage import is_s3, join_uri
@@ -66,20 +66,18 @@ def shard_key(source: str, uri: str) -> str:
 
 
 def refresh_templates(cfg: MagaConfig) -> list[str]:
-    """The prompt templates a corpus refresh with these settings renders."""
-    names = ["genre_audience.system", "genre_audience.user", "reformulate.system",
-             f"reformulate.{cfg.generation.prompt_variant}.user", "judge.system", "judge.user"]  # fmt: skip
+    """The prompt templates a corpus refresh with these settings renders: those of the
+    operations it runs (GA, rewrite and judge; rationale and its judge in ``stretch``)."""
+    ops = [GA, REWRITE, JUDGE]
     if cfg.refresh.output_mode == "stretch":
-        names += ["rationale.system", "rationale.user", "judge_rationale.user"]
-    return names
+        ops += [RATIONALE, JUDGE_RATIONALE]
+    return list(dict.fromkeys(name for op in ops for name in op.templates(cfg)))
 
 
 def prompt_settings(cfg: MagaConfig) -> dict[str, str]:
     """The prompt text and the output schemas, hashed: editing a template or a schema
     changes what the models write, so it must change the fingerprint too."""
-    g = cfg.generation
-    schemas = [ga_schema(g.pairs_per_doc, g.ga_field_max_chars),
-               judge_schema(g.judge_reason_max_chars)]  # fmt: skip
+    schemas = [GA.schema(cfg), JUDGE.schema(cfg)]
     blob = json.dumps(schemas, sort_keys=True).encode()
     return {
         "templates": templates_digest(refresh_templates(cfg)),

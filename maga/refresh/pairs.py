@@ -17,24 +17,14 @@ with no pair at all is rejected with the first reason seen.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from maga.config import MagaConfig
-from maga.labeling.common import ga_request
-from maga.labeling.schemas import parse_ga
 from maga.llm.base import UsageCounter
 from maga.llm.jobs import EngineSession, ModelSpec
-
-# Rule breaks that still leave usable pairs: the distinct, non-empty ones are kept.
-_PARTIAL = {None, "duplicate_pair", "wrong_pair_count", "empty_field"}
-
-
-def pair_key(pair: dict[str, str]) -> tuple[str, str]:
-    fold = lambda s: re.sub(r"\s+", " ", s).strip().lower()  # noqa: E731
-    return fold(pair["genre"]), fold(pair["audience"])
+from maga.operations import GA, pair_key, reject_kind
 
 
 def max_rounds(cfg: MagaConfig) -> int:
@@ -67,7 +57,7 @@ class PairCollector:
     def requests(self, units: list[dict[str, Any]], round_no: int) -> tuple[list[str], list]:
         """The ids of the units still short of pairs, and their requests for this round."""
         pending = [u for u in units if len(self.state[u["unit_id"]]["pairs"]) < self.target]
-        reqs = [ga_request(self.cfg, round_key(u["unit_id"], round_no), u["text"]) for u in pending]
+        reqs = [GA.request(self.cfg, round_key(u["unit_id"], round_no), u["text"]) for u in pending]
         return [u["unit_id"] for u in pending], reqs
 
     def absorb(self, unit_ids: list[str], results: list[Any], seconds: float) -> None:
@@ -77,11 +67,12 @@ class PairCollector:
             st["rounds"] += 1
             st["prompt_tokens"] += res.prompt_tokens
             st["completion_tokens"] += res.completion_tokens
-            parsed = parse_ga(res.text, self.per_call) if res.ok else None
-            reject = parsed.reject if parsed else f"generation_error:{res.error}"
+            parsed = GA.outcome(res, self.per_call)
+            reject = parsed.reject
             if reject is not None:
-                st["events"][reject.split(":")[0]] += 1
-            if reject not in _PARTIAL:
+                st["events"][reject_kind(reject)] += 1
+            # A partial reject still leaves usable pairs: the distinct, non-empty ones are kept.
+            if reject is not None and reject not in GA.partial_rejects:
                 st["first_reject"] = st["first_reject"] or reject
                 st["raw"] = res.text[:300]
                 continue

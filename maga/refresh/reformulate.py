@@ -33,13 +33,12 @@ from typing import Any
 
 from maga.config import MagaConfig
 from maga.jsonl import iter_jsonl
-from maga.labeling.common import rewrite_request, truncate
 from maga.llm.base import GenRequest, UsageCounter
 from maga.llm.jobs import EngineSession, ModelSpec
 from maga.llm.models import student_spec
 from maga.log import get_logger
 from maga.megadocs.passages import insert_points
-from maga.megadocs.requests import rationale_request
+from maga.operations import RATIONALE, REWRITE, truncate
 from maga.refresh.discover import read_plan
 from maga.refresh.layout import ShardPaths, shard_paths
 from maga.refresh.pairs import collect_pairs, stream_pairs
@@ -193,12 +192,12 @@ def rewrite_requests(cfg: MagaConfig, units: list[dict],
             items.append({"id": rid, "source_id": ga["source_id"], "unit_id": ga["unit_id"],
                           "part": ga["part"], "pair_index": k, "genre": None, "audience": None,
                           "passage_start": start, "anchor": end})  # fmt: skip
-            requests.append(rationale_request(cfg, rid, unit["text"], start, end))
+            requests.append(RATIONALE.request(cfg, rid, unit["text"], start, end))
         for k, pair in enumerate(ga["pairs"]):
             rid = f"{ga['unit_id']}#{k}"
             items.append({"id": rid, "source_id": ga["source_id"], "unit_id": ga["unit_id"],
                           "part": ga["part"], "pair_index": k, **pair})  # fmt: skip
-            requests.append(rewrite_request(cfg, rid, unit["text"], pair["genre"],
+            requests.append(REWRITE.request(cfg, rid, unit["text"], pair["genre"],
                                             pair["audience"]))  # fmt: skip
     return items, requests
 

@@ -25,12 +25,10 @@ import pyarrow.parquet as pq
 
 from maga.jsonl import iter_jsonl, write_jsonl
 from maga.judging.judge import score_histogram
-from maga.labeling.common import judge_request
-from maga.labeling.schemas import parse_judge
 from maga.llm.jobs import EngineSession
 from maga.llm.models import teacher_spec
 from maga.log import get_logger
-from maga.megadocs.requests import judge_rationale_request
+from maga.operations import JUDGE, JUDGE_RATIONALE
 from maga.refresh.discover import read_plan
 from maga.refresh.gates import gate_output, output_columns
 from maga.refresh.layout import ShardPaths, shard_paths
@@ -120,7 +118,7 @@ def judge_sample(
         for unit in iter_units(storage, paths, k, cfg):
             if unit["unit_id"] in wanted:
                 sources[unit["unit_id"]] = unit["text"]
-    build = judge_rationale_request if stretch else judge_request
+    op = JUDGE_RATIONALE if stretch else JUDGE
     if cfg.refresh.judge == "teacher":
         spec = teacher_spec(cfg)
         spec.label = "judge_teacher"
@@ -134,20 +132,14 @@ def judge_sample(
     if kept:
         log.info("judge %s: %d judgements kept from an earlier attempt; sending %d",
                  paths.key, len(kept), len(todo))  # fmt: skip
-    requests = [build(cfg, f"judge:{it['id']}", sources[unit_of(it["id"])], it) for it in todo]
+    requests = [op.request(cfg, f"judge:{it['id']}", sources[unit_of(it["id"])], it) for it in todo]
     outcome = session.generate(spec, requests)
     unreachable = []
     for it, res in zip(todo, outcome.results, strict=True):
         if not res.ok and _transient(res.error):
             unreachable.append(res.error)
             continue
-        parsed = parse_judge(res.text) if res.ok else None
-        kept[it["id"]] = {
-            "id": it["id"],
-            "score": parsed.score if parsed else None,
-            "reason": parsed.reason if parsed else "",
-            "reject": parsed.reject if parsed else f"generation_error:{res.error}",
-        }
+        kept[it["id"]] = {"id": it["id"], **op.row(res)}  # the teacher judge's fields
     if unreachable:  # keep what finished; the retry sends only the rest
         write_jsonl(storage, partial_uri, list(kept.values()))
         raise JudgeUnavailable(
