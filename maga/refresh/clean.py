@@ -37,9 +37,10 @@ import pyarrow as pa
 from maga.config import RefreshCleanConfig, StretchConfig
 from maga.hygiene.shard import ShardHygiene
 from maga.jsonl import iter_jsonl
-from maga.llm.chat import THINKING_REJECT, has_thinking
 from maga.log import get_logger
 from maga.megadocs.assemble import GENERATION_SCHEMA, OUTPUT_SCHEMA, SOURCE_SCHEMA, Assembler
+from maga.operations.base import GENERATION_ERROR
+from maga.operations.rewrite import REWRITE
 from maga.refresh.discover import read_plan
 from maga.refresh.layout import ShardPaths, output_root, shard_paths
 from maga.refresh.reformulate import iter_units
@@ -116,17 +117,15 @@ def clean_group(
     kw_cache: dict[str, list[str]] = {}
     for row in rows:
         if row.get("error"):
-            out.dropped.append((row, "generation_error", str(row["error"])))
-            continue
-        if has_thinking(row["text"]):  # thinking was off; a trace is not a rewrite
-            out.dropped.append((row, THINKING_REJECT, row["text"][:80]))
+            out.dropped.append((row, GENERATION_ERROR, str(row["error"])))
             continue
         text, n = strip_boilerplate(row["text"], learned, cfg.boilerplate_key_words)
+        # the rewrite operation's own rules (empty, thinking), on the text left over
+        if (reject := REWRITE.parse(text).reject) is not None:
+            out.dropped.append((row, reject, row["text"][:80]))
+            continue
         out.lines_stripped += n
         out.rewrites_stripped += n > 0
-        if not text:
-            out.dropped.append((row, "empty_output", ""))
-            continue
         source = sources[row["unit_id"]]
         ratio = length_ratio(source, text)
         kws = kw_cache.setdefault(row["unit_id"], keywords(source, cfg.keywords_per_doc))
@@ -166,17 +165,16 @@ def clean_inserts(rows: list[dict[str, Any]], learned: Learned, key_words: int,
     seen: dict[bytes, str] = {}
     for row in rows:
         if row.get("error"):
-            out.dropped.append((row, "generation_error", str(row["error"])))
-            continue
-        if has_thinking(row["text"]):  # thinking was off; a trace is not a rewrite
-            out.dropped.append((row, THINKING_REJECT, row["text"][:80]))
+            out.dropped.append((row, GENERATION_ERROR, str(row["error"])))
             continue
         text, n = strip_boilerplate(row["text"], learned, key_words)
+        # the rewrite operation's own rules (empty, thinking), on the text left over
+        if (reject := REWRITE.parse(text).reject) is not None:
+            out.dropped.append((row, reject, row["text"][:80]))
+            continue
         out.lines_stripped += n
         out.rewrites_stripped += n > 0
-        if not text:
-            out.dropped.append((row, "empty_output", ""))
-        elif len(text) < cfg.min_chars:
+        if len(text) < cfg.min_chars:
             out.dropped.append((row, "too_short", f"{len(text)} chars < {cfg.min_chars}"))
         elif (h := text_hash(text)) in seen:
             out.dropped.append((row, "exact_duplicate", f"same as {seen[h]}"))
