@@ -124,3 +124,9 @@ class GenreAudience(Operation):
 
 
 GA = GenreAudience()
+
+
+def ga_reject(row: dict[str, Any]) -> str | None:
+    """The reject of a GA row (``reject_reason``; staging written before the teacher's
+    and the refresh's rows shared that name has ``reject``)."""
+    return row.get("reject_reason", row.get("reject"))

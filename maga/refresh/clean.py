@@ -40,6 +40,7 @@ from maga.jsonl import iter_jsonl
 from maga.log import get_logger
 from maga.megadocs.assemble import GENERATION_SCHEMA, OUTPUT_SCHEMA, SOURCE_SCHEMA, Assembler
 from maga.operations.base import GENERATION_ERROR
+from maga.operations.ga import ga_reject
 from maga.operations.rewrite import REWRITE
 from maga.refresh.discover import read_plan
 from maga.refresh.layout import ShardPaths, output_root, shard_paths
@@ -203,7 +204,7 @@ def _groups(storage: Any, paths: ShardPaths, n_chunks: int):
 
 
 def _doc_reason(doc_id: str, ga_rows: list[dict], result: GroupResult | None) -> tuple[str, str]:
-    rejects = [g["reject"] for g in ga_rows if g["source_id"] == doc_id and g["reject"]]
+    rejects = [r for g in ga_rows if g["source_id"] == doc_id and (r := ga_reject(g))]
     units = [g for g in ga_rows if g["source_id"] == doc_id]
     if units and len(rejects) == len(units):
         return f"ga_{rejects[0].split(':')[0]}", rejects[0]

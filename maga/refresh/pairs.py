@@ -96,7 +96,7 @@ class PairCollector:
             st = self.state[u["unit_id"]]
             reject = None if st["pairs"] else (st["first_reject"] or "no_distinct_pairs")
             rows.append({"unit_id": u["unit_id"], "source_id": u["source_id"], "part": u["part"],
-                         "pairs": st["pairs"], "reject": reject, "raw": st["raw"] if reject else "",
+                         "pairs": st["pairs"], "reject_reason": reject, "raw": st["raw"] if reject else "",
                          "rounds": st["rounds"], "short": max(0, self.target - len(st["pairs"])),
                          "events": dict(st["events"]), "prompt_tokens": st["prompt_tokens"],
                          "completion_tokens": st["completion_tokens"]})  # fmt: skip

@@ -38,7 +38,8 @@ from maga.llm.jobs import EngineSession, ModelSpec
 from maga.llm.models import student_spec
 from maga.log import get_logger
 from maga.megadocs.passages import insert_points
-from maga.operations import RATIONALE, REWRITE, truncate
+from maga.operations import RATIONALE, REWRITE, reject_kind, truncate
+from maga.operations.ga import ga_reject
 from maga.refresh.discover import read_plan
 from maga.refresh.layout import ShardPaths, shard_paths
 from maga.refresh.pairs import collect_pairs, stream_pairs
@@ -174,7 +175,7 @@ def _ga_chunk(cfg: MagaConfig, session: EngineSession, spec: ModelSpec,
         passages = insert_points(u["text"], s.unit, s.max_inserts)
         rows.append({"unit_id": u["unit_id"], "source_id": u["source_id"], "part": u["part"],
                      "pairs": [], "passages": passages,
-                     "reject": None if passages else "no_passages", "raw": "",
+                     "reject_reason": None if passages else "no_passages", "raw": "",
                      "prompt_tokens": 0, "completion_tokens": 0})  # fmt: skip
     return rows, UsageCounter().as_dict()  # no model call: passages are found by rule
 
@@ -257,8 +258,8 @@ def summarize(storage: Any, paths: ShardPaths, n_chunks: int) -> dict[str, Any]:
             for row in data["rows"]:
                 if phase == "ga":
                     counts["units"] += 1
-                    if row["reject"]:
-                        ga_rejects[row["reject"].split(":")[0]] += 1
+                    if reject := ga_reject(row):
+                        ga_rejects[reject_kind(reject)] += 1
                     counts["pairs"] += len(row["pairs"])
                     counts["passages"] += len(row.get("passages") or [])
                     counts["ga_rounds"] += row.get("rounds", 0)

@@ -59,7 +59,7 @@ def test_rounds_fill_the_target_without_repeats():
     )
     rows, usage = collect_pairs(cfg(6), session, None, [UNIT])
     row = rows[0]
-    assert row["reject"] is None and row["short"] == 0 and row["rounds"] == 3
+    assert row["reject_reason"] is None and row["short"] == 0 and row["rounds"] == 3
     assert [p["genre"] for p in row["pairs"]] == ["Poem", "Memo", "FAQ", "Ode", "Rap", "Log"]
     assert len({pair_key(p) for p in row["pairs"]}) == 6
     assert row["events"] == {"duplicate_pair": 1, "repeated_pair": 2}  # poem again, Memo again
@@ -73,12 +73,12 @@ def test_round_zero_is_the_single_pass_request_and_rounds_are_capped():
     rows, _ = collect_pairs(c, session, None, [UNIT])
     assert session.keys == ["d1", "d1~ga1", "d1~ga2"]  # stops at the cap
     assert rows[0]["pairs"] == [{"genre": "A", "audience": "b"}] and rows[0]["short"] == 4
-    assert rows[0]["reject"] is None and rows[0]["events"]["invalid_json"] == 1
+    assert rows[0]["reject_reason"] is None and rows[0]["events"]["invalid_json"] == 1
 
 
 def test_a_document_with_no_pair_is_rejected_with_the_first_reason():
     rows, _ = collect_pairs(cfg(3, extra=0), Scripted({"d1": "nope"}), None, [UNIT])
-    assert rows[0]["reject"] == "invalid_json" and rows[0]["pairs"] == []
+    assert rows[0]["reject_reason"] == "invalid_json" and rows[0]["pairs"] == []
     assert rows[0]["raw"] == "nope"
 
 
