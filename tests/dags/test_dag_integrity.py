@@ -89,3 +89,37 @@ def test_model_tasks_follow_the_model_queue(monkeypatch):
     queues = {t.task_id: t.queue for t in dag.tasks}
     assert queues["teacher_judge"] == "gpu" and queues["train_ga_slm"] == "gpu"
     assert queues["gate_sft_data"] == "default" and queues["sample_labeling_data"] == "default"
+
+
+def test_refresh_wiring_matches_library(monkeypatch):
+    """The refresh DAG's literal shard steps are the library's, in its order, and the
+    steps that load a model are the ones the library routes to the model queue."""
+    import runpy
+
+    from maga.refresh import pipeline
+
+    monkeypatch.setenv("MAGA_MODEL_QUEUE", "gpu")
+    dag = runpy.run_path(str(DAGS / "maga_corpus_refresh.py"))["maga_corpus_refresh"]()
+    shard = [t.task_id.removeprefix("shard.") for t in dag.tasks if t.task_id.startswith("shard.")]
+    assert tuple(shard) == pipeline.SHARD_STEPS
+    for up, down in zip(pipeline.SHARD_STEPS, pipeline.SHARD_STEPS[1:], strict=False):
+        assert f"shard.{up}" in dag.get_task(f"shard.{down}").upstream_task_ids
+    routed = {t.task_id.removeprefix("shard.") for t in dag.tasks if t.queue == "gpu"}
+    assert routed == set(pipeline.MODEL_STEPS)
+
+
+@pytest.mark.parametrize("dag_id", ["maga_tool_models", "maga_corpus_refresh"])
+def test_param_choices_match_the_configs(dagbag, dag_id):
+    """The DAG files list the choices literally (parsing imports nothing heavy); they
+    must be exactly the profiles in configs/ and the config's own literals."""
+    from typing import get_args
+
+    from maga.config import OutputMode, PromptVariant
+
+    params = dagbag.dags[dag_id].params
+    profiles = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
+    assert sorted(params.get_param("profile").schema["enum"]) == profiles
+    assert params.get_param("prompt_variant").schema["enum"] == [None, *get_args(PromptVariant)]
+    if dag_id == "maga_corpus_refresh":
+        modes = params.get_param("output_mode").schema["enum"]
+        assert modes == [None, *get_args(OutputMode)]
