@@ -9,22 +9,29 @@ from typing import Any
 
 from maga.config import MagaConfig
 from maga.llm.jobs import JobOutcome, run_generation
+from maga.llm.kept import generate_kept
 from maga.llm.models import teacher_spec
 from maga.operations import JUDGE, truncate
+from maga.storage import Storage
 
 
 def judge_rewrites(
-    cfg: MagaConfig, sources: dict[str, str], items: list[dict[str, Any]], label: str = "judge"
+    cfg: MagaConfig,
+    sources: dict[str, str],
+    items: list[dict[str, Any]],
+    label: str = "judge",
+    keep: tuple[Storage, str] | None = None,
 ) -> tuple[list[dict[str, Any]], JobOutcome]:
     """Return items with the judge's fields (``score``, None if unparseable,
-    ``judge_reason``, ``judge_reject``) and ``kept``."""
+    ``judge_reason``, ``judge_reject``) and ``kept``. ``keep``: (storage, folder) to
+    keep finished chunks of judgements in (:func:`maga.llm.kept.generate_kept`)."""
     requests = []
     for it in items:
         source, _ = truncate(sources[it["source_id"]], cfg.generation.max_input_chars)
         requests.append(JUDGE.request(cfg, f"{label}:{it['id']}", source, it))
     spec = teacher_spec(cfg)
     spec.label = f"teacher-{label}"
-    outcome = run_generation(spec, requests)
+    outcome = generate_kept(*keep, spec, requests) if keep else run_generation(spec, requests)
     judged = []
     for it, res in zip(items, outcome.results, strict=True):
         fields = JUDGE.row(res)

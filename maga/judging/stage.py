@@ -8,6 +8,7 @@ import json
 from maga.jsonl import read_jsonl, write_jsonl
 from maga.judging.judge import judge_rewrites, score_histogram, share_at_least
 from maga.labeling.common import record_usage
+from maga.llm.kept import drop_kept
 from maga.operations import GA, REWRITE, reject_kind, truncate
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats
@@ -29,7 +30,8 @@ class TeacherJudgeStage:
         rewrites = read_jsonl(ctx.storage, ctx.uri("teacher_reformulate", "rewrites.jsonl"))
         stats = StageStats(docs_in=len(rewrites))
         sources = {k: d["text"] for k, d in docs.items()}
-        judged, outcome = judge_rewrites(cfg, sources, rewrites)
+        keep = (ctx.storage, ctx.uri(self.name, "partial"))  # a retry resumes the finished chunks
+        judged, outcome = judge_rewrites(cfg, sources, rewrites, keep=keep)
         record_usage(stats, "teacher", outcome)
         for row in judged:
             if row["judge_reject"]:
@@ -51,6 +53,7 @@ class TeacherJudgeStage:
         for name, rows in (("judged", judged), ("sft_ga", sft_ga), ("sft_reform", sft_reform)):
             stats.artifacts[name] = ctx.uri(self.name, f"{name}.jsonl")
             write_jsonl(ctx.storage, stats.artifacts[name], rows)
+        drop_kept(*keep)
         return stats
 
     @staticmethod

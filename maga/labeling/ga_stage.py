@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from maga.jsonl import read_jsonl, write_jsonl
 from maga.labeling.common import record_usage
-from maga.llm.jobs import run_generation
+from maga.llm.kept import drop_kept, generate_kept
 from maga.llm.models import teacher_spec
 from maga.operations import GA, reject_kind, truncate
 from maga.runs.context import RunContext
@@ -27,7 +27,8 @@ class TeacherGAStage:
             text, cut = truncate(doc["text"], cfg.generation.max_input_chars)
             truncated += cut
             requests.append(GA.request(cfg, doc["id"], text))
-        outcome = run_generation(teacher_spec(cfg), requests)
+        outcome = generate_kept(ctx.storage, ctx.uri(self.name, "partial"), teacher_spec(cfg),
+                                requests)  # fmt: skip
         record_usage(stats, "teacher", outcome)
         rows = []
         for doc, res in zip(docs, outcome.results, strict=True):
@@ -42,4 +43,5 @@ class TeacherGAStage:
         stats.extra["valid_share"] = round(stats.docs_out / max(1, len(rows)), 4)
         stats.artifacts["labels"] = ctx.uri(self.name, "labels.jsonl")
         write_jsonl(ctx.storage, stats.artifacts["labels"], rows)
+        drop_kept(ctx.storage, ctx.uri(self.name, "partial"))
         return stats

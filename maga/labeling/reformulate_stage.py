@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from maga.jsonl import read_jsonl, write_jsonl
 from maga.labeling.common import record_usage
-from maga.llm.jobs import run_generation
+from maga.llm.kept import drop_kept, generate_kept
 from maga.llm.models import teacher_spec
 from maga.operations import REWRITE, reject_kind, truncate
 from maga.runs.context import RunContext
@@ -47,7 +47,8 @@ class TeacherReformulateStage:
         for it in items:
             text, _ = truncate(docs[it["source_id"]]["text"], cfg.generation.max_input_chars)
             requests.append(REWRITE.request(cfg, it["id"], text, it["genre"], it["audience"]))
-        outcome = run_generation(teacher_spec(cfg), requests)
+        outcome = generate_kept(ctx.storage, ctx.uri(self.name, "partial"), teacher_spec(cfg),
+                                requests)  # fmt: skip
         record_usage(stats, "teacher", outcome)
         rows, hit_limit = [], 0
         for it, res in zip(items, outcome.results, strict=True):
@@ -68,4 +69,5 @@ class TeacherReformulateStage:
         stats.extra["hit_max_tokens"] = hit_limit
         stats.artifacts["rewrites"] = ctx.uri(self.name, "rewrites.jsonl")
         write_jsonl(ctx.storage, stats.artifacts["rewrites"], rows)
+        drop_kept(ctx.storage, ctx.uri(self.name, "partial"))
         return stats

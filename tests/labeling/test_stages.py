@@ -19,18 +19,29 @@ from maga.runs.context import RunContext
 pytestmark = pytest.mark.timeout(60)
 
 
+class ScriptedSession:
+    """An engine session that answers requests, in order, with scripted results."""
+
+    def __init__(self, results: list[GenResult], seen: list) -> None:
+        self.results, self.seen = list(results), seen
+
+    def stream(self, spec, groups):
+        for group, requests in groups:
+            self.seen.extend(requests)
+            answer, self.results = self.results[: len(requests)], self.results[len(requests) :]
+            usage = UsageCounter()
+            usage.add(answer, 0.01)
+            yield group, JobOutcome(answer, usage)
+
+    def close(self) -> None:
+        pass
+
+
 def scripted(monkeypatch, module: str, results: list[GenResult]) -> list:
-    """Answer the stage's one generation job with ``results``; return the requests seen."""
+    """Answer the stage's generation (through maga.llm.kept, as the stage does) with
+    ``results``; return the requests seen."""
     seen: list = []
-
-    def run_generation(spec, requests, *args, **kwargs):
-        seen.extend(requests)
-        assert len(requests) == len(results)
-        usage = UsageCounter()
-        usage.add(results, 0.01)
-        return JobOutcome(results, usage)
-
-    monkeypatch.setattr(f"{module}.run_generation", run_generation)
+    monkeypatch.setattr("maga.llm.kept.EngineSession", lambda: ScriptedSession(results, seen))
     return seen
 
 
