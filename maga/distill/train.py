@@ -18,10 +18,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from maga.config import LORA_TARGETS
 from maga.distill import publish_dir
 from maga.distill.plan import GIB, ModelFacts, TrainPlan, detect_device, plan_training
 from maga.llm.chat import chat_prompt_text
 from maga.log import get_logger
+from maga.models.adapters import write_meta
 
 log = get_logger("distill.train")
 
@@ -41,18 +43,26 @@ class TrainSettings:
     max_seq_len: int = 1024
     max_steps: int = -1  # -1: run ``epochs`` epochs
     seed: int = 1234
+    adapter: str = "full"  # "lora": train a peft LoRA adapter of the base, publish it only
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    lora_targets: tuple[str, ...] = LORA_TARGETS
 
     @classmethod
     def of(cls, obj: Any) -> TrainSettings:
         """Build from a TrainSettings, a DistillConfig-like object or a mapping."""
-        values = {}
+        values: dict[str, Any] = {}
+        cast = {"float": float, "int": int, "str": str, "tuple[str, ...]": tuple}
         for f in fields(cls):
             raw = (
                 obj.get(f.name, f.default)
                 if isinstance(obj, Mapping)
                 else getattr(obj, f.name, f.default)
             )
-            values[f.name] = float(raw) if f.type == "float" else int(raw)
+            values[f.name] = cast[str(f.type)](raw)
+        if values["adapter"] not in ("full", "lora"):
+            raise ValueError(f"adapter must be 'full' or 'lora', got {values['adapter']!r}")
         return cls(**values)
 
 
@@ -143,6 +153,8 @@ def train_sft(
     # float32 master weights; on a GPU the forward pass runs under bf16/fp16 autocast.
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     plan = plan_training(detect_device(), ModelFacts.of(model), cfg)  # fails before training
+    if cfg.adapter == "lora":  # the plan above sized a full fine-tune: an upper bound
+        model = _with_lora(model, cfg)
     log.info(
         "training on %s (%s): %s, gradient checkpointing %s, batch %d x accumulation %d, "
         "estimated peak %.1f GiB of %.1f GiB free",
@@ -193,8 +205,17 @@ def train_sft(
 
     model.config.use_cache = True  # the Trainer turns it off; inference wants it on
     with publish_dir(out) as tmp:
-        model.to(save_dtype).save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        if cfg.adapter == "lora":
+            # The adapter alone (vLLM serves it on the base, with the base's tokenizer);
+            # its base is named relative to where the adapter is published.
+            stats["trainable_parameters"] = sum(
+                p.numel() for p in model.parameters() if p.requires_grad
+            )
+            model.save_pretrained(tmp, safe_serialization=True)
+            write_meta(tmp, base_dir, rank=cfg.lora_rank)  # tmp is out's sibling: same path
+        else:
+            model.to(save_dtype).save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
         stats["seconds"] = round(time.monotonic() - started, 3)
         (tmp / STATS).write_text(json.dumps(stats, indent=2))
         (tmp / SUCCESS).write_text("")
@@ -207,6 +228,24 @@ def train_sft(
         stats["seconds"],
     )
     return json.loads(json.dumps(stats))  # the same shape a later (skipped) call reads back
+
+
+def _with_lora(model: Any, cfg: TrainSettings) -> Any:
+    """``model`` with fresh LoRA adapters on ``cfg.lora_targets`` (peft), the base frozen."""
+    from peft import LoraConfig, get_peft_model
+
+    found = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = sorted(set(cfg.lora_targets) - found)
+    if missing:
+        raise ValueError(f"distill.lora_targets: the model has no {', '.join(missing)} layers")
+    lora = LoraConfig(
+        r=cfg.lora_rank,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.lora_targets),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
 
 
 def _encode_all(tokenizer: Any, records: list[dict], max_seq_len: int) -> tuple[list, int, int]:

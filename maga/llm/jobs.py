@@ -44,7 +44,12 @@ DEFAULT_IDLE_TIMEOUT_S = 3600.0
 
 @dataclass
 class ModelSpec:
-    """What to load: a resolved local model folder (vLLM) or a served model (HTTP)."""
+    """What to load: a resolved local model folder (vLLM) or a served model (HTTP).
+
+    ``lora``: a LoRA adapter folder of the model at ``path`` (vLLM only; the engine
+    settings must enable LoRA, ``engine["lora"]``). The engine is the base's: specs that
+    differ only in their adapter share one engine, and each request carries its adapter.
+    """
 
     label: str
     path: str
@@ -52,6 +57,7 @@ class ModelSpec:
     engine: dict[str, Any] = field(default_factory=dict)
     http: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    lora: str | None = None
 
 
 @dataclass
@@ -290,6 +296,8 @@ class EngineSession:
 
     @staticmethod
     def _engine_key(spec: ModelSpec) -> str:
+        """What the engine loads: the base model, engine settings and seed; never the
+        adapter, which each request names (adapters of one base share the engine)."""
         return json.dumps([spec.path, spec.engine, spec.seed], sort_keys=True)
 
     def generate(self, spec: ModelSpec, requests: list[GenRequest]) -> JobOutcome:
@@ -313,6 +321,8 @@ class EngineSession:
             "requests": str(req_path),
             "results": str(res_path),
         }
+        if spec.lora is not None:
+            command["lora"] = spec.lora
         assert self._proc is not None and self._proc.stdin is not None
         proc = self._proc
         try:
@@ -383,6 +393,8 @@ class EngineSession:
             startup = self._start(spec, key)
         command = {"op": "stream", "label": spec.label, "requests": str(req_path),
                    "results_dir": str(out_dir)}  # fmt: skip
+        if spec.lora is not None:
+            command["lora"] = spec.lora
         assert self._proc is not None and self._proc.stdin is not None
         try:
             self._proc.stdin.write(json.dumps(command) + "\n")

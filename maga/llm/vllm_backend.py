@@ -39,6 +39,9 @@ def engine_options(
         extra["distributed_executor_backend"] = "uni"
     if engine.speculative is not None:
         extra["speculative_config"] = engine.speculative.engine_args()
+    if engine.lora is not None:
+        extra.update(enable_lora=True, max_loras=engine.lora.max_loras,
+                     max_lora_rank=engine.lora.max_rank)  # fmt: skip
     return env, extra
 
 
@@ -86,6 +89,8 @@ class VLLMBackend:
         # Generator does not use offset"); there the engine seed alone seeds a run,
         # unless ``deterministic`` turned chunked prefill off.
         self.per_request_seed = deterministic or not current_platform.is_cpu()
+        self.serves_lora = engine.lora is not None
+        self._loras: dict[str, Any] = {}  # adapter folder -> its LoRARequest
         self.startup_seconds = time.perf_counter() - started
         log.info("vLLM engine for %s ready in %.1fs", model_path, self.startup_seconds)
 
@@ -108,6 +113,20 @@ class VLLMBackend:
             structured_outputs=structured,
         )
 
+    def lora_request(self, adapter: str | None) -> Any:
+        """The ``LoRARequest`` of the adapter folder ``adapter`` (None: the base model).
+        Each folder gets one id for the engine's lifetime, so its weights load once."""
+        if adapter is None:
+            return None
+        if not self.serves_lora:
+            raise ValueError(f"adapter {adapter}: this engine was started without LoRA")
+        if adapter not in self._loras:
+            from vllm.lora.request import LoRARequest
+
+            n = len(self._loras) + 1
+            self._loras[adapter] = LoRARequest(f"adapter-{n}", n, adapter)
+        return self._loras[adapter]
+
     def _prepare(self, req: GenRequest) -> tuple[dict, Any] | GenResult:
         """The engine prompt and sampling params of one request, or its error result."""
         ids = chat_prompt_ids(self.tokenizer, req.messages)  # thinking off
@@ -126,8 +145,10 @@ class VLLMBackend:
             finish_reason=comp.finish_reason,
         )
 
-    def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        """All requests in one ``LLM.generate`` call (the engine batches them)."""
+    def generate(self, requests: list[GenRequest], adapter: str | None = None) -> list[GenResult]:
+        """All requests in one ``LLM.generate`` call (the engine batches them), through
+        the LoRA adapter folder ``adapter`` when one is given."""
+        lora = self.lora_request(adapter)
         results: list[GenResult | None] = [None] * len(requests)
         prompts, params, index = [], [], []
         for i, req in enumerate(requests):
@@ -139,13 +160,16 @@ class VLLMBackend:
             params.append(prepared[1])
             index.append(i)
         if prompts:
-            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+            outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=lora)
             for i, out in zip(index, outputs, strict=True):
                 results[i] = self._result(out)
         return [r for r in results if r is not None]
 
     def stream(
-        self, requests: Iterable[tuple[Any, GenRequest]], window: int
+        self,
+        requests: Iterable[tuple[Any, GenRequest]],
+        window: int,
+        adapter: str | None = None,
     ) -> Iterator[tuple[Any, GenResult]]:
         """``(tag, result)`` for each ``(tag, request)``, in the order they finish.
 
@@ -157,6 +181,7 @@ class VLLMBackend:
 
         if window < 1:
             raise ValueError(f"stream window must be at least 1, got {window}")
+        lora = self.lora_request(adapter)
         engine = self.llm.llm_engine
         source = iter(requests)
         tags: dict[str, Any] = {}
@@ -177,7 +202,7 @@ class VLLMBackend:
                 rid = f"s{count}"
                 count += 1
                 tags[rid] = tag
-                engine.add_request(rid, prompt, params)
+                engine.add_request(rid, prompt, params, lora_request=lora)
             if not tags:
                 return
             for out in engine.step():

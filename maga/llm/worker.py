@@ -51,13 +51,13 @@ def main(job_dir: str) -> int:
     engine = VLLMEngineConfig.model_validate(spec.engine)
     backend = VLLMBackend(spec.path, engine, seed=spec.seed)
     try:
-        results, usage = feed(backend, requests, spec.label, engine.window)
+        results, usage = feed(backend, requests, spec.label, engine.window, spec.lora)
         bench = None
         bench_file = job / "bench.json"
         if bench_file.exists():
             b = BenchSpec(**json.loads(bench_file.read_text()))
             began = time.perf_counter()
-            out = backend.generate(bench_requests(requests, b))
+            out = backend.generate(bench_requests(requests, b), spec.lora)
             bench = bench_figures(out, time.perf_counter() - began)
             log.info("%s: benchmark %.1f tok/s", spec.label, bench["tokens_per_s"])
     finally:
@@ -74,12 +74,14 @@ def main(job_dir: str) -> int:
 
 
 def feed(
-    backend: VLLMBackend, requests: list, label: str, window: int
+    backend: VLLMBackend, requests: list, label: str, window: int, lora: str | None = None
 ) -> tuple[list[GenResult], UsageCounter]:
-    """Results in request order, the engine fed through a window of ``window``."""
+    """Results in request order, the engine fed through a window of ``window`` (through
+    the LoRA adapter folder ``lora`` when one is given)."""
     results: list[GenResult | None] = [None] * len(requests)
     usage, began, last_log = UsageCounter(), time.perf_counter(), time.monotonic()
-    for done, (i, res) in enumerate(backend.stream(enumerate(requests), window), 1):
+    stream = backend.stream(enumerate(requests), window, lora)
+    for done, (i, res) in enumerate(stream, 1):
         results[i] = res
         if time.monotonic() - last_log >= 30 and done < len(requests):
             last_log = time.monotonic()
@@ -132,7 +134,8 @@ def stream_groups(backend: VLLMBackend, cmd: dict, window: int, answer: Any) -> 
             _write_results(path, results)
             answer({"ok": True, "group": group, "results": str(path), "usage": asdict(usage)})
 
-    for (group, idx), res in backend.stream(_grouped(cmd["requests"], pending), window):
+    source = _grouped(cmd["requests"], pending)
+    for (group, idx), res in backend.stream(source, window, cmd.get("lora")):
         pending[group]["results"][idx] = res
         flush()
     flush()  # groups whose size became known only at the end of the file
@@ -176,9 +179,8 @@ def session(spec_file: str, reply_fd: int) -> int:
                     continue
                 with open(cmd["requests"], encoding="utf-8") as fh:
                     requests = [request_from_dict(json.loads(row)) for row in fh]
-                results, usage = feed(
-                    backend, requests, cmd.get("label", spec.label), engine.window
-                )
+                label = cmd.get("label", spec.label)
+                results, usage = feed(backend, requests, label, engine.window, cmd.get("lora"))
                 _write_results(Path(cmd["results"]), results)
                 answer({"ok": True, "usage": asdict(usage)})
             except Exception as exc:  # the parent raises it with this text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from maga.models.adapters import base_parts, is_adapter, read_meta
 from maga.runs.context import RunContext
 from maga.storage import is_s3
 
@@ -16,11 +17,19 @@ def publish_model(ctx: RunContext, local: Path, *parts: str) -> str:
     return uri
 
 
+def _is_model(local: Path) -> bool:
+    return (local / "config.json").exists() or is_adapter(local)
+
+
 def model_dir(ctx: RunContext, *parts: str) -> str:
-    """A local folder holding the run's model ``parts`` (downloaded once from S3)."""
+    """A local folder holding the run's model ``parts`` (downloaded once from S3): a
+    model, or a LoRA adapter whose base (named in its ``maga_adapter.json``) is then
+    made local too, at the same relative place."""
     local = ctx.local_dir(*parts)
-    if is_s3(ctx.run_uri) and not (local / "config.json").exists():
+    if is_s3(ctx.run_uri) and not _is_model(local):
         ctx.storage.download_dir(ctx.uri(*parts), str(local))
-    if not (local / "config.json").exists():
+    if not _is_model(local):
         raise FileNotFoundError(f"model folder {ctx.uri(*parts)} has no config.json")
+    if is_adapter(local):
+        model_dir(ctx, *base_parts(parts, read_meta(local)["base"]))
     return str(local)

@@ -235,10 +235,14 @@ def _rw_rows(items: list[dict], outcome: Any) -> list[dict]:
 def model_specs(ctx: RunContext) -> dict[str, ModelSpec]:
     """The GA-SLM and reformulation-SLM specs of this run's tool-model version."""
     tm = read_plan(ctx)["tool_models"]
+    adapters = tm.get("adapters") or {}  # LoRA adapters of one base: one engine for both
     specs = {}
     for role, label in (("ga_slm", "ga_slm"), ("reformulation_slm", "reform_slm")):
         path = local_model_dir(ctx.storage, tm["models"][role], tm["version"])
-        specs[role] = student_spec(ctx.config, path, label)
+        lora = adapters.get(role)
+        if lora is not None:
+            lora = local_model_dir(ctx.storage, lora, tm["version"])
+        specs[role] = student_spec(ctx.config, path, label, lora)
     return specs
 
 

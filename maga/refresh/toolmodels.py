@@ -38,6 +38,9 @@ def resolve_tool_models(cfg: MagaConfig, storage: Storage, version: str) -> dict
         "models": {role: manifest.model_for(role, uri).serving_uri for role in ROLES},
         "demo_models": manifest.demo_models,
     }
+    adapters = {role: manifest.model_for(role, uri).adapter for role in ROLES}
+    if any(adapters.values()):  # LoRA adapters of the base in "models"
+        found["adapters"] = adapters
     log.info("tool models v%04d from %s", found["version"], uri)
     return found
 

@@ -28,6 +28,9 @@ class RegisteredModel(BaseModel):
 
     uri: str
     quantized_uri: str | None = None
+    # A LoRA adapter (distill.adapter=lora): ``uri``/``quantized_uri`` are then the base
+    # it is served on, shared by both roles, so one engine serves both.
+    adapter: str | None = None
 
     @property
     def serving_uri(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from maga.distill.stage import SHARED_BASE
 from maga.registry.manifest import (
     RegisteredModel,
     ToolModelsManifest,
@@ -27,6 +28,20 @@ def choose_version(ctx: RunContext) -> int:
     return max(found, default=0) + 1
 
 
+def _models(ctx: RunContext, quant: dict) -> dict[str, RegisteredModel]:
+    """Each role's model: its trained (and quantized) folder; with LoRA adapters, the
+    shared base (quantized when the quantize stage made one) plus the role's adapter."""
+    trained = {"ga_slm": "train_ga_slm", "reformulation_slm": "train_reformulation_slm"}
+    if ctx.config.distill.adapter == "lora":
+        base = ctx.uri(*SHARED_BASE)
+        return {role: RegisteredModel(uri=base, quantized_uri=quant["artifacts"].get("base"),
+                                      adapter=ctx.uri(stage, "model"))
+                for role, stage in trained.items()}  # fmt: skip
+    return {role: RegisteredModel(uri=ctx.uri(stage, "model"),
+                                  quantized_uri=quant["artifacts"][role])
+            for role, stage in trained.items()}  # fmt: skip
+
+
 class RegisterStage:
     name = "register"
     reads = ("eval_slm/table1.json", "eval_quantized/comparison.json", "quantize/_SUCCESS")
@@ -45,16 +60,7 @@ class RegisterStage:
             run_id=ctx.run_id,
             profile=cfg.profile,
             demo_models=cfg.demo_models,
-            models={
-                "ga_slm": RegisteredModel(
-                    uri=ctx.uri("train_ga_slm", "model"),
-                    quantized_uri=quant["artifacts"]["ga_slm"],
-                ),
-                "reformulation_slm": RegisteredModel(
-                    uri=ctx.uri("train_reformulation_slm", "model"),
-                    quantized_uri=quant["artifacts"]["reformulation_slm"],
-                ),
-            },
+            models=_models(ctx, quant),
             quantization={"scheme": cfg.quantize.scheme, "tool": cfg.quantize.tool},
             config={
                 "teacher": cfg.teacher.path,

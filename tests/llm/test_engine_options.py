@@ -31,3 +31,14 @@ def test_cpu_deterministic_turns_chunked_prefill_off() -> None:
     env, extra = engine_options(cpu, deterministic=True, on_cpu=True)
     assert env == MULTIPROC_OFF
     assert extra == {"enable_chunked_prefill": False, "distributed_executor_backend": "uni"}
+
+
+def test_lora_serving_only_when_asked() -> None:
+    from maga.config import LoRAServingConfig
+
+    cpu = VLLMEngineConfig()
+    assert cpu.lora is None  # no adapter: the engine arguments of before
+    assert "enable_lora" not in engine_options(cpu, deterministic=True, on_cpu=True)[1]
+    lora = cpu.model_copy(update={"lora": LoRAServingConfig.for_rank(8)})
+    _, extra = engine_options(lora, deterministic=True, on_cpu=True)
+    assert (extra["enable_lora"], extra["max_loras"], extra["max_lora_rank"]) == (True, 2, 8)
