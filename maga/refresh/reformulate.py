@@ -8,8 +8,9 @@ reformulation SLM writes one rewrite per pair. In ``stretch`` mode the first pas
 each document's passages (no model) and the second asks the reformulation SLM for one
 rationale per passage. Each chunk's result is written to staging as soon as it
 completes, so memory holds one chunk and a retried task resumes at the first missing
-chunk. One engine process serves the whole shard (both passes when both SLMs are the
-same model). Per-request seeds derived from document ids make a regenerated chunk
+chunk. One engine process serves each pass of the whole shard; both passes share one
+when both SLMs are LoRA adapters of one base (``distill.adapter: lora``, see
+``maga bench-lora`` for when that pays). Per-request seeds derived from document ids make a regenerated chunk
 byte-identical.
 
 Documents longer than ``generation.max_input_chars`` follow ``refresh.long_doc_policy``:
