@@ -62,16 +62,16 @@ def _pairs(i: int, n: int) -> list[dict[str, str]]:
 
 def requests(cfg: Any, docs: list[dict[str, str]]) -> tuple[list, list, list[dict]]:
     """(GA requests, rewrite requests, rewrite items) for ``docs``."""
-    from maga.labeling.common import ga_request, rewrite_request, truncate
+    from maga.operations import GA, REWRITE, truncate
 
     g = cfg.generation
     ga, rw, items = [], [], []
     for i, d in enumerate(docs):
         text = truncate(d["text"], g.max_input_chars)[0]
-        ga.append(ga_request(cfg, d["id"], text))
+        ga.append(GA.request(cfg, d["id"], text))
         for k, p in enumerate(_pairs(i, g.pairs_per_doc)):
             key = f"{d['id']}-{k}"
-            rw.append(rewrite_request(cfg, key, text, p["genre"], p["audience"]))
+            rw.append(REWRITE.request(cfg, key, text, p["genre"], p["audience"]))
             items.append({"id": key, "source_id": d["id"], "pair_index": k, **p})
     return ga, rw, items
 
@@ -134,8 +134,8 @@ def shape_specs(cfg: Any, models: dict[str, Any], shape: str) -> tuple[Any, Any]
 
 def run_shape(cfg: Any, models: dict[str, Any], shape: str, ga: list, rw: list) -> dict:
     """One shard's reformulate step in ``shape``: GA pass, then rewrite pass."""
-    from maga.labeling.schemas import parse_ga
     from maga.llm.jobs import EngineSession
+    from maga.operations import parse_ga
 
     ga_spec, rw_spec = shape_specs(cfg, models, shape)
     began = time.perf_counter()
