@@ -56,12 +56,7 @@ def generate_kept(storage: Storage, folder: str, spec: ModelSpec, requests: list
                 if all(r.ok for r in outcome.results):  # a failed request is tried again
                     write_jsonl(storage, chunk_uri(folder, i), (asdict(r) for r in outcome.results))
                 done[i] = outcome.results
-                u = outcome.usage
-                usage.requests += u.requests
-                usage.failed += u.failed
-                usage.prompt_tokens += u.prompt_tokens
-                usage.completion_tokens += u.completion_tokens
-                usage.seconds += u.seconds
+                usage.add(outcome.results, outcome.usage.seconds)  # counts come from the results
                 startup += outcome.startup_seconds
         finally:
             session.close()
