@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 
 from maga.config import ConfigError
 from maga.corpus.reader import CorpusError
@@ -198,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             from maga.pipelines.tool_models import build_run_report
             from maga.runs.context import resolve_root
 
+            began = time.perf_counter()
             path = run_tool_models("demo", args.overrides, None)
             _print_summary(path)
+            tool_s = time.perf_counter() - began
             source = Path(resolve_root("var")) / "demo-corpus"
             write_demo_shards(source)
             print(f"\nCorpus refresh of {source} with the tool models just registered:")
@@ -208,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             build_run_report(refresh[: -len("/summary.json")])
             _print_summary(refresh)
+            total_s = time.perf_counter() - began
+            print(f"\nDemo pipelines took {total_s:.0f} s: maga_tool_models {tool_s:.0f} s, "
+                  f"maga_corpus_refresh {total_s - tool_s:.0f} s (stage times above)")  # fmt: skip
             print(
                 "\nDemo models are a 135M teacher and students distilled from it: "
                 "their text is demo-model output, weak by design."

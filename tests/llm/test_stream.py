@@ -67,6 +67,13 @@ def test_session_stream_answers_each_group_with_its_own_results():
                 assert [r.text for r in streamed[group].results] == [r.text for r in alone]
                 assert streamed[group].usage.requests == len(requests)
         assert session.engine_starts == 1  # generate reused the streaming engine
+        # the benchmarks' reference, one LLM.generate call, gives the same outputs
+        every = [r for _, requests in groups for r in requests]
+        one = session.generate(spec, every, one_call=True)
+        assert [r.text for r in one.results] == [
+            r.text for g, _ in groups for r in streamed[g].results
+        ]
+        assert one.usage.requests == len(every) and one.usage.seconds > 0
         again = dict(session.stream(spec, iter(groups)))  # a rerun: byte-identical
         assert {g: [r.text for r in o.results] for g, o in again.items()} == {
             g: [r.text for r in o.results] for g, o in streamed.items()
