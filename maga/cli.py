@@ -7,6 +7,7 @@ maga bench [--config tiny] [--docs 8] [--scale 10] [--repeats 3]
 maga bench-gpu [--dry-run] [--device gpu|cpu] [--slm ...] [--teacher ...]
 maga bench-control-plane [--shards 100000] [--per-run 1024]
 maga bench-lora [--docs 8] [--repeats 3] [--steps 30] [--no-judge]
+maga bench-speculation [--docs 8] [--repeats 3] [--model builtin:smollm2-135m-instruct]
 maga summary RUN_URI
 maga report RUN_URI [--no-data-docs] [--no-embeddings]
 maga audit OUTPUT --source SOURCE [--config demo] [--json]
@@ -125,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--repeats", type=int, default=3, help="measure this many times")
     bench.add_argument("--out", help="also write the figures as JSON to this path")
     sub.add_parser("bench-gpu", help="tool-model tok/s per GPU (bf16/FP8, speculation)")
+    bs = sub.add_parser("bench-speculation", help="ngram speculation on rewrite requests")
+    bs.add_argument("--config", default="demo", help="profile name or YAML path")
+    bs.add_argument("--set", dest="overrides", action="append", default=[])
+    bs.add_argument("--model", default="builtin:smollm2-135m-instruct", help="real weights")
+    bs.add_argument("--docs", type=int, default=8, help="documents (x4 genre-audience pairs)")
+    bs.add_argument("--repeats", type=int, default=3, help="measure this many times")
+    bs.add_argument("--temperature", type=float, help="override the profile's sampling")
+    bs.add_argument("--out", help="also write the figures as JSON to this path")
     bl = sub.add_parser("bench-lora", help="one LoRA engine for both SLMs vs two engines")
     bl.add_argument("--config", default="tiny", help="profile name or YAML path")
     bl.add_argument("--set", dest="overrides", action="append", default=[])
@@ -180,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
             from maga.bench.refresh import run_bench
 
             run_bench(args.config, args.overrides, args.docs, args.scale, args.out, args.repeats)
+        elif args.command == "bench-speculation":
+            from maga.bench.speculation import run as run_bench_speculation
+
+            run_bench_speculation(args.config, args.overrides, args.model, args.docs,
+                                  args.repeats, args.temperature, args.out)  # fmt: skip
         elif args.command == "bench-lora":
             from maga.bench.lora import run_bench_lora
 
