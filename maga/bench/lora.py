@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from maga.bench.refresh import spread
+from maga.bench.refresh import fmt_spread, spread
 from maga.log import get_logger
 
 log = get_logger("bench.lora")
@@ -242,10 +242,6 @@ def _figures(model: str, docs: int, n_ga: int, n_rw: int, runs: list[dict], trai
     }  # fmt: skip
 
 
-def _fmt(s: dict[str, float], digits: int = 3) -> str:
-    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
-
-
 def render(f: dict[str, Any]) -> str:
     hw = f["hardware"]
     lines = [
@@ -253,21 +249,21 @@ def render(f: dict[str, Any]) -> str:
         f"({f['ga_requests']} GA + {f['rewrite_requests']} rewrite requests), "
         f"{f['repeats']} repeats, median [min, max]",
         f"machine: {hw['cpu_model']}, {hw['cpu_cores']} cores, gpu {hw['gpu']}; 1-min load "
-        f"average while measuring {_fmt(f['loadavg'], 2)} (compare ratios, not absolutes)",
+        f"average while measuring {fmt_spread(f['loadavg'], 2)} (compare ratios, not absolutes)",
         "| shape | engine starts | start-up s | output tok/s | GA tok/s | rewrite tok/s "
         "| shard wall s | GA JSON valid | judged >= 3 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for shape, x in f["shapes"].items():
-        judged = _fmt(x["judged_share_ge3"]) if "judged_share_ge3" in x else "not measured"
+        judged = fmt_spread(x["judged_share_ge3"]) if "judged_share_ge3" in x else "not measured"
         lines.append(
-            f"| {shape} | {x['engine_starts']['median']:.0f} | {_fmt(x['startup_s'], 1)} | "
-            f"{_fmt(x['tokens_per_s'], 1)} | {_fmt(x['ga_tokens_per_s'], 1)} | "
-            f"{_fmt(x['rewrite_tokens_per_s'], 1)} | {_fmt(x['shard_wall_s'], 1)} | "
-            f"{_fmt(x['ga_json_valid'])} | {judged} |"
+            f"| {shape} | {x['engine_starts']['median']:.0f} | {fmt_spread(x['startup_s'], 1)} | "
+            f"{fmt_spread(x['tokens_per_s'], 1)} | {fmt_spread(x['ga_tokens_per_s'], 1)} | "
+            f"{fmt_spread(x['rewrite_tokens_per_s'], 1)} | {fmt_spread(x['shard_wall_s'], 1)} | "
+            f"{fmt_spread(x['ga_json_valid'])} | {judged} |"
         )
     for name, r in f["ratios"].items():
-        parts = [f"{k} {_fmt(v)}" for k, v in r.items()]
+        parts = [f"{k} {fmt_spread(v)}" for k, v in r.items()]
         lines.append(f"ratio {name}: " + "; ".join(parts))
     lines.append(
         "rewrites byte-identical, LoRA engine vs merged models (median share): "

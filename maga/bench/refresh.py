@@ -100,6 +100,16 @@ def task_main(args: dict[str, Any]) -> dict[str, Any]:
             "loadavg": round(os.getloadavg()[0], 2), **_peaks()}  # fmt: skip
 
 
+def staged_rewrite_requests(storage: Any, paths: Any, cfg: Any, chunks: int) -> list[list]:
+    """Each chunk's rewrite requests, rebuilt from its staged units and GA rows, as the
+    stage builds them (same prompts, sampling and seeds)."""
+    from maga.refresh.reformulate import iter_units, rewrite_requests
+
+    return [rewrite_requests(cfg, list(iter_units(storage, paths, k, cfg)),
+                             storage.read_json(paths.chunk("ga", k))["rows"])[1]
+            for k in range(chunks)]  # fmt: skip
+
+
 def warm_rewrite_pass(
     ctx: Any, shard: dict[str, Any], session: Any, rounds: int = WARM_ROUNDS
 ) -> dict[str, Any]:
@@ -111,16 +121,14 @@ def warm_rewrite_pass(
     times itself, files included; the reference is timed inside the engine process
     around the ``generate`` call alone. The order alternates from round to round."""
     from maga.refresh.layout import shard_paths
-    from maga.refresh.reformulate import REFORMULATE, iter_units, model_specs, rewrite_requests
+    from maga.refresh.reformulate import REFORMULATE, model_specs
     from maga.runs.stage import ShardWork, staged
 
     storage, cfg, paths = ctx.storage, ctx.config, shard_paths(ctx.config, shard)
     gate = staged(storage, paths, "gate")
-    first, every = {}, []
-    for k in range(gate["chunks"]):
-        first[k] = json.dumps(storage.read_json(paths.chunk("gen", k))["rows"], sort_keys=True)
-        units = list(iter_units(storage, paths, k, cfg))
-        every += rewrite_requests(cfg, units, storage.read_json(paths.chunk("ga", k))["rows"])[1]
+    first = {k: json.dumps(storage.read_json(paths.chunk("gen", k))["rows"], sort_keys=True)
+             for k in range(gate["chunks"])}  # fmt: skip
+    every = [r for c in staged_rewrite_requests(storage, paths, cfg, gate["chunks"]) for r in c]
     spec = model_specs(ctx)["reformulation_slm"]
     per_round = []
     for i in range(rounds):
@@ -155,16 +163,11 @@ def bare_main(args: dict[str, Any]) -> dict[str, Any]:
 
     from maga.llm.vllm_backend import VLLMBackend
     from maga.refresh.layout import shard_paths
-    from maga.refresh.reformulate import iter_units, rewrite_requests
     from maga.storage import Storage
 
     cfg = _config(args)
     storage, paths = Storage(), shard_paths(cfg, args["shard"])
-    chunks = []
-    for k in range(args["chunks"]):
-        units = list(iter_units(storage, paths, k, cfg))
-        ga_rows = storage.read_json(paths.chunk("ga", k))["rows"]
-        chunks.append(rewrite_requests(cfg, units, ga_rows)[1])
+    chunks = staged_rewrite_requests(storage, paths, cfg, args["chunks"])
     every = [r for c in chunks for r in c]
     modes = {"one_batch": [every], "chunked": [c for c in chunks if c],
              "unseeded": [[replace(r, seed=None) for r in every]]}  # fmt: skip
@@ -308,10 +311,10 @@ def spread(values: list[float]) -> dict[str, float]:
 def _figures(profile: str, model: str, docs: int, scale: int, runs: list[dict]) -> dict[str, Any]:
     """Ratios are taken within each repeat (same machine state), then summarised.
 
-    ``first_pass``: the pipeline's rewrite pass (the first on its shard task's engine)
-    over a fresh bare engine's one ``generate`` call over the same prompts (its first
-    pass too): what a shard task gets against a plain user. ``warm``: the pipeline's
-    pass repeated on its warm engine over the bare engine's warm one-call figure: the
+    ``pipeline_one_batch``: the pipeline's rewrite pass (the first on its shard task's
+    engine) over a fresh bare engine's one ``generate`` call over the same prompts (its
+    first pass too). ``pipeline_warm_one_batch``: the pipeline's pass repeated on its
+    warm engine over one ``generate`` call interleaved on that same engine: the
     pipeline's own overhead once the engine's warm-up is out of both."""
     big_name = f"{scale}x"
     tps: dict[str, list[float]] = {k: [] for k in (
@@ -388,7 +391,8 @@ def _figures(profile: str, model: str, docs: int, scale: int, runs: list[dict]) 
     }  # fmt: skip
 
 
-def _fmt(s: dict[str, float], digits: int = 3) -> str:
+def fmt_spread(s: dict[str, float], digits: int = 3) -> str:
+    """``median [min, max]`` of a :func:`spread`."""
     return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
 
 
@@ -399,33 +403,33 @@ def render(f: dict[str, Any]) -> str:
              f"{f['repeats']} repeats, figures are median [min, max]",
              f"highest 1-min load average while measuring: {f['loadavg_max']} "
              "(other jobs on the machine move every figure; compare ratios)",
-             "rewrite output tokens/s: pipeline " + _fmt(t["pipeline"], 1)
+             "rewrite output tokens/s: pipeline " + fmt_spread(t["pipeline"], 1)
              + (" (warm, interleaved with one generate call on its engine: "
-                + _fmt(t["pipeline_warm"], 1) + " vs " + _fmt(t["one_call_same_engine"], 1) + ")"
+                + fmt_spread(t["pipeline_warm"], 1) + " vs " + fmt_spread(t["one_call_same_engine"], 1) + ")"
                 if "pipeline_warm" in t else "")
-             + " | bare vLLM, one generate call " + _fmt(t["bare_one_batch_cold"], 1)
-             + " (warm engine " + _fmt(t["bare_one_batch"], 1) + ")"
-             + " | bare, one call per chunk " + _fmt(t["bare_chunked"], 1)
-             + " | bare, one call, no per-request seeds " + _fmt(t["bare_unseeded"], 1),
+             + " | bare vLLM, one generate call " + fmt_spread(t["bare_one_batch_cold"], 1)
+             + " (warm engine " + fmt_spread(t["bare_one_batch"], 1) + ")"
+             + " | bare, one call per chunk " + fmt_spread(t["bare_chunked"], 1)
+             + " | bare, one call, no per-request seeds " + fmt_spread(t["bare_unseeded"], 1),
              "ratio pipeline / bare one batch, first pass on a fresh engine each (the "
-             "pipeline's engine ran the GA pass before it): " + _fmt(r["pipeline_one_batch"]),
+             "pipeline's engine ran the GA pass before it): " + fmt_spread(r["pipeline_one_batch"]),
              "  per repeat (pipeline tok/s / one batch tok/s = ratio, load): " + "; ".join(
                  f"{p['pipeline_tokens_per_s']:.0f} / {p['one_batch_cold_tokens_per_s']:.0f} = "
                  f"{p['ratio']:.3f} ({p['loadavg_max']})" for p in f.get("per_repeat", [])),
              *(["ratio pipeline / one generate call, same warm engine, interleaved "
                 f"({WARM_ROUNDS} pairs per repeat; target >= 0.97): "
-                + _fmt(r["pipeline_warm_one_batch"]),
+                + fmt_spread(r["pipeline_warm_one_batch"]),
                 "  per repeat: " + "; ".join(
                     f"{p['pipeline_warm_tokens_per_s']:.0f} / "
                     f"{p['one_call_same_engine_tokens_per_s']:.0f} = {p['ratio_warm']:.3f}"
                     for p in f.get("per_repeat", []))]
                if "pipeline_warm_one_batch" in r else []),
              *(["ratio bare windowed feed / one batch, same engine, back to back: "
-                + _fmt(r["windowed_one_batch"])] if "windowed_one_batch" in r else []),
+                + fmt_spread(r["windowed_one_batch"])] if "windowed_one_batch" in r else []),
              "ratio bare per-chunk calls / one batch (cost of chunk barriers): "
-             + _fmt(r["chunked_one_batch"]),
+             + fmt_spread(r["chunked_one_batch"]),
              "ratio seeded / unseeded one batch (cost of per-request seeds): "
-             + _fmt(r["seeded_unseeded"]),
+             + fmt_spread(r["seeded_unseeded"]),
              f"peak memory growth from 1x to {f['scale']}x: task "
              f"{f['memory_growth_10x_over_1x']['task']}x, engine "
              f"{f['memory_growth_10x_over_1x']['engine']}x",
@@ -435,9 +439,9 @@ def render(f: dict[str, Any]) -> str:
     for name, x in f["tasks"].items():
         starts = "/".join(str(v) for v in x["engine_starts"].values())
         lines.append(
-            f"| {name} | {x['docs']} | {_fmt(x['wall_s'], 1)} | {starts} "
-            f"(total {x['engine_starts_total']}) | {_fmt(x['engine_start_s'], 1)} | "
-            f"{_fmt(x['task_peak_mib'], 0)} | {_fmt(x['engine_peak_mib'], 0)} |"
+            f"| {name} | {x['docs']} | {fmt_spread(x['wall_s'], 1)} | {starts} "
+            f"(total {x['engine_starts_total']}) | {fmt_spread(x['engine_start_s'], 1)} | "
+            f"{fmt_spread(x['task_peak_mib'], 0)} | {fmt_spread(x['engine_peak_mib'], 0)} |"
         )
     return "\n".join(lines)
 

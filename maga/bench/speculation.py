@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from maga.bench.refresh import fmt_spread, spread
 
 PAIRS = [("textbook", "high-school students"), ("podcast transcript", "commuters"),
          ("FAQ", "new employees"), ("news report", "general readers")]  # fmt: skip
@@ -92,11 +93,6 @@ def _run_child(args: dict[str, Any], workdir: Path) -> dict[str, Any]:
     return json.loads(out.read_text())
 
 
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
-            "max": round(max(values), 3), "n": len(values)}  # fmt: skip
-
-
 def figures(runs: list[dict[str, dict]]) -> dict[str, Any]:
     """Per configuration: tok/s of the warm pass, and ratios to ``none`` taken within
     each repeat (first and warm pass), plus the share of texts equal to ``none``'s."""
@@ -110,23 +106,20 @@ def figures(runs: list[dict[str, dict]]) -> dict[str, Any]:
             warm.append(r["passes"][1]["tokens_per_s"] / base["passes"][1]["tokens_per_s"])
             same.append(sum(a == b for a, b in zip(r["texts"], base["texts"], strict=True))
                         / len(base["texts"]))  # fmt: skip
-        out[name] = {"tokens_per_s": _spread(tps), "ratio_first": _spread(first),
-                     "ratio_warm": _spread(warm), "same_text_share": _spread(same)}  # fmt: skip
+        out[name] = {"tokens_per_s": spread(tps), "ratio_first": spread(first),
+                     "ratio_warm": spread(warm), "same_text_share": spread(same)}  # fmt: skip
     return out
 
 
 def render(f: dict[str, Any], meta: dict[str, Any]) -> str:
-    def fmt(s: dict[str, float], d: int = 3) -> str:
-        return f"{s['median']:.{d}f} [{s['min']:.{d}f}, {s['max']:.{d}f}]"
-
     lines = [f"Speculative decoding on rewrite requests: model {meta['model']}, "
              f"{meta['requests']} requests, {meta['repeats']} repeats, highest load "
              f"{meta['loadavg_max']}; median [min, max]",
              "| speculation | output tok/s (warm) | vs none, warm | vs none, first pass "
              "| outputs identical to none |", "|---|---:|---:|---:|---:|"]  # fmt: skip
     for name, x in f.items():
-        lines.append(f"| {name} | {fmt(x['tokens_per_s'], 1)} | {fmt(x['ratio_warm'])} | "
-                     f"{fmt(x['ratio_first'])} | {fmt(x['same_text_share'])} |")  # fmt: skip
+        lines.append(f"| {name} | {fmt_spread(x['tokens_per_s'], 1)} | {fmt_spread(x['ratio_warm'])} | "
+                     f"{fmt_spread(x['ratio_first'])} | {fmt_spread(x['same_text_share'])} |")  # fmt: skip
     return "\n".join(lines)
 
 
