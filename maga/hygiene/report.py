@@ -113,7 +113,7 @@ def hygiene_view(report: dict[str, Any]) -> dict[str, Any]:
         tp = p.get("throughput")
         note = (f"Hardware {p['hardware']}; {p['chars_per_token']} chars/token "
                 f"({p['chars_per_token_from']}); throughput "
-                + (f"{tp['completion_tokens_per_s']} completion tokens/s ({tp['source']})"
+                + (f"{tp['tokens_per_s']} completion tokens/s ({tp['source']})"
                    if tp else p["throughput_note"]))  # fmt: skip
     return {"available": True, "reasons": reasons,
             "languages_in": _mix(h.get("languages_in", {})),

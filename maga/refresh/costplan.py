@@ -53,7 +53,7 @@ def record_throughput(storage: Storage, cfg: MagaConfig, *, source: str, model: 
         return
     tps = round(completion_tokens / seconds, 3)
     throughput.record({"source": source, "model": model, "hardware": throughput.hardware(),
-                       "tokens_per_s": tps, "completion_tokens_per_s": tps,
+                       "tokens_per_s": tps,
                        "completion_tokens": completion_tokens, "prompt_tokens": prompt_tokens,
                        "seconds": round(seconds, 3), "calibration": calibration or {}},
                       _root(cfg), storage)  # fmt: skip
@@ -139,7 +139,7 @@ def build_cost_plan(ctx: Any, plan: dict[str, Any]) -> dict[str, Any]:
     cpt, cpt_from = _chars_per_token(storage, cfg, plan["output"])
     model = str(plan["tool_models"].get("models", {}).get("reformulation_slm", ""))
     tp = last_throughput(storage, cfg, model)
-    tps = tp["completion_tokens_per_s"] if tp else None
+    tps = tp["tokens_per_s"] if tp else None  # every entry has it (throughput.record)
     cal = {k: v for k, v in ((tp or {}).get("calibration") or {}).items()
            if k in ("prompt_tokens", "completion_tokens") and v}  # fmt: skip
     if cal and (tp or {}).get("calibration", {}).get("chars_per_token"):
@@ -211,7 +211,7 @@ def render_cost_plan(section: dict[str, Any]) -> list[str]:
              f"documents, {plan['chars_per_token']} chars/token ({plan['chars_per_token_from']}), "
              f"hardware `{plan['hardware']}`; tokens calibrated by the last real run: "
              f"{plan.get('calibration') or 'none yet'}; throughput: "
-             + (f"{tp['completion_tokens_per_s']} completion tokens/s ({tp['source']}, "
+             + (f"{tp['tokens_per_s']} completion tokens/s ({tp['source']}, "
                 f"{tp['measured_at']})" if tp else plan["throughput_note"]) + ".", "",
              "| shard | documents | prompt tokens | completion tokens | worker-hours |",
              "|---|---:|---:|---:|---:|"]  # fmt: skip

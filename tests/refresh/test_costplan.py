@@ -48,8 +48,8 @@ def test_throughput_records_newest_same_model_first(tmp_path):
                       prompt_tokens=10, seconds=10.0)  # fmt: skip
     record_throughput(storage, cfg, source="run x", model="m2", completion_tokens=500,
                       prompt_tokens=10, seconds=10.0)  # fmt: skip
-    assert last_throughput(storage, cfg, "m1")["completion_tokens_per_s"] == 100.0
-    assert last_throughput(storage, cfg, "m2")["completion_tokens_per_s"] == 50.0
+    assert last_throughput(storage, cfg, "m1")["tokens_per_s"] == 100.0
+    assert last_throughput(storage, cfg, "m2")["tokens_per_s"] == 50.0
     assert last_throughput(storage, cfg, "m3")["source"] == "run x"  # newest, any model
     files = list(Path(throughput.folder(str(tmp_path))).glob("*.json"))
     assert len(files) == 2 and throughput.hardware()["cpu_cores"] >= 1
@@ -97,7 +97,7 @@ def test_dry_run_plan_then_real_run_estimate_beside_actual(tmp_path):
     again = ctx_for("dry2", "refresh.dry_run=true")
     run_all(again, FakeSession())
     plan = json.loads(Path(again.uri("report.json")).read_text())["cost_plan"]["plan"]
-    tps = plan["throughput"]["completion_tokens_per_s"]
+    tps = plan["throughput"]["tokens_per_s"]
     assert plan["throughput"]["source"] == "refresh real" and tps > 0
     assert plan["total"]["worker_hours"] == round(
         plan["total"]["completion_tokens"] / tps / 3600, 4
@@ -126,3 +126,24 @@ def test_unreadable_shard_does_not_stop_the_plan(tmp_path):
     by_key = {s["key"].split("-")[0]: s for s in plan["shards"]}
     assert by_key["good"]["docs"] == 1 and not by_key["good"]["error"]
     assert by_key["broken"]["docs"] == 0 and "Parquet" in by_key["broken"]["error"]
+
+
+def test_plan_uses_a_maga_bench_measurement(tmp_path):
+    """``maga bench`` records only the fields every entry has; a refresh planned after it
+    (``make bench`` then ``make demo``) turns tokens into worker-hours with its tok/s."""
+    storage = Storage()
+    make_registry(storage, str(tmp_path), str(tmp_path / "no-model"))
+    ws = Workspace(tmp_path, storage)
+    ws.shard("a", [{"id": f"a-{i}", "text": t, "lang": "en"} for i, t in enumerate(wiki("en", 3))])
+    cfg = refresh_config(str(ws.root), ws.source, str(ws.output), *FAST, "refresh.dry_run=true")
+    throughput.record({"source": "maga bench (corpus stage, rewrite pass, CPU)",
+                       "model": "elsewhere/tiny-random", "hardware": throughput.hardware(),
+                       "tokens_per_s": 250.0, "ratio_pipeline_one_batch": 0.98},
+                      str(ws.root), storage)  # fmt: skip
+    ctx = RunContext.create(cfg, DAG_ID, "dry")
+    run_all(ctx, FakeSession())
+    plan = json.loads(Path(ctx.uri("report.json")).read_text())["cost_plan"]["plan"]
+    assert plan["throughput"]["source"].startswith("maga bench")
+    total = plan["total"]
+    assert total["worker_hours"] == round(total["completion_tokens"] / 250.0 / 3600, 4) > 0
+    assert "250.0 completion tokens/s (maga bench" in Path(ctx.uri("report.md")).read_text()
