@@ -22,8 +22,9 @@ import os
 import sys
 import time
 
-from maga.config import ConfigError
+from maga.config import ConfigError, load_config
 from maga.corpus.reader import CorpusError
+from maga.llm.jobs import keep_engines
 from maga.log import get_logger
 from maga.runs.context import RunConfigMismatch
 
@@ -41,7 +42,8 @@ def run_tool_models(config: str, overrides: list[str], run_id: str | None) -> st
     run_id = run_id or _new_run_id()
     ctx = start_run(config, overrides, run_id)
     try:
-        run_all(ctx)
+        with keep_engines(ctx.config.runner.keep_engines):
+            run_all(ctx)
     except Exception:
         print(
             f"maga: run {ctx.run_uri} stopped; finished steps are kept. After fixing the "
@@ -62,7 +64,8 @@ def run_corpus_refresh(
     ctx = start_run(config, [*overrides, *(["refresh.dry_run=true"] if dry_run else [])], run_id)
     complete = True
     try:
-        run_all(ctx)
+        with keep_engines(ctx.config.runner.keep_engines):
+            run_all(ctx)
     except RefreshIncomplete as exc:
         print(f"maga: {exc}", file=sys.stderr)
         complete = False
@@ -214,20 +217,25 @@ def main(argv: list[str] | None = None) -> int:
             from maga.runs.context import resolve_root
 
             began = time.perf_counter()
-            path = run_tool_models("demo", args.overrides, None)
-            _print_summary(path)
-            tool_s = time.perf_counter() - began
-            source = Path(resolve_root("var")) / "demo-corpus"
-            write_demo_shards(source)
-            print(f"\nCorpus refresh of {source} with the tool models just registered:")
-            refresh, complete = run_corpus_refresh(
-                "demo", [*args.overrides, f"refresh.source_uri={source}"], None
-            )
-            build_run_report(refresh[: -len("/summary.json")])
-            _print_summary(refresh)
+            keep = load_config("demo", args.overrides).runner.keep_engines
+            with keep_engines(keep) as pool:  # one teacher engine for both pipelines
+                path = run_tool_models("demo", args.overrides, None)
+                _print_summary(path)
+                tool_s = time.perf_counter() - began
+                source = Path(resolve_root("var")) / "demo-corpus"
+                write_demo_shards(source)
+                print(f"\nCorpus refresh of {source} with the tool models just registered:")
+                refresh, complete = run_corpus_refresh(
+                    "demo", [*args.overrides, f"refresh.source_uri={source}"], None
+                )
+                build_run_report(refresh[: -len("/summary.json")])
+                _print_summary(refresh)
+                starts, spawn, reused = pool.engine_starts, pool.spawn_seconds, pool.reused
             total_s = time.perf_counter() - began
             print(f"\nDemo pipelines took {total_s:.0f} s: maga_tool_models {tool_s:.0f} s, "
-                  f"maga_corpus_refresh {total_s - tool_s:.0f} s (stage times above)")  # fmt: skip
+                  f"maga_corpus_refresh {total_s - tool_s:.0f} s (stage times above); "
+                  f"{starts} engine starts took {spawn:.0f} s, {reused} calls reused a "
+                  f"running engine (runner.keep_engines={keep})")  # fmt: skip
             print(
                 "\nDemo models are a 135M teacher and students distilled from it: "
                 "their text is demo-model output, weak by design."
@@ -244,7 +252,6 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(uri)
         elif args.command == "audit":
-            from maga.config import load_config
             from maga.refresh.audit import audit, render_audit
             from maga.storage import Storage
 

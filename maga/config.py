@@ -466,6 +466,14 @@ class RefreshConfig(_Strict):
         return str(value) if isinstance(value, int) else value
 
 
+class RunnerConfig(_Strict):
+    # Engines the CLI runner (``maga run``, ``maga demo``) keeps alive across stages, so
+    # a model that several stages use starts once (maga.llm.jobs.EnginePool). 1: one
+    # engine at a time, reused while consecutive stages ask for the same model (what one
+    # GPU holds). Airflow tasks run in processes of their own and start their own engines.
+    keep_engines: int = Field(1, ge=1)
+
+
 class MagaConfig(_Strict):
     profile: str = "custom"
     demo_models: bool = True  # marks every shown model text as demo-model output
@@ -481,6 +489,7 @@ class MagaConfig(_Strict):
     gates: GateThresholds = Field(default_factory=GateThresholds)
     report: ReportConfig = Field(default_factory=ReportConfig)
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @model_validator(mode="after")
     def _lora(self) -> MagaConfig:

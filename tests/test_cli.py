@@ -61,3 +61,48 @@ def test_summary_prints_stages_and_gates(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "too_short" in out and "FAILED" in out and "rows 4 < 16" in out
     assert "demo-model output" in out
+
+
+def test_runner_keeps_engines_across_stages_and_both_demo_pipelines(tmp_path, monkeypatch, capsys):
+    """``maga run`` wraps every stage in one engine pool sized by ``runner.keep_engines``;
+    ``maga demo`` spans both pipelines with one pool (the engines themselves: tests/llm)."""
+    import maga.cli as cli
+    import maga.pipelines.tool_models as tool_models
+    import maga.refresh.pipeline as refresh
+    from maga.llm import jobs
+
+    seen = []
+
+    def record(ctx, *args, **kwargs):
+        seen.append((jobs._POOL, jobs._POOL.keep if jobs._POOL else None))
+        return {}
+
+    monkeypatch.setattr(tool_models, "run_all", record)
+    monkeypatch.setattr(refresh, "run_all", record)
+    monkeypatch.setattr(cli, "_print_summary", lambda path: None)
+    root = f"storage.root={tmp_path}"
+    assert main(["run", "tool-models", "--config", "tiny", "--set", root,
+                 "--set", "runner.keep_engines=3"]) == 0  # fmt: skip
+    assert main(["run", "corpus-refresh", "--config", "tiny", "--set", root]) == 0
+    assert [keep for _, keep in seen] == [3, 1] and jobs._POOL is None
+    assert main(["run", "tool-models", "--config", "tiny", "--set", "runner.keep_engines=0"]) == 2
+    assert "runner.keep_engines" in capsys.readouterr().err
+
+    seen.clear()
+
+    def tool_run(*args):
+        record(None)
+        return "x/summary.json"
+
+    def refresh_run(*args):
+        record(None)
+        return "y/summary.json", True
+
+    monkeypatch.setattr(cli, "run_tool_models", tool_run)
+    monkeypatch.setattr(cli, "run_corpus_refresh", refresh_run)
+    monkeypatch.setattr("maga.demo.write_demo_shards", lambda folder: [])
+    monkeypatch.setattr(tool_models, "build_run_report", lambda uri: None)
+    assert main(["demo"]) == 0
+    (pool_a, keep_a), (pool_b, _) = seen
+    assert pool_a is pool_b and keep_a == 5  # one pool, sized by the demo profile
+    assert "0 engine starts took 0 s" in capsys.readouterr().out and jobs._POOL is None

@@ -35,6 +35,8 @@ def _share(derived: Path, shared: Path) -> Path:
 
 
 class TrainSLMStage:
+    uses_accelerator = True  # kept engines end first on a GPU (run_stage)
+
     def __init__(self, kind: str) -> None:
         if kind not in ("ga", "reform"):
             raise ValueError(f"unknown SLM kind {kind!r}")

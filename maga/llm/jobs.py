@@ -173,11 +173,19 @@ def bench_figures(results: list[GenResult], seconds: float) -> dict[str, Any]:
 def run_generation(
     spec: ModelSpec, requests: list[GenRequest], bench: BenchSpec | None = None
 ) -> JobOutcome:
+    """``requests`` through the model of ``spec``: an engine process of its own, or one
+    the runner keeps (:func:`keep_engines`); then the ``bench`` decode on that engine."""
     if spec.backend == "openai":
         return _run_http(spec, requests, bench)
     if spec.backend != "vllm":
         raise ValueError(f"unknown backend {spec.backend!r}")
-    return _run_subprocess(spec, requests, bench)
+    if _POOL is None:
+        return _run_subprocess(spec, requests, bench)
+    outcome = _POOL.generate(spec, requests)
+    if bench:  # timed inside the engine process, like the one-shot worker's
+        b = _POOL.generate(spec, bench_requests(requests, bench), one_call=True)
+        outcome.bench = bench_figures(b.results, b.usage.seconds)
+    return outcome
 
 
 def _run_http(spec: ModelSpec, requests: list[GenRequest], bench: BenchSpec | None) -> JobOutcome:
@@ -538,3 +546,171 @@ class EngineSession:
         """End the engine process and remove the exchange folder."""
         self._stop()
         self._tmp.cleanup()
+
+
+class EnginePool:
+    """Engines kept alive across the stages of one runner process.
+
+    ``maga run`` and ``maga demo`` run every stage in one process. Inside
+    :func:`keep_engines`, a stage that asks for an engine gets the one an earlier stage
+    started for the same model, engine settings and seed, while it is kept: the teacher
+    starts once for labeling, rewriting and every judge, not once per stage. At most
+    ``keep`` engines live at once (each holds its weights and KV cache); starting one
+    more ends the one used longest ago. Every engine is deterministic (per-request
+    seeds), so a request's output does not depend on which stage started its engine.
+    Airflow runs each task in a process of its own, where no pool is active and each
+    stage starts and ends its own engine, as before.
+    """
+
+    def __init__(self, keep: int) -> None:
+        if keep < 1:
+            raise ValueError(f"an engine pool keeps at least 1 engine, got {keep}")
+        self.keep = keep
+        self._sessions: dict[str, EngineSession] = {}  # least recently used first
+        self._ended = {"engine_starts": 0, "startup_seconds": 0.0, "spawn_seconds": 0.0}
+        self.reused = 0  # calls served by an engine an earlier call started
+
+    def _total(self, name: str) -> Any:
+        return self._ended[name] + sum(getattr(s, name) for s in self._sessions.values())
+
+    @property
+    def engine_starts(self) -> int:
+        return self._total("engine_starts")
+
+    @property
+    def startup_seconds(self) -> float:
+        return self._total("startup_seconds")
+
+    @property
+    def spawn_seconds(self) -> float:
+        return self._total("spawn_seconds")
+
+    def session_for(self, spec: ModelSpec) -> EngineSession:
+        """The session holding ``spec``'s engine (started on its first call), now the most
+        recently used; the least recently used one ends when the pool is full."""
+        key = EngineSession._engine_key(spec)
+        session = self._sessions.pop(key, None)
+        if session is not None and session.worker_pid is not None:
+            self.reused += 1
+            log.info("%s: engine kept from an earlier call (%d of %d kept)", spec.label,
+                     len(self._sessions) + 1, self.keep)  # fmt: skip
+        elif session is None:
+            while len(self._sessions) >= self.keep:
+                self._end(next(iter(self._sessions)))
+            session = EngineSession(deterministic=True)
+        self._sessions[key] = session
+        return session
+
+    def _end(self, key: str) -> None:
+        session = self._sessions.pop(key)
+        for name in self._ended:
+            self._ended[name] += getattr(session, name)
+        session.close()
+
+    def generate(
+        self, spec: ModelSpec, requests: list[GenRequest], one_call: bool = False
+    ) -> JobOutcome:
+        if spec.backend != "vllm":  # HTTP: no engine to keep
+            return _run_http(spec, requests, None)
+        return self.session_for(spec).generate(spec, requests, one_call)
+
+    def stream(
+        self, spec: ModelSpec, groups: Iterable[tuple[int, list[GenRequest]]]
+    ) -> Iterator[tuple[int, JobOutcome]]:
+        if spec.backend != "vllm":
+            for group, requests in groups:
+                yield group, _run_http(spec, requests, None)
+            return
+        yield from self.session_for(spec).stream(spec, groups)
+
+    def close(self) -> None:
+        """End every kept engine."""
+        while self._sessions:
+            self._end(next(iter(self._sessions)))
+
+
+class PooledSession:
+    """What a stage holds while a pool is active: the pool's calls and counters, and a
+    ``close`` that leaves the engines to the pool (it ends them when its scope ends)."""
+
+    def __init__(self, pool: EnginePool) -> None:
+        self.pool = pool
+
+    def __enter__(self) -> PooledSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def generate(
+        self, spec: ModelSpec, requests: list[GenRequest], one_call: bool = False
+    ) -> JobOutcome:
+        return self.pool.generate(spec, requests, one_call)
+
+    def stream(
+        self, spec: ModelSpec, groups: Iterable[tuple[int, list[GenRequest]]]
+    ) -> Iterator[tuple[int, JobOutcome]]:
+        return self.pool.stream(spec, groups)
+
+    @property
+    def engine_starts(self) -> int:
+        return self.pool.engine_starts
+
+    @property
+    def startup_seconds(self) -> float:
+        return self.pool.startup_seconds
+
+    @property
+    def spawn_seconds(self) -> float:
+        return self.pool.spawn_seconds
+
+    def close(self) -> None:
+        pass
+
+
+_POOL: EnginePool | None = None
+
+
+@contextlib.contextmanager
+def keep_engines(keep: int) -> Iterator[EnginePool]:
+    """Within this block, stages of this process share engines (:class:`EnginePool`);
+    every engine ends when the block does. Inside an active block, the outer pool goes
+    on serving (and keeps its size). Start it from the thread the stages run in: an
+    engine process dies with the thread that started it (``lifecycle.py``)."""
+    global _POOL
+    if _POOL is not None:
+        yield _POOL
+        return
+    pool = EnginePool(keep)
+    _POOL = pool
+    try:
+        yield pool
+    finally:
+        _POOL = None
+        pool.close()
+
+
+def accelerator_visible() -> bool:
+    """A GPU this process can use: kept engines would hold memory a training stage needs
+    there. On a CPU build engines and training share host memory, which
+    ``runner.keep_engines`` sizes."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def release_engines(why: str) -> None:
+    """End every engine the active pool keeps (a later call starts what it needs again);
+    nothing to do without a pool."""
+    if _POOL is not None and _POOL._sessions:
+        log.info("%s: ending %d kept engine(s) to free the accelerator", why,
+                 len(_POOL._sessions))  # fmt: skip
+        _POOL.close()
+
+
+def open_session() -> EngineSession | PooledSession:
+    """An engine session for one stage: the active pool's, else one of its own (the
+    caller closes either way; closing a pooled one leaves its engines to the pool)."""
+    return PooledSession(_POOL) if _POOL is not None else EngineSession()

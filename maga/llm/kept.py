@@ -15,7 +15,7 @@ from dataclasses import asdict
 
 from maga.jsonl import iter_jsonl, write_jsonl
 from maga.llm.base import GenRequest, GenResult, UsageCounter
-from maga.llm.jobs import EngineSession, JobOutcome, ModelSpec
+from maga.llm.jobs import JobOutcome, ModelSpec, open_session
 from maga.log import get_logger
 from maga.storage import Storage, join_uri
 
@@ -49,7 +49,7 @@ def generate_kept(storage: Storage, folder: str, spec: ModelSpec, requests: list
     usage, startup = UsageCounter(), 0.0
     usage.add([r for results in done.values() for r in results], 0.0)
     if todo:
-        session = EngineSession()
+        session = open_session()
         try:
             groups = ((i, requests[i * chunk : (i + 1) * chunk]) for i in todo)
             for i, outcome in session.stream(spec, groups):

@@ -19,6 +19,7 @@ class QuantizeStage:
     name = "quantize"
     reads = ("train_ga_slm/_SUCCESS", "train_reformulation_slm/_SUCCESS")
     writes = ("quantize/ga_slm/", "quantize/reformulation_slm/")
+    uses_accelerator = True  # kept engines end first on a GPU (run_stage)
 
     def run(self, ctx: RunContext) -> StageStats:
         from maga.quantize.quantize import quantize_model

@@ -14,7 +14,7 @@ from typing import Any
 
 from maga.config import MagaConfig, load_config
 from maga.gates.core import GateFailed
-from maga.llm.jobs import EngineSession
+from maga.llm.jobs import EngineSession, open_session
 from maga.log import get_logger
 from maga.runs.context import RunContext
 from maga.runs.stage import run_stage
@@ -162,7 +162,7 @@ def finish(ctx: RunContext) -> dict[str, Any]:
 def run_all(ctx: RunContext, session: EngineSession | None = None) -> dict[str, Any]:
     """Every step in order in this process, one engine process for all shards."""
     own = session is None
-    session = session or EngineSession()
+    session = session or open_session()
     try:
         for shard in discover(ctx):
             for step in SHARD_STEPS:

@@ -35,7 +35,7 @@ from typing import Any
 from maga.config import MagaConfig
 from maga.jsonl import iter_jsonl
 from maga.llm.base import GenRequest, UsageCounter
-from maga.llm.jobs import EngineSession, ModelSpec
+from maga.llm.jobs import EngineSession, ModelSpec, open_session
 from maga.llm.models import student_spec
 from maga.log import get_logger
 from maga.megadocs.passages import insert_points
@@ -299,7 +299,7 @@ def _reformulate(w: ShardWork) -> dict[str, Any]:
     n_chunks, label = gate["chunks"], f"reformulate {shard['key']}"
     specs = model_specs(ctx)
     own = session is None
-    session = session or EngineSession()
+    session = session or open_session()
     began, starts_before = time.perf_counter(), session.engine_starts
     startup_before, new_chunks = session.startup_seconds, 0
     spawn_before = getattr(session, "spawn_seconds", 0.0)

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from maga.jsonl import iter_jsonl, write_jsonl
 from maga.judging.judge import score_histogram
-from maga.llm.jobs import EngineSession
+from maga.llm.jobs import EngineSession, open_session
 from maga.llm.models import teacher_spec
 from maga.log import get_logger
 from maga.operations import JUDGE, JUDGE_RATIONALE
@@ -189,7 +189,7 @@ def _validate(w: ShardWork) -> dict[str, Any]:
     judge: dict[str, Any] = {"requested": 0, "judged": 0, "low_scores": 0, "histogram": {}}
     if sample:
         own = session is None
-        session = session or EngineSession()
+        session = session or open_session()
         try:
             judge = judge_sample(ctx, paths, gate_in["chunks"], sample, session)
         finally:

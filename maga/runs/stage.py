@@ -82,6 +82,9 @@ class Stage(Protocol):
     name: str
     reads: tuple[str, ...]  # paths relative to the run folder
     writes: tuple[str, ...]
+    # Optional (default False): the stage computes on the accelerator itself (training,
+    # quantization), so engines the runner keeps (maga.llm.jobs.keep_engines) end first.
+    # uses_accelerator: bool
 
     def run(self, ctx: RunContext) -> StageStats: ...
 
@@ -104,6 +107,11 @@ def run_stage(ctx: RunContext, stage: Stage) -> dict[str, Any]:
             "(did the upstream task finish?)"
         )
     log.info("%s: starting (reads %s)", stage.name, ", ".join(stage.reads) or "source corpus")
+    if getattr(stage, "uses_accelerator", False):
+        from maga.llm import jobs
+
+        if jobs.accelerator_visible():
+            jobs.release_engines(stage.name)
     began = time.perf_counter()
     stats = stage.run(ctx).as_dict()
     stats["seconds"] = round(time.perf_counter() - began, 3)
