@@ -11,8 +11,8 @@ from typing import Any
 
 from maga.judging.judge import judge_rewrites, score_histogram, share_at_least
 from maga.labeling.common import record_usage
-from maga.llm.jobs import BenchSpec, run_generation
-from maga.llm.models import student_spec
+from maga.llm.jobs import BenchSpec, prepare_engines, run_generation
+from maga.llm.models import student_spec, teacher_spec
 from maga.operations import GA, REWRITE, truncate
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats
@@ -48,7 +48,10 @@ def evaluate_students(
         GA.request(cfg, d["id"], truncate(d["text"], cfg.generation.max_input_chars)[0])
         for d in docs
     ]
-    ga_out = run_generation(student_spec(cfg, ga_dir, f"ga_slm{tag}"), ga_reqs, bench)
+    ga_spec = student_spec(cfg, ga_dir, f"ga_slm{tag}")
+    rw_spec = student_spec(cfg, reform_dir, f"reform_slm{tag}")
+    prepare_engines([ga_spec, rw_spec, teacher_spec(cfg)])  # side by side, when kept
+    ga_out = run_generation(ga_spec, ga_reqs, bench)
     record_usage(stats, f"ga_slm{tag}", ga_out)
     ga_rows = [
         {"id": d["id"], **GA.row(res, cfg.generation.pairs_per_doc), "raw": res.text[:500]}
@@ -70,7 +73,7 @@ def evaluate_students(
         )
         for it in items
     ]
-    rw_out = run_generation(student_spec(cfg, reform_dir, f"reform_slm{tag}"), rw_reqs, bench)
+    rw_out = run_generation(rw_spec, rw_reqs, bench)
     record_usage(stats, f"reform_slm{tag}", rw_out)
     slm_items = []
     for it, res in zip(items, rw_out.results, strict=True):

@@ -295,6 +295,8 @@ class EngineSession:
         self._tail: list[str] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="maga-session-")
         self._calls = 0
+        self._launch: tuple[str, float] = ("", 0.0)  # label and start time of the launch
+        self._unreported = 0.0  # start-up seconds no call has returned yet
 
     def __enter__(self) -> EngineSession:
         return self
@@ -321,9 +323,9 @@ class EngineSession:
         if not requests:
             return JobOutcome([], UsageCounter())
         key = self._engine_key(spec)
-        startup = 0.0
         if self._proc is None or key != self._key or self._proc.poll() is not None:
-            startup = self._start(spec, key)
+            self._start(spec)
+        startup, self._unreported = self._unreported, 0.0  # also a start made in advance
         self._calls += 1
         job = Path(self._tmp.name)
         req_path, res_path = job / f"req-{self._calls}.jsonl", job / f"res-{self._calls}.jsonl"
@@ -402,9 +404,9 @@ class EngineSession:
             req_path.unlink()
             return
         key = self._engine_key(spec)
-        startup = 0.0
         if self._proc is None or key != self._key or self._proc.poll() is not None:
-            startup = self._start(spec, key)
+            self._start(spec)
+        startup, self._unreported = self._unreported, 0.0
         command = {"op": "stream", "label": spec.label, "requests": str(req_path),
                    "results_dir": str(out_dir)}  # fmt: skip
         if spec.lora is not None:
@@ -453,9 +455,16 @@ class EngineSession:
         req_path.unlink(missing_ok=True)
         out_dir.rmdir()
 
-    def _start(self, spec: ModelSpec, key: str) -> float:
+    def _start(self, spec: ModelSpec) -> float:
+        self.launch(spec)
+        return self.wait_ready()
+
+    def launch(self, spec: ModelSpec) -> None:
+        """Start the engine process for ``spec`` and return at once (``wait_ready`` waits
+        for its engine): several sessions can start their engines side by side."""
         import threading
 
+        key = self._engine_key(spec)
         self._stop()
         spec_path = Path(self._tmp.name) / "spec.json"
         spec_path.write_text(json.dumps({**asdict(spec), "deterministic": self.deterministic}))
@@ -479,8 +488,13 @@ class EngineSession:
         self._reply = LineReader(read_fd)
         self._key = key
         self._tail = []
-        label = spec.label
-        threading.Thread(target=self._pump, args=(proc, label), daemon=True).start()
+        self._launch = (spec.label, began)
+        threading.Thread(target=self._pump, args=(proc, spec.label), daemon=True).start()
+
+    def wait_ready(self) -> float:
+        """Wait for the engine ``launch`` started; its start-up seconds."""
+        proc, (label, began) = self._proc, self._launch
+        assert proc is not None
         try:  # the worker says "ready" once its engine is up
             line = self._reply.readline(self.start_timeout_s, lambda: proc.poll() is None)
         except ReadTimeout:
@@ -501,6 +515,7 @@ class EngineSession:
             self._stop(force=True)
             raise GenerationJobError(f"{label}: engine failed to start: {ready.get('error')}")
         startup = float(ready.get("startup_seconds") or 0.0)
+        self._unreported = startup
         self.engine_starts += 1
         self.startup_seconds += startup
         self.spawn_seconds += time.perf_counter() - began
@@ -584,6 +599,38 @@ class EnginePool:
     @property
     def spawn_seconds(self) -> float:
         return self._total("spawn_seconds")
+
+    def prepare(self, specs: list[ModelSpec]) -> None:
+        """Start the engines of ``specs`` that are not running, side by side (most of a
+        start is one process importing and allocating; two overlap well), so a stage
+        that needs several models waits for the slowest start, not for their sum.
+        Engines the pool cannot keep all at once are left to start when asked for."""
+        todo: dict[str, ModelSpec] = {}
+        for spec in specs:
+            key = EngineSession._engine_key(spec)
+            if spec.backend != "vllm" or key in todo:
+                continue
+            kept = self._sessions.get(key)
+            if kept is None or kept.worker_pid is None:
+                todo[key] = spec
+        if len(todo) < 2 or len(todo) > self.keep:
+            return
+        launched = []
+        for key, spec in todo.items():
+            session = self.session_for(spec)  # evicts the least recently used if full
+            session.launch(spec)
+            launched.append((session, key))
+        log.info("starting %d engines side by side: %s", len(launched),
+                 ", ".join(s.label for s in todo.values()))  # fmt: skip
+        failed = None
+        for session, key in launched:
+            try:
+                session.wait_ready()
+            except GenerationJobError as exc:  # the stage's own call reports it again
+                failed = failed or exc
+                self._end(key)
+        if failed is not None:
+            log.warning("an engine started side by side failed: %s", failed)
 
     def session_for(self, spec: ModelSpec) -> EngineSession:
         """The session holding ``spec``'s engine (started on its first call), now the most
@@ -708,6 +755,13 @@ def release_engines(why: str) -> None:
         log.info("%s: ending %d kept engine(s) to free the accelerator", why,
                  len(_POOL._sessions))  # fmt: skip
         _POOL.close()
+
+
+def prepare_engines(specs: list[ModelSpec]) -> None:
+    """Start the engines a stage is about to use side by side, when the runner keeps
+    engines (:meth:`EnginePool.prepare`); without a pool each starts when first used."""
+    if _POOL is not None:
+        _POOL.prepare(specs)
 
 
 def open_session() -> EngineSession | PooledSession:

@@ -35,7 +35,7 @@ from typing import Any
 from maga.config import MagaConfig
 from maga.jsonl import iter_jsonl
 from maga.llm.base import GenRequest, UsageCounter
-from maga.llm.jobs import EngineSession, ModelSpec, open_session
+from maga.llm.jobs import EngineSession, ModelSpec, open_session, prepare_engines
 from maga.llm.models import student_spec
 from maga.log import get_logger
 from maga.megadocs.passages import insert_points
@@ -300,6 +300,7 @@ def _reformulate(w: ShardWork) -> dict[str, Any]:
     specs = model_specs(ctx)
     own = session is None
     session = session or open_session()
+    prepare_engines(list(specs.values()))  # both SLMs side by side, when the runner keeps engines
     began, starts_before = time.perf_counter(), session.engine_starts
     startup_before, new_chunks = session.startup_seconds, 0
     spawn_before = getattr(session, "spawn_seconds", 0.0)

@@ -141,3 +141,23 @@ def test_a_training_stage_ends_kept_engines_only_where_a_gpu_holds_them(tmp_path
         assert not _alive(pid)  # on a GPU the kept engine ends before training
         pool.generate(a, _requests(1))  # and the next call starts it again
         assert pool.engine_starts == 2
+
+
+@pytest.mark.timeout(300)
+def test_prepare_starts_a_stages_engines_side_by_side():
+    from maga.llm.jobs import prepare_engines
+
+    a, b, c = _spec("a", 1), _spec("b", 2), _spec("c", 3)
+    prepare_engines([a, b])  # no pool: nothing starts
+    with keep_engines(2) as pool:
+        pool.prepare([a, b, c])  # more than the pool keeps: left to start when asked
+        pool.prepare([a])  # one engine: nothing to overlap
+        assert pool.engine_starts == 0
+        prepare_engines([a, b, a])
+        assert pool.engine_starts == 2
+        assert all(_alive(pool.session_for(s).worker_pid) for s in (a, b))
+        first = pool.generate(a, _requests(2))
+        assert first.startup_seconds > 0  # the start made in advance is reported once
+        assert pool.generate(a, _requests(2)).startup_seconds == 0.0
+        assert pool.engine_starts == 2
+        assert len(pool.generate(b, _requests(3)).results) == 3

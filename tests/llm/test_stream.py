@@ -4,6 +4,8 @@ The window must not change a single output (per-request seeds, deterministic mod
 too-long prompt must come back as an error result, and a session stream must answer
 each group with exactly its own results, empty groups included."""
 
+import os
+
 import pytest
 
 from maga.config import VLLMEngineConfig
@@ -28,7 +30,19 @@ def _requests(n: int, prefix: str = "") -> list[GenRequest]:
     ]
 
 
+@pytest.fixture
+def own_environment():
+    """The backend and vLLM set variables in their process, here the test's (e.g.
+    VLLM_ENABLE_V1_MULTIPROCESSING=0, LD_PRELOAD); later tests' engine workers must not
+    inherit them, so the whole environment comes back afterwards."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.mark.timeout(300)
+@pytest.mark.usefixtures("own_environment")
 def test_window_changes_no_output_and_keeps_errors():
     from maga.llm.vllm_backend import VLLMBackend
 
