@@ -234,8 +234,9 @@ def main(argv: list[str] | None = None) -> int:
             total_s = time.perf_counter() - began
             print(f"\nDemo pipelines took {total_s:.0f} s: maga_tool_models {tool_s:.0f} s, "
                   f"maga_corpus_refresh {total_s - tool_s:.0f} s (stage times above); "
-                  f"{starts} engine starts took {spawn:.0f} s, {reused} calls reused a "
-                  f"running engine (runner.keep_engines={keep})")  # fmt: skip
+                  f"{starts} engine starts ({spawn:.0f} s summed over engines; side-by-side "
+                  f"starts overlap), {reused} calls reused a running engine "
+                  f"(runner.keep_engines={keep})")  # fmt: skip
             print(
                 "\nDemo models are a 135M teacher and students distilled from it: "
                 "their text is demo-model output, weak by design."

@@ -105,4 +105,4 @@ def test_runner_keeps_engines_across_stages_and_both_demo_pipelines(tmp_path, mo
     assert main(["demo"]) == 0
     (pool_a, keep_a), (pool_b, _) = seen
     assert pool_a is pool_b and keep_a == 5  # one pool, sized by the demo profile
-    assert "0 engine starts took 0 s" in capsys.readouterr().out and jobs._POOL is None
+    assert "0 engine starts (0 s summed" in capsys.readouterr().out and jobs._POOL is None
