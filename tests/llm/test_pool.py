@@ -3,8 +3,6 @@
 least recently used one ends when the pool is full, nothing outlives the block, and a
 pooled engine answers exactly as a stage's own engine would."""
 
-import os
-
 import pytest
 
 from maga.config import VLLMEngineConfig
@@ -90,8 +88,9 @@ def test_pool_reuses_evicts_and_ends_every_engine():
         pool.generate(a, reqs[:1])  # a is now the most recently used
         pool.generate(c, reqs[:1])
         assert pool.engine_starts == 3 and not _alive(pid_b) and _alive(pid_a)
-        engines = descendants(os.getpid())
-        assert engines
+        workers = {pool.session_for(s).worker_pid for s in (a, c)}  # the two kept
+        engines = workers.union(*(descendants(w) for w in workers))
+        assert None not in workers and all(_alive(p) for p in workers)
     assert not any(_alive(p) for p in engines)  # the block's end ends every engine
     assert pool.engine_starts == 3 and pool.spawn_seconds >= pool.startup_seconds > 0
 
