@@ -45,6 +45,8 @@ SETTINGS = load_config(PROFILE).refresh
 # Same identity as in maga_tool_models.py: its register task emits this Asset's events.
 TOOL_MODELS_ASSET = Asset(name="maga_tool_models", uri="maga://registry/tool-models")
 CORPUS_ASSET = Asset(name="maga_corpus", uri="maga://corpus/refresh")
+# Same identity as in maga_mix_eval.py, which it schedules: export_mix emits its events.
+MIX_ASSET = Asset(name="maga_mix", uri="maga://corpus/mixes")
 SHARD_STEPS = ("gate_shard", "reformulate_shard", "clean_shard", "validate_shard")
 MODEL_STEPS = ("reformulate_shard", "validate_shard")  # load a model: model queue and pool
 
@@ -175,11 +177,11 @@ def maga_corpus_refresh():
 
         return publish_task(run_uri, context, CORPUS_ASSET)
 
-    @task
+    @task(outlets=[MIX_ASSET])
     def export_mix(run_uri: str, **context) -> dict:
         from maga.pipelines.corpus_refresh import export_mix_task
 
-        return export_mix_task(run_uri, context)
+        return export_mix_task(run_uri, context, MIX_ASSET)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)  # the verdict: says why whatever happened
     def finish(run_uri: str, **context) -> dict:

@@ -61,3 +61,12 @@ STAGE_LABELS: dict[str, str] = {s.folder: s.label or s.folder for s in STEPS if 
 REFRESH_SHARD_STEPS = ("gate", "reformulate", "clean", "validate")
 REFRESH_STAGE_ORDER = ("discover", "gate_input", "reformulate", "clean", "validate",
                        "publish", "export_mix", "audit")  # fmt: skip
+
+
+# --- maga_mix_eval ------------------------------------------------------------------------
+# prepare_run -> plan -> train (mapped over the plan's arms; folder train_<arm>) -> summarise
+MIX_EVAL_STEPS: tuple[Step, ...] = (
+    Step("plan", "stage", ("prepare_run",), "plan", "plan: recipes, held-out set"),
+    Step("train", "stage", ("plan",), "train_", "train proxies (one folder per arm)"),
+    Step("summarise", "stage", ("train",), "results", "results, report, registry"),
+)  # fmt: skip

@@ -73,10 +73,19 @@ def publish_task(run_uri: str, context: dict[str, Any], asset: Any = None) -> di
     return {k: stats.get(k) for k in ("docs_in", "docs_out", "rows_published", "dry_run")}
 
 
-def export_mix_task(run_uri: str, context: dict[str, Any]) -> dict[str, Any]:
+def export_mix_task(run_uri: str, context: dict[str, Any], asset: Any = None) -> dict[str, Any]:
+    """The mix manifests; the mix Asset event (which schedules ``maga_mix_eval``) names
+    the published corpus, the recipes written and this run."""
     from maga.refresh.pipeline import export_mix
 
     stats = guarded(lambda: export_mix(_ctx(run_uri, context)), run_uri, context)
+    if asset is not None and stats.get("artifacts"):
+        from maga.refresh.discover import read_plan
+
+        context["outlet_events"][asset].extra = {
+            "output": read_plan(_ctx(run_uri, context))["output"], "recipes": sorted(stats["artifacts"]),
+            "run_uri": run_uri,
+        }  # fmt: skip
     return {"written": stats.get("artifacts", {}), "skipped": stats.get("skipped", {})}
 
 
