@@ -61,6 +61,7 @@ def test_wiring_and_mapping_over_shards(monkeypatch):
     assert publish.trigger_rule == "all_done"  # stopped shards do not block the others
     assert [a.name for a in publish.outlets] == ["maga_corpus"]
     assert dag.get_task("export_mix").upstream_task_ids == {"publish", "prepare_run"}
+    assert [a.name for a in dag.get_task("export_mix").outlets] == ["maga_mix"]  # mix eval
     assert dag.get_task("finish").upstream_task_ids == {"export_mix", "prepare_run"}
     assert dag.get_task("finish").trigger_rule == "all_done"  # the verdict runs in any case
     for task in dag.tasks:
