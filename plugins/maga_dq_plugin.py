@@ -1,9 +1,10 @@
 """Airflow 3 plugin: a "Data quality" view of the MAGA pipelines inside the Airflow UI.
 
-A FastAPI app mounted at ``/maga-dq`` lists the runs of both MAGA DAGs with their gate
+A FastAPI app mounted at ``/maga-dq`` lists the runs of the MAGA DAGs with their gate
 status and serves each run's ``report.html`` and great-expectations Data Docs. Two
 external views put it in the UI: a "Data quality" entry in the navigation, and a
-"Data quality report" tab on every DAG run page.
+"Data quality report" tab on every DAG run page, and a "Mix evaluation" tab
+(``maga_mix_eval``'s report; on a refresh run, the evaluations of its mixes).
 
 Every route needs the caller's Airflow login (the UI's ``_token`` cookie or a
 ``Bearer`` token, checked by Airflow's own ``get_user``) and read access to the DAG's
@@ -30,7 +31,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 URL_PREFIX = "/maga-dq"
-DAG_IDS = ("maga_tool_models", "maga_corpus_refresh")
+DAG_IDS = ("maga_tool_models", "maga_corpus_refresh", "maga_mix_eval")
+MIX_EVAL_DAG, MIX_EVAL_PAGE = "maga_mix_eval", "mix_eval.html"  # its own report page
 PREPARE_TASK = "prepare_run"  # its return value is the run folder's URI
 MAX_RUNS = 100
 BUILD_TIMEOUT_S = int(os.environ.get("MAGA_REPORT_BUILD_TIMEOUT", "900"))
@@ -357,6 +359,8 @@ def report_page(dag_id: str, run_id: str, user: User, rebuild: bool = False) -> 
     run_uri = run_folder(dag_id, run_id)
     if _read_summary(_storage(), run_uri) is None:
         return _no_summary_page(dag_id, run_id, run_uri)
+    if dag_id == MIX_EVAL_DAG:  # written by the run itself; `maga report` is for data quality
+        return RedirectResponse(MIX_EVAL_PAGE)
     try:
         ensure_report(run_uri, rebuild=rebuild)
     except Exception as exc:
@@ -364,6 +368,42 @@ def report_page(dag_id: str, run_id: str, user: User, rebuild: bool = False) -> 
                 f"<pre>{html.escape(str(exc))}</pre>")  # fmt: skip
         return HTMLResponse(page, status_code=500)
     return _serve(run_uri, "report.html")
+
+
+@app.get("/runs/{dag_id}/{run_id}/mix_eval.html")
+def mix_eval_page(dag_id: str, run_id: str, user: User) -> Response:
+    """The "Mix evaluation" tab: a maga_mix_eval run's report; on another run, the
+    evaluations (registry of evaluations) of the mixes that run published."""
+    _require_dag(user, dag_id)
+    run_uri = run_folder(dag_id, run_id)
+    if dag_id == MIX_EVAL_DAG:
+        if _read_summary(_storage(), run_uri) is None:
+            return _no_summary_page(dag_id, run_id, run_uri)
+        return _serve(run_uri, MIX_EVAL_PAGE)
+    from maga.runs.context import safe_run_id
+    from maga.storage import join_uri
+
+    storage, found = _storage(), []
+    registry = join_uri(storage_root(), "evaluations", "mix_eval")
+    for info in storage.list(registry, suffixes=("result.json",)):
+        try:
+            result = storage.read_json(info.uri)
+        except Exception:
+            continue
+        made_by = (result.get("data") or {}).get("refresh", {}).get("run_ids", [])
+        if run_id in made_by or safe_run_id(run_id) in made_by:
+            found.append(result)
+    links = "".join(
+        f'<li><a href="{URL_PREFIX}/runs/{MIX_EVAL_DAG}/{quote(r["run_id"], safe="")}/'
+        f'{MIX_EVAL_PAGE}">{html.escape(r["run_id"])}</a> ({html.escape(r["created_at"])}, '
+        f"fingerprint {html.escape(r['fingerprint'])})</li>"
+        for r in sorted(found, key=lambda r: r.get("created_at", ""), reverse=True)
+    )
+    body = (f"<!DOCTYPE html><title>Mix evaluation</title>{_STYLE}<h1>Mix evaluation</h1>"
+            + (f"<p>Evaluations of the mixes this run published:</p><ul>{links}</ul>" if links
+               else "<p class='m'>No mix evaluation of data from this run yet (the "
+               "maga_mix_eval DAG runs when a corpus refresh exports mixes).</p>"))  # fmt: skip
+    return HTMLResponse(body, headers=SAFE_HEADERS)
 
 
 def _task_states(dag_id: str, run_id: str) -> list[dict[str, Any]]:
@@ -447,5 +487,11 @@ class MagaDataQualityPlugin(AirflowPlugin):
             "href": f"{_base_path()}{URL_PREFIX}/runs/{{DAG_ID}}/{{RUN_ID}}/report.html",
             "destination": "dag_run",
             "url_route": "data-quality-report",
+        },
+        {
+            "name": "Mix evaluation",
+            "href": f"{_base_path()}{URL_PREFIX}/runs/{{DAG_ID}}/{{RUN_ID}}/{MIX_EVAL_PAGE}",
+            "destination": "dag_run",
+            "url_route": "mix-evaluation",
         },
     ]

@@ -133,9 +133,37 @@ def test_plugin_registers_the_app_and_two_ui_entries() -> None:
     plugin = dq.MagaDataQualityPlugin
     (entry,) = plugin.fastapi_apps
     assert entry["url_prefix"] == "/maga-dq" and entry["app"] is dq.app
-    views = {v["destination"]: v for v in plugin.external_views}
-    assert views["nav"]["name"] == "Data quality" and views["nav"]["href"] == "maga-dq/"
-    assert views["dag_run"]["href"].endswith("/maga-dq/runs/{DAG_ID}/{RUN_ID}/report.html")
+    views = {v["name"]: v for v in plugin.external_views}
+    assert views["Data quality"]["destination"] == "nav"
+    assert views["Data quality"]["href"] == "maga-dq/"
+    report, mix = views["Data quality report"], views["Mix evaluation"]
+    assert report["destination"] == mix["destination"] == "dag_run"
+    assert report["href"].endswith("/maga-dq/runs/{DAG_ID}/{RUN_ID}/report.html")
+    assert mix["href"].endswith("/maga-dq/runs/{DAG_ID}/{RUN_ID}/mix_eval.html")
+
+
+def test_mix_evaluation_tab(client: TestClient, root: Path, monkeypatch) -> None:
+    """A maga_mix_eval run's tab is its own report; a refresh run's lists the
+    evaluations of the mixes it made (from the registry of evaluations)."""
+    monkeypatch.setattr(dq, "_authorized_dags", lambda user: set(dq.DAG_IDS))
+    run = root / "runs" / "maga_mix_eval" / "ev1"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({"stages": {}, "gates": {}}))
+    (run / "mix_eval.html").write_text("<html>mix table</html>")
+    res = client.get("/runs/maga_mix_eval/ev1/mix_eval.html")
+    assert res.status_code == 200 and "mix table" in res.text
+    assert "default-src 'none'" in res.headers["content-security-policy"]
+    moved = client.get("/runs/maga_mix_eval/ev1/report.html", follow_redirects=False)
+    assert moved.status_code in (302, 307) and moved.headers["location"] == "mix_eval.html"
+    result = {"run_id": "ev1", "created_at": "2026-12-04T17:00:00+00:00", "fingerprint": "f1",
+              "data": {"refresh": {"run_ids": ["refresh-7"]}}}  # fmt: skip
+    reg = root / "evaluations" / "mix_eval" / "f1"
+    reg.mkdir(parents=True)
+    (reg / "result.json").write_text(json.dumps(result))
+    page = client.get("/runs/maga_corpus_refresh/refresh-7/mix_eval.html").text
+    assert 'href="/maga-dq/runs/maga_mix_eval/ev1/mix_eval.html"' in page
+    other = client.get("/runs/maga_corpus_refresh/refresh-8/mix_eval.html").text
+    assert "No mix evaluation" in other
 
 
 @pytest.mark.timeout(60)
