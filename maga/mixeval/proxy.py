@@ -23,6 +23,7 @@ from maga.config import ProxyConfig
 from maga.log import get_logger
 
 log = get_logger("mixeval.proxy")
+CURVE_POINTS = 20  # training-loss points kept per run (the report's loss-vs-tokens plot)
 
 
 class _Block(nn.Module):
@@ -102,6 +103,7 @@ def train_and_evaluate(
     order = np.resize(order, need)  # wraps round: the same budget for every arm
     began = time.perf_counter()
     model.train()
+    every, window, curve = max(1, steps // CURVE_POINTS), [], []
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = _lr(cfg, step, steps)
@@ -114,13 +116,19 @@ def train_and_evaluate(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        window.append(loss.item())
+        if (step + 1) % every == 0 or step + 1 == steps:  # training loss vs tokens seen
+            curve.append(
+                [(step + 1) * cfg.batch_size * cfg.seq_len, round(sum(window) / len(window), 4)]
+            )
+            window = []
     seconds = time.perf_counter() - began
     losses = {
         name: _loss(model, seqs, cfg, device, amp, vocab_size) for name, seqs in heldout.items()
     }
     return {"seed": seed, "loss": losses, "final_train_loss": round(loss.item(), 4),
             "train_seconds": round(seconds, 2), "train_tokens": need * cfg.seq_len,
-            "unique_train_sequences": int(len(train))}  # fmt: skip
+            "unique_train_sequences": int(len(train)), "train_curve": curve}  # fmt: skip
 
 
 @torch.no_grad()

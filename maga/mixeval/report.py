@@ -137,6 +137,41 @@ def plot(out: dict[str, Any], width: int = 560, height: int = 300) -> str:
     return "\n".join(svg + ["</svg>"])
 
 
+def training_plot(out: dict[str, Any], width: int = 560, height: int = 260) -> str:
+    """Training loss against tokens seen, one line per arm (mean over seeds)."""
+    lines = {}
+    for arm, seeds in out.get("runs", {}).items():
+        curves = [s.get("train_curve") or [] for s in seeds]
+        if curves and all(len(c) == len(curves[0]) for c in curves) and curves[0]:
+            lines[arm] = [(p[0], sum(c[i][1] for c in curves) / len(curves))
+                          for i, p in enumerate(curves[0])]  # fmt: skip
+    if not lines:
+        return ""
+    xs = [x for pts in lines.values() for x, _ in pts]
+    ys = [y for pts in lines.values() for _, y in pts]
+    lo, hi, xmax = min(ys), max(ys), max(xs)
+    m0, w, h = 60, width - 80, height - 60
+
+    def pos(xv: float, yv: float) -> str:
+        return f"{m0 + w * xv / xmax:.1f},{20 + h * (hi - yv) / ((hi - lo) or 1):.1f}"
+
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           'font-family="sans-serif" font-size="11"><title>training loss vs tokens</title>',
+           f'<line x1="{m0}" y1="{20 + h}" x2="{m0 + w}" y2="{20 + h}" stroke="#999"/>',
+           f'<line x1="{m0}" y1="20" x2="{m0}" y2="{20 + h}" stroke="#999"/>',
+           f'<text x="{m0 + w / 2}" y="{height - 8}" text-anchor="middle">training tokens '
+           f'(0 to {xmax:,})</text><text x="{m0 - 4}" y="26" text-anchor="end">{hi:.2f}</text>',
+           f'<text x="{m0 - 4}" y="{20 + h}" text-anchor="end">{lo:.2f}</text>']  # fmt: skip
+    colours = ["#2f6db5", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d"]
+    for i, (arm, pts) in enumerate(sorted(lines.items())):
+        col = colours[i % len(colours)]
+        path = " ".join(pos(x, y) for x, y in pts)
+        svg.append(f'<polyline points="{path}" fill="none" stroke="{col}" stroke-width="1.5"/>'
+                   f'<text x="{m0 + w - 2}" y="{34 + 13 * i}" text-anchor="end" fill="{col}">'
+                   f"{escape(arm)}</text>")  # fmt: skip
+    return "\n".join(svg + ["</svg>"])
+
+
 def render_html(out: dict[str, Any], skipped: bool = False) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in HEAD)
     body = "".join(
@@ -155,6 +190,7 @@ th{{background:#f4f4f6}}.note{{background:#fff6d6;padding:.4rem .6rem}}</style><
 <p>Each arm trains the same proxy from scratch at every seed; the loss is on held-out real
 documents no source or labeling-sample document shares an id or a word n-gram with.</p>
 <h2>Held-out loss vs real tokens</h2>{plot(out)}
+<h2>Training loss vs tokens, per arm (mean over seeds)</h2>{training_plot(out)}
 <h2>Recipes</h2><table><tr>{head}</tr>{body}</table>
 <h2>Settings and data</h2><table>{facts}</table></body></html>
 """

@@ -82,7 +82,8 @@ def test_dag_evaluates_every_mix_and_skips_a_rerun(refreshed, tmp_path):
     assert summary["stages"]["results"]["loss"]["maga_mix"]["mean"] == out["table"][
         "maga_mix"]["all"]["mean"]  # fmt: skip
     page = (first / "mix_eval.html").read_text()
-    assert "<svg" in page and "repetition_x4" in page and out["fingerprint"] in page
+    assert page.count("<svg") == 2 and "repetition_x4" in page and out["fingerprint"] in page
+    assert "training loss vs tokens" in page and len(runs[0]["train_curve"]) == 25
     assert "maga_mix" in (first / "mix_eval.md").read_text()
     registry = ws.root / "evaluations" / "mix_eval" / out["fingerprint"] / "result.json"
     assert json.loads(registry.read_text())["table"] == out["table"]
