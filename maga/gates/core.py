@@ -67,6 +67,14 @@ class GateResult:
         """Failed non-blocking checks."""
         return [c for c in self.checks if not c.passed and not c.blocking]
 
+    # The two calls a shard step makes on its gate (maga.runs.stage.StepGate), so runs/
+    # enforces gates without importing this package.
+    def write(self, out_dir: str, storage: Any = None) -> dict[str, str]:
+        return write_gate_result(self, out_dir, storage=storage)
+
+    def enforce(self) -> GateResult:
+        return enforce(self)
+
 
 class GateFailed(Exception):
     """A blocking check failed; ``str(exc)`` is the gate's one-line reason."""
@@ -96,6 +104,7 @@ class Metric:
     threshold: float | int
     op: str
     blocking: bool = True
+    detail: str = ""  # shown beside the verdict (why a check is advisory, say)
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
@@ -225,6 +234,7 @@ def _metric_check(name: str, metric: Metric, res: Any) -> CheckResult:
     observed = jsonable(metric.observed)
     error = error_message(res.exception_info)
     detail = "no value" if _number(observed) is None else (f"error: {error[:200]}" if error else "")
+    detail = "; ".join(x for x in (detail, metric.detail) if x)
     between = "expect_column_values_to_be_between"
     return CheckResult(name, bool(res.success), observed, jsonable(metric.threshold), detail,
                        metric.blocking, metric.op, between)  # fmt: skip

@@ -29,6 +29,7 @@ from maga.llm.lifecycle import (
     worker_popen_kwargs,
 )
 from maga.log import get_logger
+from maga.runs import stage as stage_hooks
 
 log = get_logger("llm.jobs")
 
@@ -755,6 +756,14 @@ def release_engines(why: str) -> None:
         log.info("%s: ending %d kept engine(s) to free the accelerator", why,
                  len(_POOL._sessions))  # fmt: skip
         _POOL.close()
+
+
+def _free_accelerator(stage: str) -> None:
+    if accelerator_visible():
+        release_engines(stage)
+
+
+stage_hooks.ACCELERATOR_HOOKS.append(_free_accelerator)
 
 
 def prepare_engines(specs: list[ModelSpec]) -> None:

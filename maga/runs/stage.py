@@ -30,6 +30,10 @@ from maga.storage import Storage, join_uri
 
 log = get_logger("stage")
 MARKER, STATS = "_SUCCESS", "stats.json"
+# Called with a stage's name before a stage that ``uses_accelerator`` runs. maga.llm.jobs
+# registers one on import (a process that never imported it keeps no engines), so this
+# package does not import maga.llm, which sits above it.
+ACCELERATOR_HOOKS: list[Callable[[str], None]] = []
 
 
 # --- the done-marker mechanism, one for both scopes ---------------------------------------
@@ -108,10 +112,8 @@ def run_stage(ctx: RunContext, stage: Stage) -> dict[str, Any]:
         )
     log.info("%s: starting (reads %s)", stage.name, ", ".join(stage.reads) or "source corpus")
     if getattr(stage, "uses_accelerator", False):
-        from maga.llm import jobs
-
-        if jobs.accelerator_visible():
-            jobs.release_engines(stage.name)
+        for hook in ACCELERATOR_HOOKS:  # maga.llm.jobs ends its kept engines on a GPU
+            hook(stage.name)
     began = time.perf_counter()
     stats = stage.run(ctx).as_dict()
     stats["seconds"] = round(time.perf_counter() - began, 3)
@@ -141,6 +143,21 @@ def _written(ctx: RunContext, path: str) -> bool:
 
 
 # --- shard steps (the corpus refresh) ------------------------------------------------------
+class StepGate(Protocol):
+    """A shard step's gate verdict (``maga.gates.core.GateResult`` implements it), so this
+    package records and enforces gates without importing ``maga.gates`` (which imports
+    ``maga.runs``)."""
+
+    gate: str
+    passed: bool
+    reason: str
+
+    def write(self, out_dir: str, storage: Any = None) -> Any: ...
+
+    def enforce(self) -> Any:  # raises maga.gates.core.GateFailed unless passed
+        ...
+
+
 class ShardFolders(Protocol):
     """Where one shard's steps stage their work (``maga.refresh.layout.ShardPaths``)."""
 
@@ -161,7 +178,7 @@ class ShardWork:
     paths: ShardFolders
     inputs: dict[str, dict[str, Any]]
     session: Any = None
-    gate: Any = None  # a maga.gates.core.GateResult
+    gate: StepGate | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +193,7 @@ class ShardStep:
     name: str
     needs: tuple[str, ...]
     work: Callable[[ShardWork], dict[str, Any]]
-    check: Callable[[ShardWork, dict[str, Any]], Any] | None = None
+    check: Callable[[ShardWork, dict[str, Any]], StepGate] | None = None
     staged: bool = True
 
 
@@ -193,8 +210,6 @@ def run_shard_step(ctx: RunContext, shard: dict[str, Any], step: ShardStep, path
                    session: Any = None) -> dict[str, Any]:  # fmt: skip
     """Run ``step`` for ``shard``: resume staged work, refuse missing inputs, time it,
     gate it, record the outcome; raises GateFailed when the gate stops the shard."""
-    from maga.gates.core import enforce, write_gate_result
-
     t0 = time.perf_counter()
     storage, key = ctx.storage, shard["key"]
     inputs = {n: staged(storage, paths, n) for n in step.needs}
@@ -213,12 +228,12 @@ def run_shard_step(ctx: RunContext, shard: dict[str, Any], step: ShardStep, path
             save_staged(storage, paths, step.name, stats)
     gate = step.check(work, stats) if step.check else work.gate
     if gate is not None:
-        write_gate_result(gate, ctx.uri("gates", gate.gate), storage=storage)
+        gate.write(ctx.uri("gates", gate.gate), storage)
     status = "ok" if gate is None or gate.passed else "stopped"
     record_step(ctx, key, step.name, status, stats, "" if gate is None else gate.reason,
                 seconds=time.perf_counter() - t0)  # fmt: skip
     if gate is not None:
-        enforce(gate)
+        gate.enforce()
     return stats
 
 
