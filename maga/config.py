@@ -431,7 +431,8 @@ class RefreshConfig(_Strict):
     max_parts: int = Field(4, ge=1)  # split: parts kept per document, the rest counted
     min_doc_chars: int = Field(1, ge=1)
     max_doc_chars: int = Field(1_000_000, ge=1)  # longer records are quarantined
-    bad_record_max_share: float = Field(0.1, ge=0, le=1)  # shard stops above this
+    bad_record_max_share: float = Field(0.1, ge=0, le=1)  # shard stops above this ...
+    bad_record_min_count: int = Field(3, ge=1)  # ... once it has at least this many
     tool_model_version: str = "latest"  # registry version number or "latest"
     redo_on_new_tool_models: bool = False  # reprocess shards made with an older version
     # Reprocess shards the manifest records as rejected although nothing changed (by

@@ -32,12 +32,24 @@ def _share(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
+def bad_record_share(stats: dict[str, Any], cfg: RefreshConfig) -> Metric:
+    """The share of bad records; it stops a shard only from ``bad_record_min_count`` bad
+    records on, so one bad record in a five-record shard is a warning, not 20 %."""
+    bad, least = int(stats.get("quarantined", 0)), cfg.bad_record_min_count
+    share = _share(bad, int(stats.get("records", 0))) or 0.0
+    applies = bad >= least
+    detail = (
+        f"{bad} bad record(s); the share applies from {least}"
+        if applies
+        else f"advisory: {bad} bad record(s), below the {least} the share applies from"
+    )
+    return Metric(share, cfg.bad_record_max_share, "<=", blocking=applies, detail=detail)
+
+
 def gate_input(stats: dict[str, Any], cfg: RefreshConfig, key: str, uri: str) -> GateResult:
-    records = int(stats.get("records", 0))
     metrics = {
         "schema_readable": Metric(0 if stats.get("schema_error") else 1, 1, ">="),
-        "bad_record_share": Metric(_share(stats.get("quarantined", 0), records) or 0.0,
-                                   cfg.bad_record_max_share, "<="),
+        "bad_record_share": bad_record_share(stats, cfg),
         "accepted_records": Metric(int(stats.get("accepted", 0)), 1, ">="),
     }  # fmt: skip
     return run_gate(f"shard_input.{key}", uri, None, [], metrics)
