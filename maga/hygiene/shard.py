@@ -8,6 +8,9 @@ n-gram overlap (``contaminated``), PII replaced by placeholders (the row is chan
 counted as ``pii_redacted`` and by kind), near-duplicate of a published row or of an
 earlier row of this shard (``near_duplicate_corpus``). Each check's time is measured,
 so the report can state its cost per 10k rewrites.
+
+A change to a rule here that changes the output: bump its entry in
+``maga.refresh.layout.RULES_VERSIONS`` (the shard fingerprint) so published shards are redone.
 """
 
 from __future__ import annotations

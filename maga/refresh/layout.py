@@ -40,6 +40,14 @@ _NOT_DATA = {"source_uri", "output_uri", "cron", "shard_limit", "dry_run", "mode
              "retry_rejected", "gates", "validate_max_rows"}  # fmt: skip
 
 
+# Versions of the code rules that decide what a shard keeps, in the fingerprint beside their
+# settings (refresh.clean, refresh.hygiene): bump one when a rule changes what it drops,
+# strips or redacts, so published shards are reprocessed under the new rule.
+# clean: maga/refresh/clean.py, maga/text.py; hygiene: maga/hygiene/ (language, decontam,
+# pii, neardup, shard).
+RULES_VERSIONS = {"clean": 1, "hygiene": 1}
+
+
 def output_root(cfg: MagaConfig) -> str:
     uri = cfg.refresh.output_uri
     if is_s3(uri) or uri.startswith("/") or uri.startswith("file://"):
@@ -99,6 +107,7 @@ def data_settings(cfg: MagaConfig, tool_model_version: int) -> dict[str, Any]:
         "judge": cfg.judge.model_dump(),
         "teacher": cfg.teacher.path if cfg.refresh.judge == "teacher" else None,
         "refresh": refresh,
+        "rules": dict(RULES_VERSIONS),
     }
 
 
