@@ -210,7 +210,7 @@ class DistillConfig(_Strict):
 
 
 class QuantizeConfig(_Strict):
-    scheme: Literal["w8a8-int8", "fp8-w8a8", "none"] = "w8a8-int8"
+    scheme: Literal["w8a8-int8", "fp8-w8a8", "none"] = "w8a8-int8"  # none: publish as trained
     tool: Literal["builtin", "llm-compressor"] = "builtin"
     bench_prompts: int = Field(16, ge=1)
     bench_max_tokens: int = Field(64, ge=8)
