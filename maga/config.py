@@ -11,7 +11,7 @@ import copy
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,6 +36,53 @@ class ConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+RECORDED = {"recorded": True}  # validation context of a run's recorded config
+
+
+class _Thresholds(_Strict):
+    """Gate thresholds. A profile whose models are too small for a check lists it in
+    ``advisory`` with the limit real models must meet (the ``gpu`` profile's): the check
+    is then shown as advisory against that limit and never stops a run. A blocking
+    threshold no value can cross (a share limit of 1, a minimum of 0) is rejected: it
+    would show a green pass that means nothing."""
+
+    _SECTION: ClassVar[str] = ""
+    # field -> (the bound that makes it vacuous, "<=" for a maximum, ">=" for a minimum)
+    _VACUOUS: ClassVar[dict[str, tuple[float, str]]] = {}
+    advisory: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _crossable(self, info: ValidationInfo) -> _Thresholds:
+        if (info.context or {}).get("recorded"):
+            return self  # a run's recorded config.json: read back as it ran
+        for name, limit in self.advisory.items():
+            if name not in self._VACUOUS:
+                raise ValueError(f"{self._SECTION}.advisory.{name}: not a threshold that "
+                                 f"can be advisory (one of: {', '.join(self._VACUOUS)})")  # fmt: skip
+            if self._never_fails(name, limit):
+                raise ValueError(f"{self._SECTION}.advisory.{name}={limit} can never fail; "
+                                 "give the limit real models must meet")  # fmt: skip
+        for name in self._VACUOUS:
+            value = getattr(self, name)
+            if name not in self.advisory and self._never_fails(name, value):
+                raise ValueError(
+                    f"{self._SECTION}.{name}={value} can never fail, so the check would "
+                    f"always pass: set a limit a value can cross, or make the check advisory "
+                    f"with {self._SECTION}.advisory.{name}: <the limit real models meet>"
+                )
+        return self
+
+    def _never_fails(self, name: str, value: float) -> bool:
+        bound, op = self._VACUOUS[name]
+        return value >= bound if op == "<=" else value <= bound
+
+    def limit(self, name: str) -> tuple[float, bool]:
+        """The limit a check compares with, and whether it is advisory."""
+        if name in self.advisory:
+            return self.advisory[name], True
+        return getattr(self, name), False
 
 
 class StorageConfig(_Strict):
@@ -216,7 +264,13 @@ class QuantizeConfig(_Strict):
     bench_max_tokens: int = Field(64, ge=8)
 
 
-class GateThresholds(_Strict):
+class GateThresholds(_Thresholds):
+    _SECTION: ClassVar[str] = "gates"
+    _VACUOUS: ClassVar[dict[str, tuple[float, str]]] = {
+        "ga_min_valid_share": (0, ">="), "sft_min_kept_share": (0, ">="),
+        "sft_max_low_share": (1, "<="), "parity_max_gap": (1, "<="),
+        "ga_slm_min_json_valid": (0, ">="), "quant_max_drop": (1, "<="),
+    }  # fmt: skip
     sample_min_docs: int = Field(16, ge=1)
     sample_max_duplicate_share: float = Field(0.0, ge=0, le=1)
     ga_min_valid_share: float = Field(0.5, ge=0, le=1)
@@ -229,13 +283,20 @@ class GateThresholds(_Strict):
     quant_max_drop: float = Field(0.1, ge=0, le=1)  # share>=3 before minus after
 
 
-class ReportConfig(_Strict):
+class ReportConfig(_Thresholds):
     """Data-quality report settings and the collapse early-warning thresholds.
 
     The defaults follow the paper's Table 3 (share judged <= 2: 6.65% for the Base
     prompt, 60.19% for the collapsing Relaxed one) and suit real models; profiles with
-    random demo models loosen them.
+    random demo models make them advisory.
     """
+
+    _SECTION: ClassVar[str] = "report"
+    # embedding shift is 1 - mean cosine similarity: 1 or more means orthogonal text
+    _VACUOUS: ClassVar[dict[str, tuple[float, str]]] = {
+        "collapse_max_low_share": (1, "<="), "collapse_max_embedding_shift": (1, "<="),
+        "collapse_min_coverage": (0, ">="),
+    }  # fmt: skip
 
     collapse_max_low_share: float = Field(0.3, ge=0, le=1)  # share of judge scores <= 2
     # 1 - mean cosine similarity of each synthetic document to its nearest source document
@@ -277,8 +338,14 @@ class RefreshCleanConfig(_Strict):
         return self
 
 
-class RefreshGateThresholds(_Strict):
+class RefreshGateThresholds(_Thresholds):
     """Per-shard and aggregate gates of the corpus refresh."""
+
+    _SECTION: ClassVar[str] = "refresh.gates"
+    _VACUOUS: ClassVar[dict[str, tuple[float, str]]] = {
+        "min_kept_share": (0, ">="), "max_low_score_share": (1, "<="),
+        "min_expansion_ratio": (0, ">="), "max_unparsed_judge_share": (1, "<="),
+    }  # fmt: skip
 
     min_kept_share: float = Field(0.3, ge=0, le=1)  # kept rewrites / generated rewrites
     # Share of judged scores <= 2: the paper's collapse signal (Relaxed prompt: 60%).
@@ -595,4 +662,6 @@ def config_from_dict(
 
 
 def config_from_json(text: str) -> MagaConfig:
-    return MagaConfig.model_validate(json.loads(text))
+    """A run's recorded ``config.json``, read back as it ran (runs recorded before a
+    validator was added still load)."""
+    return MagaConfig.model_validate(json.loads(text), context=RECORDED)

@@ -65,20 +65,22 @@ def quality_metrics(totals: dict[str, Any], cfg: RefreshConfig) -> dict[str, Met
     g = cfg.gates
     prompted = totals.get("reformulated_chars") or totals["input_chars"]
     metrics = {
-        "kept_share": Metric(_share(totals["kept"], totals["generated"]), g.min_kept_share, ">="),
-        "expansion_ratio": Metric(_share(totals["output_chars"], prompted),
-                                  g.min_expansion_ratio, ">="),
+        "kept_share": Metric.limit(_share(totals["kept"], totals["generated"]), g,
+                                   "min_kept_share", ">="),
+        "expansion_ratio": Metric.limit(_share(totals["output_chars"], prompted), g,
+                                        "min_expansion_ratio", ">="),
         "source_expansion_ratio": Metric(_share(totals["output_chars"], totals["input_chars"]),
                                          0, ">=", blocking=False),
     }  # fmt: skip
     if totals.get("judge_requested"):
         scored = totals["judged"]
-        metrics["low_score_share"] = Metric(
-            _share(totals["low_scores"], scored), g.max_low_score_share, "<="
+        metrics["low_score_share"] = Metric.limit(
+            _share(totals["low_scores"], scored), g, "max_low_score_share", "<="
         )
-        metrics["unparsed_judge_share"] = Metric(
+        metrics["unparsed_judge_share"] = Metric.limit(
             _share(totals["judge_requested"] - scored, totals["judge_requested"]),
-            g.max_unparsed_judge_share,
+            g,
+            "max_unparsed_judge_share",
             "<=",
         )
     metrics.update(hygiene_metrics(totals, cfg.hygiene))

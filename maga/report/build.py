@@ -43,6 +43,8 @@ def _missing(why: str) -> dict[str, Any]:
 
 
 def _check_status(check: dict[str, Any]) -> str:
+    if check.get("advisory"):
+        return "advisory"
     if check.get("passed"):
         return "pass"
     return "FAIL" if check.get("blocking", True) else "warn"
@@ -67,7 +69,7 @@ def _check_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"name": res.name, "observed": observed,
                      "threshold": describe_threshold(res), "status": _check_status(c),
                      "detail": res.detail})  # fmt: skip
-    order = {"FAIL": 0, "warn": 1, "pass": 2}
+    order = {"FAIL": 0, "warn": 1, "advisory": 1, "pass": 2}
     return sorted(rows, key=lambda r: order[r["status"]])
 
 
@@ -309,9 +311,10 @@ def collapse_section(data: RunData, view: Any, embed_error: str) -> tuple[dict[s
     from maga.report.collapse import collapse_metrics, scored_counts
 
     cfg = data.report_cfg
-    thresholds = {"low_score_share": f"<= {cfg.collapse_max_low_share}",
-                  "embedding_shift": f"<= {cfg.collapse_max_embedding_shift}",
-                  "embedding_coverage": f">= {cfg.collapse_min_coverage}"}  # fmt: skip
+    thresholds = {check: f"{op} {cfg.limit(field)[0]}" + (" (advisory)" if cfg.limit(field)[1] else "")
+                  for check, field, op in (("low_score_share", "collapse_max_low_share", "<="),
+                                           ("embedding_shift", "collapse_max_embedding_shift", "<="),
+                                           ("embedding_coverage", "collapse_min_coverage", ">="))}  # fmt: skip
     role, _ = scored_counts(data)
     base = {"thresholds": thresholds, "scores_from": role, "embed_error": embed_error}
     if GATE in data.gates and data.gates[GATE].get("checks"):
