@@ -45,3 +45,26 @@ def test_unknown_mark_and_hang_fail(tmp_path):
     )
     hang = _pytest(str(probe), "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"))
     assert hang.returncode != 0 and "Timeout" in hang.stdout + hang.stderr
+
+
+@pytest.mark.timeout(300)
+def test_dag_integrity_leaves_the_environment_as_it_found_it(tmp_path):
+    """tests/dags/test_dag_integrity.py set AIRFLOW_HOME and LOAD_EXAMPLES in os.environ
+    for every test that ran after it in the same process."""
+    probe = tmp_path / "test_after.py"
+    probe.write_text(
+        "import os\n"
+        "def test_env_restored():\n"
+        "    assert 'AIRFLOW_HOME' not in os.environ, os.environ['AIRFLOW_HOME']\n"
+        "    assert 'AIRFLOW__CORE__LOAD_EXAMPLES' not in os.environ\n"
+    )
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("AIRFLOW_HOME", "AIRFLOW__CORE__LOAD_EXAMPLES")}  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "tests/dags/test_dag_integrity.py::test_no_import_errors", str(probe),
+         "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")],
+        cwd=ROOT, env=clean, capture_output=True, text=True, timeout=280,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "2 passed" in run.stdout, run.stdout[-3000:]
