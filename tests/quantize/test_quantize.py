@@ -226,13 +226,14 @@ def test_llmcompressor_missing_interpreter(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("MAGA_QUANTIZER_PYTHON"),
-    reason="set MAGA_QUANTIZER_PYTHON to an interpreter with llmcompressor installed",
-)
 def test_llmcompressor_job_matches_builtin(
     tiny: Path, int8: tuple[Path, dict], tmp_path: Path
 ) -> None:
+    from tests.conftest import require
+
+    require("llm-compressor", bool(os.environ.get("MAGA_QUANTIZER_PYTHON")),
+            "set MAGA_QUANTIZER_PYTHON to an interpreter with llmcompressor installed "
+            "(make quantizer-env)", optional=True)  # fmt: skip
     info = quantize_model(tiny, tmp_path / "lc", "w8a8-int8", tool="llm-compressor")
     assert info["tool"] == "llm-compressor" and info["quantized_layers"] == 14
     ours, theirs = _weights(int8[0]), _weights(tmp_path / "lc")
