@@ -37,6 +37,8 @@ log = get_logger("llm.jobs")
 # a first download of the model into the hub cache and CUDA graph capture.
 START_TIMEOUT_ENV = "MAGA_ENGINE_START_TIMEOUT_S"
 REPLY_TIMEOUT_ENV = "MAGA_ENGINE_REPLY_TIMEOUT_S"  # one batch of a session
+# Seconds between progress lines (requests done, tokens/s, ETA) while a stream runs.
+PROGRESS_ENV, DEFAULT_PROGRESS_S = "MAGA_PROGRESS_EVERY_S", 30.0
 IDLE_TIMEOUT_ENV = "MAGA_ENGINE_IDLE_TIMEOUT_S"  # one-shot job: longest silence
 DEFAULT_START_TIMEOUT_S = 3600.0
 DEFAULT_REPLY_TIMEOUT_S = 7200.0
@@ -391,13 +393,13 @@ class EngineSession:
         job = Path(self._tmp.name)
         req_path, out_dir = job / f"stream-{self._calls}.jsonl", job / f"stream-{self._calls}"
         out_dir.mkdir()
-        sent = 0
+        sent = total = 0
         with req_path.open("w", encoding="utf-8") as fh:
             for group, requests in groups:
                 if not requests:
                     yield group, JobOutcome([], UsageCounter())
                     continue
-                sent += 1
+                sent, total = sent + 1, total + len(requests)
                 for req in requests:
                     row = {"group": group, "request": request_to_dict(req)}
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -409,7 +411,8 @@ class EngineSession:
             self._start(spec)
         startup, self._unreported = self._unreported, 0.0
         command = {"op": "stream", "label": spec.label, "requests": str(req_path),
-                   "results_dir": str(out_dir)}  # fmt: skip
+                   "results_dir": str(out_dir),
+                   "progress_every_s": timeout_setting(PROGRESS_ENV, DEFAULT_PROGRESS_S)}  # fmt: skip
         if spec.lora is not None:
             command["lora"] = spec.lora
         assert self._proc is not None and self._proc.stdin is not None
@@ -442,6 +445,9 @@ class EngineSession:
                 if reply.get("done"):
                     finished = True
                     break
+                if "progress" in reply:
+                    _log_progress(spec.label, reply["progress"], total)
+                    continue
                 res_path = Path(reply["results"])
                 results = read_results(res_path)
                 res_path.unlink(missing_ok=True)
@@ -756,6 +762,14 @@ def release_engines(why: str) -> None:
         log.info("%s: ending %d kept engine(s) to free the accelerator", why,
                  len(_POOL._sessions))  # fmt: skip
         _POOL.close()
+
+
+def _log_progress(label: str, p: dict[str, Any], total: int) -> None:
+    """A stream's progress line in the task log: requests done, tokens/s, ETA."""
+    done, seconds = int(p["done"]), float(p["seconds"]) or 1e-9
+    eta = (total - done) * seconds / done if done else 0.0
+    log.info("%s: %d/%d requests, %.1f completion tok/s, ETA %.0fs", label, done, total,
+             p["completion_tokens"] / seconds, eta)  # fmt: skip
 
 
 def _free_accelerator(stage: str) -> None:

@@ -119,7 +119,9 @@ def stream_groups(backend: VLLMBackend, cmd: dict, window: int, answer: Any) -> 
     ``{"group": k, ...}`` for each group as soon as it is complete, then ``done``."""
     pending: dict[int, dict] = {}
     out_dir = Path(cmd["results_dir"])
-    last = time.perf_counter()
+    last = began = time.perf_counter()
+    every_s, reported = float(cmd.get("progress_every_s") or 0), time.perf_counter()
+    n_done = tokens = 0
 
     def flush() -> None:
         nonlocal last
@@ -137,6 +139,12 @@ def stream_groups(backend: VLLMBackend, cmd: dict, window: int, answer: Any) -> 
     source = _grouped(cmd["requests"], pending)
     for (group, idx), res in backend.stream(source, window, cmd.get("lora")):
         pending[group]["results"][idx] = res
+        n_done, tokens = n_done + 1, tokens + res.completion_tokens
+        now = time.perf_counter()
+        if every_s and now - reported >= every_s:  # by time: a stage of one group logs too
+            reported = now
+            answer({"ok": True, "progress": {"done": n_done, "completion_tokens": tokens,
+                                             "seconds": round(now - began, 3)}})  # fmt: skip
         flush()
     flush()  # groups whose size became known only at the end of the file
     answer({"ok": True, "done": True})
