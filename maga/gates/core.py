@@ -315,8 +315,8 @@ def run_gate(
     result = GateResult(name, artifact_uri, not failed, checks, reason, ge_success, _stats(suites),
                         created)  # fmt: skip
     for c in checks:
-        if c.advisory:
-            log.warning("gate %s: %s %s", name, c.name, c.detail)
+        if c.advisory:  # a warning when the real-model limit would fail
+            (log.info if c.passed else log.warning)("gate %s: %s %s", name, c.name, c.detail)
         elif not c.passed and not c.blocking:
             log.warning("gate %s: warning %s", name, failure_text(c))
     verdict = "PASSED" if result.passed else f"FAILED ({reason})"
