@@ -52,6 +52,7 @@ format: env
 
 bench: env
 	$(BIN)/maga bench --config tiny --docs 8 --scale 10 --repeats 3
+	$(BIN)/maga doctor --repeats 3
 
 # On a GPU machine with vLLM's CUDA build; a lent device runs scripts/bench-gpu-device.sh.
 bench-gpu:

@@ -128,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--scale", type=int, default=10, help="size of the large shard (x)")
     bench.add_argument("--repeats", type=int, default=3, help="measure this many times")
     bench.add_argument("--out", help="also write the figures as JSON to this path")
+    doc = sub.add_parser("doctor", help="why is this slow here? CPU, ISA, precision, tok/s")
+    doc.add_argument("--no-bench", action="store_true", help="facts only, no engine start")
+    doc.add_argument("--model", default="builtin:smollm2-135m-instruct")
+    doc.add_argument("--repeats", type=int, default=1, help="benchmark repeats (interleaved)")
     sub.add_parser("bench-gpu", help="tool-model tok/s per GPU (bf16/FP8, speculation)")
     bs = sub.add_parser("bench-speculation", help="ngram speculation on rewrite requests")
     bs.add_argument("--config", default="demo", help="profile name or YAML path")
@@ -192,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             from maga.bench.refresh import run_bench
 
             run_bench(args.config, args.overrides, args.docs, args.scale, args.out, args.repeats)
+        elif args.command == "doctor":
+            from maga.doctor import run as doctor
+
+            return doctor(not args.no_bench, args.model, repeats=args.repeats)
         elif args.command == "bench-speculation":
             from maga.bench.speculation import run as run_bench_speculation
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from maga.llm import facts as engine_facts
 from maga.llm.base import Constraint, GenRequest, GenResult, LLMBackend, UsageCounter
 from maga.llm.lifecycle import (
     LineReader,
@@ -258,6 +259,7 @@ def _run_subprocess(
         meta = json.loads(meta_path.read_text())
         results = read_results(job / "results.jsonl")
         usage = UsageCounter(**meta["usage"])
+        engine_facts.note(spec.label, meta.get("engine"))
         return JobOutcome(results, usage, meta["startup_seconds"], meta.get("bench"))
 
 
@@ -297,6 +299,7 @@ class EngineSession:
         self._calls = 0
         self._launch: tuple[str, float] = ("", 0.0)  # label and start time of the launch
         self._unreported = 0.0  # start-up seconds no call has returned yet
+        self.engine_facts: dict[str, Any] | None = None  # the running engine's (facts.py)
 
     def __enter__(self) -> EngineSession:
         return self
@@ -325,7 +328,8 @@ class EngineSession:
         key = self._engine_key(spec)
         if self._proc is None or key != self._key or self._proc.poll() is not None:
             self._start(spec)
-        startup, self._unreported = self._unreported, 0.0  # also a start made in advance
+        startup, self._unreported = self._unreported, 0.0
+        engine_facts.note(spec.label, self.engine_facts)  # also a start made in advance
         self._calls += 1
         job = Path(self._tmp.name)
         req_path, res_path = job / f"req-{self._calls}.jsonl", job / f"res-{self._calls}.jsonl"
@@ -407,6 +411,7 @@ class EngineSession:
         if self._proc is None or key != self._key or self._proc.poll() is not None:
             self._start(spec)
         startup, self._unreported = self._unreported, 0.0
+        engine_facts.note(spec.label, self.engine_facts)
         command = {"op": "stream", "label": spec.label, "requests": str(req_path),
                    "results_dir": str(out_dir)}  # fmt: skip
         if spec.lora is not None:
@@ -515,6 +520,7 @@ class EngineSession:
             self._stop(force=True)
             raise GenerationJobError(f"{label}: engine failed to start: {ready.get('error')}")
         startup = float(ready.get("startup_seconds") or 0.0)
+        self.engine_facts = ready.get("engine")
         self._unreported = startup
         self.engine_starts += 1
         self.startup_seconds += startup

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from maga.llm import facts as engine_facts
 from maga.log import get_logger
 from maga.runs.context import RunContext
 from maga.steps import REFRESH_SHARD_STEPS
@@ -112,8 +113,9 @@ def run_stage(ctx: RunContext, stage: Stage) -> dict[str, Any]:
 
         if jobs.accelerator_visible():
             jobs.release_engines(stage.name)
-    began = time.perf_counter()
+    began, _ = time.perf_counter(), engine_facts.take()
     stats = stage.run(ctx).as_dict()
+    stats.update(engine_facts.summary(engine_facts.take()))  # dtype, ISA, threads
     stats["seconds"] = round(time.perf_counter() - began, 3)
     unwritten = [p for p in stage.writes if p != f"{stage.name}/{STATS}"
                  and not _written(ctx, p)]  # fmt: skip
@@ -208,7 +210,9 @@ def run_shard_step(ctx: RunContext, shard: dict[str, Any], step: ShardStep, path
         log.info("%s %s: already staged; %s", step.name, key,
                  "re-checking its gate" if step.check else "nothing to do")  # fmt: skip
     else:
+        engine_facts.take()
         stats = step.work(work)
+        stats.update(engine_facts.summary(engine_facts.take()))  # dtype, ISA, threads
         if step.staged:
             save_staged(storage, paths, step.name, stats)
     gate = step.check(work, stats) if step.check else work.gate
