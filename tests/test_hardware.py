@@ -74,3 +74,15 @@ def test_a_measurement_in_another_precision_is_not_borrowed(tmp_path):
                        "tokens_per_s": 150.0}, root)  # fmt: skip
     assert throughput.last_entry(model="m", root=root, precision="float32")["tokens_per_s"] == 150
     assert throughput.last_entry(model="m", root=root, precision="bfloat16")["tokens_per_s"] == 30
+
+
+def test_doctor_names_the_isa_and_each_profiles_precision(monkeypatch, capsys):
+    from maga.cli import main
+
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert main(["doctor", "--no-bench"]) == 0
+    out = capsys.readouterr().out
+    assert "ISA        avx2 as engines dispatch (lowered by ATEN_CPU_CAPABILITY=avx2" in out
+    assert "native bf16: no" in out
+    assert "demo   students: float32" in out and "gpu    teacher: float32" in out
+    assert throughput.hardware_id() in out
