@@ -22,6 +22,7 @@ from maga.config import LORA_TARGETS
 from maga.distill import publish_dir
 from maga.distill.plan import GIB, ModelFacts, TrainPlan, detect_device, plan_training
 from maga.llm.chat import chat_prompt_text
+from maga.llm.memory import release_cuda_cache
 from maga.log import get_logger
 from maga.models.adapters import write_meta
 
@@ -227,6 +228,13 @@ def train_sft(
         stats["train_loss_last"],
         stats["seconds"],
     )
+    # Nothing may keep the model, its gradients or the optimizer alive: the engine this
+    # process starts next (evaluation, or a pipeline's next stage) needs the GPU free.
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is not None:
+        accelerator.free_memory()
+    del trainer, model, result
+    release_cuda_cache("after training")
     return json.loads(json.dumps(stats))  # the same shape a later (skipped) call reads back
 
 
