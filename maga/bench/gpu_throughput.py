@@ -31,7 +31,7 @@ from maga.deploy import gpu_models as gm
 PROMPTS, OUT_TOKENS = 768, 128
 #: name, model key, engine overrides, replicas, prompts multiplier, rough cost (s)
 CONFIGS: list[tuple[str, str, dict[str, Any], int, int, int]] = [
-    ("bf16 seqs256", "rand135", {}, 1, 1, 90),
+    ("bf16 seqs256", "rand135", {}, 1, 1, 115),
     ("bf16 x2 replicas", "rand135", {}, 2, 2, 60),
     ("bf16 x4 replicas", "rand135", {}, 4, 4, 90),
     ("real no-spec", "real135", {}, 1, 1, 50),
