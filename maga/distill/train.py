@@ -154,7 +154,7 @@ def train_sft(
     # float32 master weights; on a GPU the forward pass runs under bf16/fp16 autocast.
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     plan = plan_training(detect_device(), ModelFacts.of(model), cfg)  # fails before training
-    if cfg.adapter == "lora":  # the plan above sized a full fine-tune: an upper bound
+    if cfg.adapter == "lora":  # the plan above sized the adapter's states, not a full model's
         model = _with_lora(model, cfg)
     log.info(
         "training on %s (%s): %s, gradient checkpointing %s, batch %d x accumulation %d, "
