@@ -496,6 +496,21 @@ class MagaConfig(_Strict):
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @model_validator(mode="after")
+    def _kept_engines_fit(self) -> MagaConfig:
+        """Kept engines live side by side, each with its memory share of one GPU."""
+        keep = self.runner.keep_engines
+        engines = [self.student_engine] + ([self.teacher.engine] if self.teacher.backend == "vllm"
+                                           else [])  # fmt: skip
+        share = max(e.gpu_memory_utilization for e in engines)
+        if keep > 1 and keep * share > 0.95:
+            raise ValueError(
+                f"runner.keep_engines={keep}: kept engines run side by side, each taking "
+                f"gpu_memory_utilization {share} of the GPU ({keep * share:.2f} in all); set "
+                f"runner.keep_engines to 1, or the engines' shares to at most {0.95 / keep:.2f}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _lora(self) -> MagaConfig:
         if self.distill.adapter != "lora":
             return self
