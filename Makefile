@@ -53,9 +53,10 @@ format: env
 bench: env
 	$(BIN)/maga bench --config tiny --docs 8 --scale 10 --repeats 3
 
-# On a GPU machine with vLLM's CUDA build; a lent device runs scripts/bench-gpu-device.sh.
+# On a GPU machine with vLLM's CUDA build, in the interpreter that has it (GPU_PYTHON;
+# not this CPU venv); a lent device runs scripts/bench-gpu-device.sh.
 bench-gpu:
-	$(BIN)/maga bench-gpu $(BENCH_GPU_ARGS)
+	PYTHONPATH=$(CURDIR):$${PYTHONPATH} $(GPU_PYTHON) -m maga.bench.gpu $(BENCH_GPU_ARGS)
 
 # One LoRA engine for both SLMs vs today's two engines per shard (about 10 min on 2 cores:
 # not part of `make bench`).
