@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from maga.deploy import gpu_models as gm
+from maga.bench import gpu_models as gm
 
 PROMPTS, OUT_TOKENS = 768, 128
 #: name, model key, engine overrides, replicas, prompts multiplier, rough cost (s)
@@ -78,13 +78,12 @@ class Bench:
 
     def measure(self, name: str, key: str, over: dict[str, Any], replicas: int, mult: int,
                 reps: int) -> dict[str, Any]:  # fmt: skip
-        from maga.deploy.gpu_check import gpu_engine
         from maga.llm.jobs import EngineSession, ModelSpec
 
         over = dict(over)
         deterministic = bool(over.pop("deterministic", False))  # in-process engine core
         share = round(0.85 / replicas, 3)
-        engine = gpu_engine(gpu_memory_utilization=share, **over)
+        engine = gm.gpu_engine(gpu_memory_utilization=share, **over)
         spec = ModelSpec(label=name, path=str(self.model(key)), engine=engine, seed=7)
         reqs = self.requests(key, PROMPTS * mult)
         # The first row honours per-request seeds (to measure what they cost); the others

@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from maga.deploy import gpu_models as gm
+from maga.bench import gpu_models as gm
+from maga.bench.gpu_models import gpu_engine
 
 STEPS = ("fp8_lora", "train_then_engine", "resume_bytes", "no_orphan", "throughput")
 #: seconds each step took on an NVIDIA H200 (engine starts of 37-101 s included,
@@ -41,16 +42,6 @@ STEPS = ("fp8_lora", "train_then_engine", "resume_bytes", "no_orphan", "throughp
 COST_S = {"fp8_lora": 150, "train_then_engine": 110, "resume_bytes": 140, "no_orphan": 80,
           "throughput": 160}  # fmt: skip
 GIB = 1024**3
-
-
-def gpu_engine(**over: Any) -> dict[str, Any]:
-    """The gpu profile's student engine settings, with ``over`` on top."""
-    from maga.config import load_config
-
-    engine = load_config("gpu").student_engine.model_dump()
-    engine.update(max_model_len=4096, gpu_memory_utilization=0.3)
-    engine.update(over)
-    return engine
 
 
 def _is_json(text: str) -> bool:

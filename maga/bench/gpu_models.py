@@ -1,4 +1,5 @@
-"""Models and requests for ``make gpu-check`` (maga.deploy.gpu_check, maga.bench.gpu_throughput).
+"""Models, requests and engine settings for ``make gpu-check`` (maga.deploy.gpu_check,
+maga.bench.gpu_throughput).
 
 Everything here runs on a CPU, so the check's dry mode builds the same inputs the GPU
 run loads: small random-weight models of the real architectures (Qwen3 and Llama),
@@ -158,3 +159,13 @@ def load_or_make(path: Path, make: Any) -> list[GenRequest]:
     if not path.exists():
         save_requests(path, make())
     return load_requests(path)
+
+
+def gpu_engine(**over: Any) -> dict[str, Any]:
+    """The gpu profile's student engine settings, with ``over`` on top."""
+    from maga.config import load_config
+
+    engine = load_config("gpu").student_engine.model_dump()
+    engine.update(max_model_len=4096, gpu_memory_utilization=0.3)
+    engine.update(over)
+    return engine
