@@ -42,7 +42,7 @@ def run_tool_models(config: str, overrides: list[str], run_id: str | None) -> st
     run_id = run_id or _new_run_id()
     ctx = start_run(config, overrides, run_id)
     try:
-        with keep_engines(ctx.config.runner.keep_engines):
+        with keep_engines(ctx.config.runner.keep_engines, ctx.config.runner.deterministic):
             run_all(ctx)
     except Exception:
         print(
@@ -64,7 +64,7 @@ def run_corpus_refresh(
     ctx = start_run(config, [*overrides, *(["refresh.dry_run=true"] if dry_run else [])], run_id)
     complete = True
     try:
-        with keep_engines(ctx.config.runner.keep_engines):
+        with keep_engines(ctx.config.runner.keep_engines, ctx.config.runner.deterministic):
             run_all(ctx)
     except RefreshIncomplete as exc:
         print(f"maga: {exc}", file=sys.stderr)
@@ -225,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
             from maga.runs.context import resolve_root
 
             began = time.perf_counter()
-            keep = load_config("demo", args.overrides).runner.keep_engines
-            with keep_engines(keep) as pool:  # one teacher engine for both pipelines
+            runner = load_config("demo", args.overrides).runner
+            # one teacher engine for both pipelines
+            with keep_engines(runner.keep_engines, runner.deterministic) as pool:
                 path = run_tool_models("demo", args.overrides, None)
                 _print_summary(path)
                 tool_s = time.perf_counter() - began
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"maga_corpus_refresh {total_s - tool_s:.0f} s (stage times above); "
                   f"{starts} engine starts ({spawn:.0f} s summed over engines; side-by-side "
                   f"starts overlap), {reused} calls reused a running engine "
-                  f"(runner.keep_engines={keep})")  # fmt: skip
+                  f"(runner.keep_engines={runner.keep_engines})")  # fmt: skip
             print(
                 "\nDemo models are a 135M teacher and students distilled from it: "
                 "their text is demo-model output, weak by design."

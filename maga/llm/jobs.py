@@ -205,7 +205,9 @@ def _run_http(spec: ModelSpec, requests: list[GenRequest], bench: BenchSpec | No
         chat_template_kwargs=http.chat_template_kwargs,
     )
     try:
-        results, usage = run_batches(backend, requests, spec.label)
+        # Batches of several windows: a server with room for `concurrency` requests is
+        # never held to one batch's stragglers (the barrier) more often than needed.
+        results, usage = run_batches(backend, requests, spec.label, 4 * http.concurrency)
         figures = None
         if bench:
             began = time.perf_counter()
@@ -272,16 +274,20 @@ class EngineSession:
     a time holds memory. Requests and results go through files in a private folder,
     commands through stdin, replies through a pipe. HTTP specs run in-process.
     ``deterministic`` makes each request's output depend on its own seed only, so a
-    chunk regenerated after a crash comes out byte-identical.
+    chunk regenerated after a crash comes out byte-identical; None (``runner.deterministic``
+    unset): on where it is free (a CPU engine), off on a GPU, where it costs throughput.
+    ``seeds``: honour per-request seeds (None: when ``deterministic``).
     """
 
     def __init__(
         self,
-        deterministic: bool = True,
+        deterministic: bool | None = None,
         start_timeout_s: float | None = None,
         reply_timeout_s: float | None = None,
+        seeds: bool | None = None,
     ) -> None:
-        self.deterministic = deterministic
+        self.deterministic = default_deterministic() if deterministic is None else deterministic
+        self.seeds = self.deterministic if seeds is None else seeds
         self.start_timeout_s = start_timeout_s or timeout_setting(
             START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT_S
         )
@@ -472,7 +478,8 @@ class EngineSession:
         key = self._engine_key(spec)
         self._stop()
         spec_path = Path(self._tmp.name) / "spec.json"
-        spec_path.write_text(json.dumps({**asdict(spec), "deterministic": self.deterministic}))
+        spec_path.write_text(json.dumps({**asdict(spec), "deterministic": self.deterministic,
+                                         "seeds": self.seeds}))  # fmt: skip
         read_fd, write_fd = os.pipe()
         cmd = [sys.executable, "-m", "maga.llm.worker", "--session", str(spec_path), str(write_fd)]
         log.info("%s: starting a vLLM engine process (session)", spec.label)
@@ -583,10 +590,11 @@ class EnginePool:
     stage starts and ends its own engine, as before.
     """
 
-    def __init__(self, keep: int) -> None:
+    def __init__(self, keep: int, deterministic: bool | None = None) -> None:
         if keep < 1:
             raise ValueError(f"an engine pool keeps at least 1 engine, got {keep}")
         self.keep = keep
+        self.deterministic = deterministic
         self._sessions: dict[str, EngineSession] = {}  # least recently used first
         self._ended = {"engine_starts": 0, "startup_seconds": 0.0, "spawn_seconds": 0.0}
         self.reused = 0  # calls served by an engine an earlier call started
@@ -650,7 +658,7 @@ class EnginePool:
         elif session is None:
             while len(self._sessions) >= self.keep:
                 self._end(next(iter(self._sessions)))
-            session = EngineSession(deterministic=True)
+            session = EngineSession(deterministic=self.deterministic)
         self._sessions[key] = session
         return session
 
@@ -725,7 +733,7 @@ _POOL: EnginePool | None = None
 
 
 @contextlib.contextmanager
-def keep_engines(keep: int) -> Iterator[EnginePool]:
+def keep_engines(keep: int, deterministic: bool | None = None) -> Iterator[EnginePool]:
     """Within this block, stages of this process share engines (:class:`EnginePool`);
     every engine ends when the block does. Inside an active block, the outer pool goes
     on serving (and keeps its size). Start it from the thread the stages run in: an
@@ -734,7 +742,7 @@ def keep_engines(keep: int) -> Iterator[EnginePool]:
     if _POOL is not None:
         yield _POOL
         return
-    pool = EnginePool(keep)
+    pool = EnginePool(keep, deterministic)
     _POOL = pool
     try:
         yield pool
@@ -770,7 +778,15 @@ def prepare_engines(specs: list[ModelSpec]) -> None:
         _POOL.prepare(specs)
 
 
-def open_session() -> EngineSession | PooledSession:
+def default_deterministic() -> bool:
+    """Reproducible engines unless a GPU is visible: on a CPU engine they cost nothing;
+    on a GPU (vLLM 0.24) per-request seeds make the sampler loop over requests in Python
+    and determinism runs the engine core in-process (docs/gpu-check.md measures both)."""
+    return not accelerator_visible()
+
+
+def open_session(deterministic: bool | None = None) -> EngineSession | PooledSession:
     """An engine session for one stage: the active pool's, else one of its own (the
-    caller closes either way; closing a pooled one leaves its engines to the pool)."""
-    return PooledSession(_POOL) if _POOL is not None else EngineSession()
+    caller closes either way; closing a pooled one leaves its engines to the pool).
+    ``deterministic``: ``runner.deterministic`` (None: :func:`default_deterministic`)."""
+    return PooledSession(_POOL) if _POOL is not None else EngineSession(deterministic)

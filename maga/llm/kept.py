@@ -33,10 +33,11 @@ def drop_kept(storage: Storage, folder: str) -> None:
 
 
 def generate_kept(storage: Storage, folder: str, spec: ModelSpec, requests: list[GenRequest],
-                  chunk: int = CHUNK) -> JobOutcome:  # fmt: skip
+                  chunk: int = CHUNK, deterministic: bool | None = None) -> JobOutcome:  # fmt: skip
     """Results of ``requests`` in order. Chunks already under ``folder`` are read, not
     generated (a chunk with a failed request is not kept, so a retry tries it again);
-    the usage counts every result, the seconds only this attempt's."""
+    the usage counts every result, the seconds only this attempt's. ``deterministic``:
+    ``runner.deterministic`` (a regenerated chunk byte-identical, README "Determinism")."""
     n = (len(requests) + chunk - 1) // chunk
     done: dict[int, list[GenResult]] = {}
     for i in range(n):
@@ -49,7 +50,7 @@ def generate_kept(storage: Storage, folder: str, spec: ModelSpec, requests: list
     usage, startup = UsageCounter(), 0.0
     usage.add([r for results in done.values() for r in results], 0.0)
     if todo:
-        session = open_session()
+        session = open_session(deterministic)
         try:
             groups = ((i, requests[i * chunk : (i + 1) * chunk]) for i in todo)
             for i, outcome in session.stream(spec, groups):

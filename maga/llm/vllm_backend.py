@@ -75,6 +75,7 @@ class VLLMBackend:
         seed: int = 0,
         *,
         deterministic: bool = False,
+        seeds: bool | None = None,
     ) -> None:
         """``deterministic``: a regenerated chunk comes out byte-identical. Per-request
         seeds everywhere; on CPU whole-prompt prefill; on a GPU an in-process engine core,
@@ -110,10 +111,14 @@ class VLLMBackend:
             **extra,
         )
         self.tokenizer = self.llm.get_tokenizer()
-        # vLLM's CPU sampler rejects per-request seeds under chunked prefill ("CPU
-        # Generator does not use offset"); there the engine seed alone seeds a run,
-        # unless ``deterministic`` turned chunked prefill off.
-        self.per_request_seed = deterministic or not current_platform.is_cpu()
+        # ``seeds``: per-request seeds (None: when ``deterministic``). vLLM's CPU sampler
+        # rejects them under chunked prefill ("CPU Generator does not use offset"), which
+        # only ``deterministic`` turns off; on a GPU they cost throughput (vLLM 0.24 loops
+        # over seeded requests in Python), so only a run that asks for them pays.
+        on_cpu = current_platform.is_cpu()
+        self.per_request_seed = deterministic if seeds is None else seeds
+        if on_cpu and not deterministic:
+            self.per_request_seed = False
         self.serves_lora = engine.lora is not None
         self._loras: dict[str, Any] = {}  # adapter folder -> its LoRARequest
         self.startup_seconds = time.perf_counter() - started

@@ -161,10 +161,12 @@ def session(spec_file: str, reply_fd: int) -> int:
 
     data = json.loads(Path(spec_file).read_text())
     deterministic = bool(data.pop("deterministic", True))
+    seeds = data.pop("seeds", None)
     spec = ModelSpec(**data)
     try:
         engine = VLLMEngineConfig.model_validate(spec.engine)
-        backend = VLLMBackend(spec.path, engine, seed=spec.seed, deterministic=deterministic)
+        backend = VLLMBackend(spec.path, engine, seed=spec.seed, deterministic=deterministic,
+                              seeds=seeds)  # fmt: skip
     except Exception as exc:
         answer({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
         raise
