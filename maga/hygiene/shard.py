@@ -19,6 +19,7 @@ from typing import Any
 
 from maga.config import DecontamConfig, HygieneConfig, MagaConfig
 from maga.gates.core import Metric
+from maga.hygiene.bandlookup import PublishedIndex
 from maga.hygiene.decontam import Decontaminator
 from maga.hygiene.language import UNDETERMINED, LanguageId
 from maga.hygiene.neardup import (
@@ -78,7 +79,9 @@ class ShardHygiene:
             t0 = time.perf_counter()
             self.near = NearDupIndex(h.near_dup)
             # this shard's own earlier version is being replaced: not a twin of itself
-            self.index_rows = self.near.load(storage, index_dir(output, h.near_dup), {key})
+            self.near.published = PublishedIndex(storage, index_dir(output, h.near_dup),
+                                                 h.near_dup, {key}, tmp)  # fmt: skip
+            self.index_rows = self.near.published.rows
             self.sigs = signature_rows(tmp / SIGNATURES)
             self.t["near_dup_load"] = time.perf_counter() - t0
         self.c: Counter = Counter()
