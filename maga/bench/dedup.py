@@ -11,8 +11,9 @@ its own, ``--repeats`` times:
 * ``publish``: one shard of ``--shard-rows`` signatures written as a new batch
   (:func:`maga.hygiene.bandindex.publish_batch`).
 
-Printed: seconds, Python heap peak (tracemalloc) and peak RSS per operation, the
-index's bytes per million rows, each also as a ratio to the smallest size.
+Printed: seconds and peak RSS per operation (median), the Python heap peak (one more
+run under tracemalloc), the index's bytes per million rows, each also as a ratio to
+the smallest size.
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def queries(sigs: np.ndarray, seed: int) -> np.ndarray:
     return np.concatenate([twins, new])
 
 
-def _child(op: str, folder: str, rows: int, seed: int) -> dict[str, Any]:
-    """One measured operation in this (fresh) process."""
+def _child(op: str, folder: str, rows: int, seed: int, traced: bool) -> dict[str, Any]:
+    """One measured operation in this (fresh) process; ``traced``: its Python heap peak
+    (tracemalloc, which slows it down: its seconds are not reported)."""
     import resource
     import tracemalloc
 
@@ -85,7 +87,8 @@ def _child(op: str, folder: str, rows: int, seed: int) -> dict[str, Any]:
     sigs = np.random.default_rng(seed).integers(0, 2**32 - 1, (rows, cfg.num_perm), np.uint32)
     q = queries(sigs, seed + 1)
     with tempfile.TemporaryDirectory(prefix="maga-bench-") as tmp:
-        tracemalloc.start()
+        if traced:
+            tracemalloc.start()
         t0 = time.perf_counter()
         found = 0
         if op == "lookup":
@@ -102,9 +105,9 @@ def _child(op: str, folder: str, rows: int, seed: int) -> dict[str, Any]:
     return {"seconds": seconds, "heap_mib": heap / 2**20, "rss_mib": rss / 2**20, "found": found}
 
 
-def _measure(op: str, folder: str, rows: int, seed: int) -> dict[str, Any]:
+def _measure(op: str, folder: str, rows: int, seed: int, traced: bool) -> dict[str, Any]:
     code = (f"import json; from maga.bench.dedup import _child; "
-            f"print(json.dumps(_child({op!r}, {folder!r}, {rows}, {seed})))")  # fmt: skip
+            f"print(json.dumps(_child({op!r}, {folder!r}, {rows}, {seed}, {traced})))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -116,6 +119,7 @@ def _bytes(root: str) -> int:
 def run(sizes: list[int], shard_rows: int, repeats: int, scratch: str | None = None) -> dict:
     """The figures per size (medians over ``repeats``)."""
     cfg, result = NearDupConfig(), {"shard_rows": shard_rows, "repeats": repeats, "sizes": {}}
+    result["load_before"] = round(os.getloadavg()[0], 1)
     with tempfile.TemporaryDirectory(prefix="maga-bench-dedup-", dir=scratch) as tmp:
         for n in sizes:
             out = os.path.join(tmp, f"n{n}")
@@ -129,12 +133,15 @@ def run(sizes: list[int], shard_rows: int, repeats: int, scratch: str | None = N
                           Path(tmp))  # fmt: skip
             fig: dict[str, Any] = {"build_s": build, "bytes_per_million": size / n * 1e6}
             for op in ("lookup", "publish"):
-                runs = [_measure(op, folder, shard_rows, 7 if op == "lookup" else 100 + i)
+                runs = [_measure(op, folder, shard_rows, 7 if op == "lookup" else 100 + i, False)
                         for i in range(repeats)]  # fmt: skip
                 fig[op] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                 fig[op]["all_seconds"] = [round(r["seconds"], 4) for r in runs]
+                traced = _measure(op, folder, shard_rows, 7 if op == "lookup" else 99, True)
+                fig[op]["heap_mib"] = traced["heap_mib"]
             result["sizes"][n] = fig
             Storage().delete_prefix(out)
+    result["load_after"] = round(os.getloadavg()[0], 1)
     return result
 
 
@@ -142,7 +149,8 @@ def render(res: dict, machine: str) -> str:
     sizes = sorted(res["sizes"])
     base = res["sizes"][sizes[0]]
     lines = [f"near-dup index, per shard of {res['shard_rows']} rows; median of "
-             f"{res['repeats']} fresh processes each; {machine}",
+             f"{res['repeats']} fresh processes each; {machine}; load average "
+             f"{res.get('load_before')} before, {res.get('load_after')} after",
              "| index rows | lookup s | x | lookup heap MiB | x | lookup RSS MiB | x | twins found"
              " | publish s/shard | x | index MB per 1M rows | x |",
              "|" + "---|" * 13]  # fmt: skip
@@ -165,3 +173,19 @@ def render(res: dict, machine: str) -> str:
                      f"{big:,}: {mb / 1000:.1f} GB of band keys, lookup as at {big:,} (it "
                      f"reads one block per band key, whatever the index size)")  # fmt: skip
     return "\n".join(lines)
+
+
+def main(sizes: list[int], shard_rows: int, repeats: int, scratch: str | None,
+         out: str | None) -> None:  # fmt: skip
+    res = run(sizes, shard_rows, repeats, scratch)
+    print(render(res, _machine()))
+    if out:
+        Path(out).write_text(json.dumps(res, indent=2))
+
+
+def _machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown CPU")  # fmt: skip
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{model}, {os.cpu_count()} CPUs, {mem:.0f} GiB, index on local disk"

@@ -2,10 +2,10 @@
 
 Why: loading every published signature into an in-memory LSH makes each clean task's
 memory and time grow with the corpus. Here a lookup reads, for each of its ``b`` band
-keys, one sorted file per published batch: a binary search over a memory map (local)
-or one ranged GET of a fence block (S3), so its memory does not depend on the index
-size (``make bench-dedup``, docs/near-dedup.md). Parquet with row-group statistics was
-measured 60-400x slower per lookup: its footer, read whole, grows with the file.
+keys, one block of one sorted file per published batch, found by the file's fence
+(``pread`` locally, a ranged GET on S3), so its memory hardly depends on the index size
+(``make bench-dedup``, docs/near-dedup.md). Parquet with row-group statistics was
+measured 50-400x slower per lookup: its footer, read whole, grows with the file.
 
 Layout below :func:`lsh_dir`::
 
@@ -39,7 +39,7 @@ from maga.storage import Storage, join_uri
 # 16 made a publish 6-17x slower (more files) and no lookup faster, as a lookup reads
 # one block per key anyway (docs/near-dedup.md). Readers take the count from the commit.
 PREFIX_BITS = 0
-FENCE = 512  # keys per block read from S3 (4 KiB)
+FENCE = 2048  # keys per block a lookup reads (16 KiB); the fence holds every FENCE-th
 KINDS = ("rewrite", "source")
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 

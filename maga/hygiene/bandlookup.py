@@ -1,14 +1,15 @@
 """Per-row lookups in the published band-key index (:mod:`.bandindex`).
 
 A query computes its ``b`` band keys, and for each committed batch reads only the
-partition file its key falls in: a binary search over a memory map for a local file,
-else the fence (loaded once per file) and one ranged GET of the block holding the key.
+partition file its key falls in: the file's fence (loaded once) names the one block the
+key can be in, read with ``pread`` (local) or a ranged GET (S3).
 A candidate is confirmed with its current signature (one signature file per shard,
 a few kept in memory), as in-memory LSH would: estimated Jaccard >= threshold.
 """
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -25,34 +26,38 @@ _LOW = np.uint64(0xFFFFFFFF)
 
 
 class _Part:
-    """One sorted partition file of one batch, of ``n`` keys: ``find(key)`` -> refs."""
+    """One sorted partition file of one batch, of ``n`` keys: ``find(key)`` -> refs.
+
+    Only its fence is held (8 bytes per FENCE keys); a lookup reads the one block the
+    key can be in (``pread`` of a local file, a ranged GET on S3), so neither the heap
+    nor mapped pages grow with the file."""
 
     def __init__(self, storage: Storage, uri: str, n: int):
         self.storage, self.uri, self.n = storage, uri, n
         path = storage.local_path(uri)
-        self.fence = self.keys = None
-        if path is not None and n:
-            mm = np.memmap(path, dtype=np.uint64, mode="r")
-            self.keys, self.refs = mm[:n], mm[n : 2 * n]
-        elif n:  # the fence, once; then one ranged read per lookup
-            raw = storage.read_range(uri, 16 * n, 8 * -(-n // FENCE))
-            self.fence = np.frombuffer(raw, np.uint64)
+        self.fd = os.open(path, os.O_RDONLY) if path is not None and n else None
+        self.fence = np.frombuffer(self._read(16 * n, 8 * -(-n // FENCE)), np.uint64)
+
+    def _read(self, start: int, length: int) -> bytes:
+        if not length:
+            return b""
+        if self.fd is not None:
+            return os.pread(self.fd, length, start)
+        return self.storage.read_range(self.uri, start, length)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def find(self, key: np.uint64) -> list[int]:
-        if not self.n:
-            return []
-        if self.fence is None:
-            i = int(np.searchsorted(self.keys, key))
-            j = int(np.searchsorted(self.keys, key, side="right"))
-            return [int(x) for x in self.refs[i:j]]
         blk = max(int(np.searchsorted(self.fence, key)) - 1, 0)
         found: list[int] = []
         while blk * FENCE < self.n:
             lo, hi = blk * FENCE, min(self.n, (blk + 1) * FENCE)
-            keys = np.frombuffer(self.storage.read_range(self.uri, lo * 8, (hi - lo) * 8),
-                                 np.uint64)  # fmt: skip
+            keys = np.frombuffer(self._read(lo * 8, (hi - lo) * 8), np.uint64)
             for i in np.flatnonzero(keys == key):
-                ref = self.storage.read_range(self.uri, (self.n + lo + int(i)) * 8, 8)
+                ref = self._read((self.n + lo + int(i)) * 8, 8)
                 found.append(int(np.frombuffer(ref, np.uint64)[0]))
             if keys[-1] > key:
                 break
@@ -72,6 +77,14 @@ class PublishedIndex:
         self.rows = sum(int(c["rows"]) for c in self.commits)
         self._parts: dict[tuple, _Part] = {}
         self._shards: OrderedDict[str, tuple] = OrderedDict()
+
+    def close(self) -> None:
+        for part in self._parts.values():
+            part.close()
+        self._parts.clear()
+
+    def __del__(self) -> None:
+        self.close()
 
     def _part(self, kind: str, band: int, prefix: int, c: dict) -> _Part:
         k = (kind, band, prefix, c["batch"])

@@ -31,7 +31,7 @@ from maga.hygiene.neardup import (
 )
 from maga.hygiene.pii import redact
 from maga.log import get_logger
-from maga.storage import Storage
+from maga.storage import Storage, join_uri
 
 log = get_logger("hygiene")
 SOURCE_REASONS = ("source_contaminated", "source_near_duplicate")
@@ -48,14 +48,15 @@ EXAMPLES = 3
 _DECON: dict[str, Decontaminator] = {}
 
 
-def _decontaminator(cfg: DecontamConfig, storage: Storage) -> Decontaminator:
+def _decontaminator(cfg: DecontamConfig, storage: Storage, output: str) -> Decontaminator:
     """One n-gram index per process for the same benchmark files (by content hash):
-    a worker cleaning many shards loads the benchmarks once."""
+    a worker cleaning many shards loads the benchmarks once, each built once per
+    version into ``<output>/dedup/decontam`` and read from there by later tasks."""
     etags = [storage.etag(b.uri) if storage.exists(b.uri) else "" for b in cfg.benchmarks]
     key = cfg.model_dump_json() + "|".join(etags)
     if key not in _DECON:
         _DECON.clear()
-        _DECON[key] = Decontaminator(cfg, storage)
+        _DECON[key] = Decontaminator(cfg, storage, join_uri(output, "dedup", "decontam"))
     return _DECON[key]
 
 
@@ -69,7 +70,7 @@ class ShardHygiene:
         started = time.perf_counter()
         h = self.cfg
         self.lang = LanguageId(h.language) if h.language.enabled else None
-        self.decon = (_decontaminator(h.decontam, storage)
+        self.decon = (_decontaminator(h.decontam, storage, output)
                       if h.decontam.enabled and h.decontam.benchmarks else None)  # fmt: skip
         self.t["decontam_load"] = time.perf_counter() - started
         self.near = None

@@ -152,3 +152,44 @@ def test_publish_killed_while_writing_the_index_then_rerun(tmp_path):
     # exactly once: each row has one ref per band, not two
     cands = index.candidates(signature(texts[7], CFG), "rewrite")
     assert sorted(c[:3] for c in cands) == [("b", 2, band) for band in range(9)]
+
+
+def test_benchmark_ngrams_built_once_per_version_then_read(tmp_path, monkeypatch):
+    import maga.hygiene.decontam as decontam
+    from maga.config import BenchmarkSource, DecontamConfig
+    from tests.hygiene.crafted import benchmark_file
+    from tests.hygiene.test_neardup_decontam import QUESTION
+
+    storage, cache = Storage(), str(tmp_path / "dedup" / "decontam")
+    path = benchmark_file(tmp_path, [QUESTION])
+    cfg = DecontamConfig(benchmarks=[BenchmarkSource(name="qa", uri=str(path),
+                                                     fields=["question"])])  # fmt: skip
+    built = decontam.Decontaminator(cfg, storage, cache)
+    (artifact,) = storage.list(cache, (".npy",))
+    assert artifact.size == 128 + 8 * (1 + built.ngrams["qa"])  # npy header, count, hashes
+
+    def raw_read(*_):
+        raise AssertionError("the raw benchmark file was read again")
+
+    monkeypatch.setattr(decontam, "iter_items", raw_read)
+    again = decontam.Decontaminator(cfg, storage, cache)
+    assert (again.items, again.ngrams) == (built.items, built.ngrams)
+    assert again.check("so: " + QUESTION).benchmark == "qa"
+    monkeypatch.undo()
+    benchmark_file(tmp_path, [QUESTION, QUESTION.replace("river", "road")])  # a new version
+    newer = decontam.Decontaminator(cfg, storage, cache)
+    assert newer.items == {"qa": 2} and len(storage.list(cache, (".npy",))) == 2
+
+
+def test_bench_dedup_prints_ratios_to_the_smallest_index(tmp_path):
+    from maga.bench.dedup import render, run
+
+    res = run([20_000, 40_000], 40, 1, str(tmp_path))
+    table = render(res, "test machine")
+    rows = [line for line in table.splitlines() if line.startswith("| 20,000") or
+            line.startswith("| 40,000")]  # fmt: skip
+    assert len(rows) == 2 and "| 1.00 |" in rows[0]
+    assert "100,000,000 rows: not measured" in table and "extrapolated" in table
+    small, big = res["sizes"][20_000], res["sizes"][40_000]
+    assert small["lookup"]["found"] == big["lookup"]["found"] >= 15  # of 20 near twins
+    assert 100e6 < small["bytes_per_million"] < 200e6  # 9 bands x 16 bytes + fences
