@@ -78,7 +78,6 @@ def queries(sigs: np.ndarray, seed: int) -> np.ndarray:
 def _child(op: str, folder: str, rows: int, seed: int, traced: bool) -> dict[str, Any]:
     """One measured operation in this (fresh) process; ``traced``: its Python heap peak
     (tracemalloc, which slows it down: its seconds are not reported)."""
-    import resource
     import tracemalloc
 
     from maga.hygiene.bandlookup import PublishedIndex
@@ -101,7 +100,9 @@ def _child(op: str, folder: str, rows: int, seed: int, traced: bool) -> dict[str
                           [(key, Path(folder) / f"{key}.parquet")], Path(tmp))  # fmt: skip
         seconds = time.perf_counter() - t0
         heap = tracemalloc.get_traced_memory()[1]
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM: this process's own peak (ru_maxrss keeps the parent's from before exec)
+    hwm = [x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM")]
+    rss = int(hwm[0].split()[1]) * 1024
     return {"seconds": seconds, "heap_mib": heap / 2**20, "rss_mib": rss / 2**20, "found": found}
 
 
