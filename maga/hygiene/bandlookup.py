@@ -10,6 +10,7 @@ a few kept in memory), as in-memory LSH would: estimated Jaccard >= threshold.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -72,7 +73,9 @@ class PublishedIndex:
                  exclude: set[str] | frozenset = frozenset(), tmp: Path | None = None):  # fmt: skip
         self.storage, self.cfg, self.folder = storage, cfg, index_folder
         self.root = lsh_dir(index_folder, cfg)
-        self.exclude, self.tmp = set(exclude), tmp
+        self.exclude = set(exclude)
+        self._tmpdir = None if tmp else tempfile.TemporaryDirectory(prefix="maga-lookup-")
+        self.tmp = Path(tmp or self._tmpdir.name)  # downloads of candidates' files (S3)
         self.commits = committed(storage, self.root)
         self.rows = sum(int(c["rows"]) for c in self.commits)
         self._parts: dict[tuple, _Part] = {}
@@ -94,15 +97,16 @@ class PublishedIndex:
         return self._parts[k]
 
     def _signatures(self, shard: str) -> tuple | None:
+        """(ids, kinds, signatures) of a shard's current file; None when it is gone."""
         if shard not in self._shards:
-            uri = join_uri(self.folder, f"{shard}.parquet")
-            if not self.storage.exists(uri):
-                return None  # stopped since: its refs are stale
-            local = self.storage.get_file(uri, Path(self.tmp or "/tmp") / f"sig-{shard}.parquet")
-            t = pq.read_table(local, columns=["id", "kind", "signature"])
-            sigs = np.frombuffer(b"".join(t["signature"].to_pylist()), np.uint32)
-            self._shards[shard] = (t["id"].to_pylist(), t["kind"].to_pylist(),
-                                   sigs.reshape(len(t), -1) if len(t) else sigs)  # fmt: skip
+            uri, loaded = join_uri(self.folder, f"{shard}.parquet"), None
+            if self.storage.exists(uri):  # else stopped since: its refs are stale
+                local = self.storage.get_file(uri, self.tmp / f"sig-{shard}.parquet")
+                t = pq.read_table(local, columns=["id", "kind", "signature"])
+                sigs = np.frombuffer(b"".join(t["signature"].to_pylist()), np.uint32)
+                loaded = (t["id"].to_pylist(), t["kind"].to_pylist(),
+                          sigs.reshape(len(t), -1) if len(t) else sigs)  # fmt: skip
+            self._shards[shard] = loaded
             if len(self._shards) > KEEP_SHARDS:
                 self._shards.popitem(last=False)
         self._shards.move_to_end(shard)

@@ -45,6 +45,8 @@ def test_same_twins_as_in_memory_lsh_local_and_s3(backend: Backend, tmp_path):  
     a = _shard(storage, folder, "a", texts[:12], tmp_path, sources=texts[20:22])
     b = _shard(storage, folder, "b", texts[12:20], tmp_path)
     assert publish_batch(storage, folder, CFG, "run1", [("a", a), ("b", b)], tmp_path)
+    head = storage.read_bytes(join_uri(folder, "a.parquet"))[:12]
+    assert storage.read_range(join_uri(folder, "a.parquet"), 4, 8) == head[4:12]
     assert not publish_batch(storage, folder, CFG, "run1", [("a", a), ("b", b)], tmp_path)
     assert [c["rows"] for c in committed(storage, lsh_dir(folder, CFG))] == [22]
 
