@@ -9,7 +9,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export MAGA_HOME := $(CURDIR)
 export VLLM_CPU_KVCACHE_SPACE ?= 2
 
-.PHONY: env demo test test-fast lint format airflow bench bench-gpu bench-control-plane bench-lora bench-speculation clean quantizer-env gpu-smoke gpu-smoke-dry gpu-check gpu-check-dry deploy-test
+.PHONY: env demo test test-fast lint format airflow bench bench-gpu bench-control-plane bench-dedup bench-lora bench-speculation clean quantizer-env gpu-smoke gpu-smoke-dry gpu-check gpu-check-dry deploy-test
 
 env: $(VENV)/.installed
 
@@ -70,6 +70,9 @@ bench-speculation: env
 
 bench-control-plane: env
 	$(BIN)/maga bench-control-plane --shards 100000 --per-run 1024
+
+bench-dedup: env
+	$(BIN)/maga bench-dedup --sizes 1000000,10000000 --shard-rows 1000 --repeats 3
 
 airflow: env
 	scripts/airflow-standalone.sh

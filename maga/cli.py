@@ -6,6 +6,7 @@ maga run corpus-refresh --config tiny --set refresh.source_uri=s3://b/corpus [--
 maga bench [--config tiny] [--docs 8] [--scale 10] [--repeats 3]
 maga bench-gpu [--dry-run] [--device gpu|cpu] [--slm ...] [--teacher ...]
 maga bench-control-plane [--shards 100000] [--per-run 1024]
+maga bench-dedup [--sizes 1000000,10000000] [--shard-rows 1000] [--repeats 3]
 maga bench-lora [--docs 8] [--repeats 3] [--steps 30] [--no-judge]
 maga bench-speculation [--docs 8] [--repeats 3] [--model builtin:smollm2-135m-instruct]
 maga summary RUN_URI
@@ -158,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     cp.add_argument("--expansion", type=float, default=770 / 195, help="output per source token")
     cp.add_argument("--workers", type=int, default=64, help="GPU workers (one engine each)")
     cp.add_argument("--sizing-only", action="store_true", help="skip the simulation")
+    bd = sub.add_parser("bench-dedup", help="near-dup index lookup/publish at 1M, 10M rows")
+    bd.add_argument("--sizes", default="1000000,10000000", help="index rows, comma-separated")
+    bd.add_argument("--shard-rows", type=int, default=1000, help="signatures per shard")
+    bd.add_argument("--repeats", type=int, default=3, help="fresh processes per figure")
+    bd.add_argument("--scratch", help="folder for the synthetic indexes (default: temp)")
+    bd.add_argument("--out", help="also write the figures as JSON to this path")
     demo = sub.add_parser("demo", help="run the demo profile on the built-in corpus")
     demo.add_argument("--set", dest="overrides", action="append", default=[])
     show = sub.add_parser("summary", help="print a run summary")
@@ -217,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(render(simulate(args.shards, args.per_run)))
             print(render_sizing(args.corpus_tokens, args.tokens_per_shard, args.expansion,
                                 args.workers, args.per_run))  # fmt: skip
+        elif args.command == "bench-dedup":
+            from maga.bench.dedup import main as bench_dedup
+
+            bench_dedup([int(x) for x in args.sizes.split(",")], args.shard_rows, args.repeats,
+                        args.scratch, args.out)  # fmt: skip
         elif args.command == "demo":
             from pathlib import Path
 
