@@ -540,6 +540,10 @@ class RunnerConfig(_Strict):
     # engine at a time, reused while consecutive stages ask for the same model (what one
     # GPU holds). Airflow tasks run in processes of their own and start their own engines.
     keep_engines: int = Field(1, ge=1)
+    # Byte-identical regenerated chunks (README "Determinism"): per-request seeds and, on
+    # a GPU, an in-process engine core. None: on for CPU engines (free there), off on a
+    # GPU, where both cost throughput (docs/gpu-check.md).
+    deterministic: bool | None = None
 
 
 class MagaConfig(_Strict):
@@ -560,6 +564,21 @@ class MagaConfig(_Strict):
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @model_validator(mode="after")
+    def _kept_engines_fit(self) -> MagaConfig:
+        """Kept engines live side by side, each with its memory share of one GPU."""
+        keep = self.runner.keep_engines
+        engines = [self.student_engine] + ([self.teacher.engine] if self.teacher.backend == "vllm"
+                                           else [])  # fmt: skip
+        share = max(e.gpu_memory_utilization for e in engines)
+        if keep > 1 and keep * share > 0.95:
+            raise ValueError(
+                f"runner.keep_engines={keep}: kept engines run side by side, each taking "
+                f"gpu_memory_utilization {share} of the GPU ({keep * share:.2f} in all); set "
+                f"runner.keep_engines to 1, or the engines' shares to at most {0.95 / keep:.2f}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _lora(self) -> MagaConfig:
         if self.distill.adapter != "lora":
             return self
@@ -568,7 +587,17 @@ class MagaConfig(_Strict):
             # read it ("AttributeError: 'NoneType' object has no attribute 'device'").
             raise ValueError(
                 "distill.adapter=lora: vLLM's CPU build cannot serve LoRA adapters on a "
-                "w8a8-int8 base; set quantize.scheme to none (CPU) or fp8-w8a8 (GPU)"
+                "w8a8-int8 base; set quantize.scheme to none"
+            )
+        if self.quantize.scheme == "fp8-w8a8":
+            # vLLM 0.24 documents LoRA over GPTQ/AWQ bases, not compressed-tensors, and
+            # users report weak outputs there (vLLM #50059). `make gpu-check` showed, on an
+            # H200, that such an engine starts and applies both adapters; nothing has shown
+            # that its outputs match LoRA over the bf16 base (docs/gpu-check.md).
+            raise ValueError(
+                "distill.adapter=lora: LoRA adapters on an fp8-w8a8 (compressed-tensors) "
+                "base are unproven in vLLM 0.24; set quantize.scheme to none, or "
+                "distill.adapter to full"
             )
         lora = self.student_engine.lora
         if lora is not None and lora.max_rank < self.distill.lora_rank:

@@ -39,10 +39,12 @@ def drop_kept(storage: Storage, folder: str) -> None:
 
 
 def generate_kept(storage: Storage, folder: str, spec: ModelSpec, requests: list[GenRequest],
-                  chunk: int | None = None) -> JobOutcome:  # fmt: skip
+                  chunk: int | None = None,
+                  deterministic: bool | None = None) -> JobOutcome:  # fmt: skip
     """Results of ``requests`` in order. Chunks already under ``folder`` are read, not
     generated (a chunk with a failed request is not kept, so a retry tries it again);
-    the usage counts every result, the seconds only this attempt's."""
+    the usage counts every result, the seconds only this attempt's. ``deterministic``:
+    ``runner.deterministic`` (a regenerated chunk byte-identical, README "Determinism")."""
     chunk = chunk or int(os.environ.get(CHUNK_ENV) or CHUNK)
     n = (len(requests) + chunk - 1) // chunk
     done: dict[int, list[GenResult]] = {}
@@ -56,7 +58,7 @@ def generate_kept(storage: Storage, folder: str, spec: ModelSpec, requests: list
     usage, startup = UsageCounter(), 0.0
     usage.add([r for results in done.values() for r in results], 0.0)
     if todo:
-        session = open_session()
+        session = open_session(deterministic)
         crash_after, written, generated = int(os.environ.get(CRASH_ENV) or 0), 0, 0
         try:
             groups = ((i, requests[i * chunk : (i + 1) * chunk]) for i in todo)

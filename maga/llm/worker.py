@@ -68,6 +68,7 @@ def main(job_dir: str) -> int:
         "usage": asdict(usage),
         "startup_seconds": backend.startup_seconds,
         "bench": bench,
+        "engine": backend.facts,
     }
     (job / "meta.json").write_text(json.dumps(meta))
     return 0
@@ -168,14 +169,16 @@ def session(spec_file: str, reply_fd: int) -> int:
 
     data = json.loads(Path(spec_file).read_text())
     deterministic = bool(data.pop("deterministic", True))
+    seeds = data.pop("seeds", None)
     spec = ModelSpec(**data)
     try:
         engine = VLLMEngineConfig.model_validate(spec.engine)
-        backend = VLLMBackend(spec.path, engine, seed=spec.seed, deterministic=deterministic)
+        backend = VLLMBackend(spec.path, engine, seed=spec.seed, deterministic=deterministic,
+                              seeds=seeds)  # fmt: skip
     except Exception as exc:
         answer({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
         raise
-    answer({"ok": True, "startup_seconds": backend.startup_seconds})
+    answer({"ok": True, "startup_seconds": backend.startup_seconds, "engine": backend.facts})
     try:
         for line in sys.stdin:
             cmd = json.loads(line)

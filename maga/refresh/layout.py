@@ -8,6 +8,8 @@ Output location ``O`` (``refresh.output_uri``; relative paths sit under storage.
     O/rejects/<key>.parquet    rejected input records and dropped rewrites, with reasons
     O/mixes/<recipe>.json      training-mix manifests (and ``.hf.json`` datasets recipes)
     O/dedup/minhash-<params>/<key>.parquet  near-duplicate index (maga.hygiene.neardup)
+    O/dedup/lsh-<params>-b<b>r<r>/          its LSH band keys (maga.hygiene.bandindex)
+    O/dedup/decontam/<bench>-<digest>.npy   benchmark n-gram hashes (maga.hygiene.decontam)
     O/manifest.json            processed-shards manifest (source URI -> content hash)
     O/README.md                dataset card
     O/_staging/<key>/<fp>/     work area of one shard: chunks, stage markers, stats

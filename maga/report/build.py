@@ -338,6 +338,18 @@ def collapse_section(data: RunData, view: Any, embed_error: str) -> tuple[dict[s
             **base}, result  # fmt: skip
 
 
+def _engine_line(stages: dict[str, Any]) -> str:
+    """The ISA, threads and dtypes the run's engines used, in one line (empty if none)."""
+    seen = [st for st in stages.values() if st.get("engine_dtype")]
+    if not seen:
+        return ""
+    dtypes = sorted({d for st in seen for d in st["engine_dtype"].values() if d})
+    threads = max(int(st.get("engine_threads") or 0) for st in seen)
+    return (f"Engines ran in {', '.join(dtypes)} on CPU ISA {seen[0].get('engine_isa')}, "
+            f"{threads} thread(s) each (engine.dtype auto: native bf16 only with "
+            "AVX512-BF16 or AMX, else float32; see `maga doctor`).")  # fmt: skip
+
+
 def cost_section(data: RunData) -> dict[str, Any]:
     stages = data.summary.get("stages") or {}
     if not stages:
@@ -358,6 +370,7 @@ def cost_section(data: RunData) -> dict[str, Any]:
                            "prompt_tokens": m.get("prompt_tokens"),
                            "completion_tokens": m.get("completion_tokens"),
                            "generate_seconds": gen, "tokens_per_s": tps,
+                           "dtype": (st.get("engine_dtype") or {}).get(model),
                            "startup_seconds": m.get("engine_startup_seconds")})  # fmt: skip
         training = st.get("training") or {}
         if training.get("train_tokens") and training.get("train_seconds"):
@@ -367,10 +380,12 @@ def cost_section(data: RunData) -> dict[str, Any]:
                            "generate_seconds": training.get("train_seconds"),
                            "tokens_per_s": round(training["train_tokens"]
                                                  / training["train_seconds"], 2),
+                           "dtype": (training.get("plan") or {}).get("precision"),
                            "startup_seconds": None})  # fmt: skip
     out = {"available": True, "rows": rows, "models": models,
            "total_seconds": round(sum(r["seconds"] for r in rows), 2),
-           "total_tokens": sum(r["tokens"] for r in rows)}  # fmt: skip
+           "total_tokens": sum(r["tokens"] for r in rows),
+           "engine": _engine_line(stages)}  # fmt: skip
     out["seconds_chart"] = charts.hbars([r["stage"] for r in rows], [r["seconds"] for r in rows],
                                         "Seconds per stage", width=720, unit=" s")  # fmt: skip
     with_tps = [m for m in models if m["tokens_per_s"]]

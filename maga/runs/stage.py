@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from maga.llm import facts as engine_facts
 from maga.log import get_logger
 from maga.runs.context import RunContext
 from maga.steps import REFRESH_SHARD_STEPS
@@ -30,10 +31,6 @@ from maga.storage import Storage, join_uri
 
 log = get_logger("stage")
 MARKER, STATS = "_SUCCESS", "stats.json"
-# Called with a stage's name before a stage that ``uses_accelerator`` runs. maga.llm.jobs
-# registers one on import (a process that never imported it keeps no engines), so this
-# package does not import maga.llm, which sits above it.
-ACCELERATOR_HOOKS: list[Callable[[str], None]] = []
 
 
 # --- the done-marker mechanism, one for both scopes ---------------------------------------
@@ -112,10 +109,13 @@ def run_stage(ctx: RunContext, stage: Stage) -> dict[str, Any]:
         )
     log.info("%s: starting (reads %s)", stage.name, ", ".join(stage.reads) or "source corpus")
     if getattr(stage, "uses_accelerator", False):
-        for hook in ACCELERATOR_HOOKS:  # maga.llm.jobs ends its kept engines on a GPU
-            hook(stage.name)
-    began = time.perf_counter()
+        from maga.llm import jobs
+
+        if jobs.accelerator_visible():
+            jobs.release_engines(stage.name)
+    began, _ = time.perf_counter(), engine_facts.take()
     stats = stage.run(ctx).as_dict()
+    stats.update(engine_facts.summary(engine_facts.take()))  # dtype, ISA, threads
     stats["seconds"] = round(time.perf_counter() - began, 3)
     unwritten = [p for p in stage.writes if p != f"{stage.name}/{STATS}"
                  and not _written(ctx, p)]  # fmt: skip
@@ -223,7 +223,9 @@ def run_shard_step(ctx: RunContext, shard: dict[str, Any], step: ShardStep, path
         log.info("%s %s: already staged; %s", step.name, key,
                  "re-checking its gate" if step.check else "nothing to do")  # fmt: skip
     else:
+        engine_facts.take()
         stats = step.work(work)
+        stats.update(engine_facts.summary(engine_facts.take()))  # dtype, ISA, threads
         if step.staged:
             save_staged(storage, paths, step.name, stats)
     gate = step.check(work, stats) if step.check else work.gate

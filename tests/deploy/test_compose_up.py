@@ -478,7 +478,8 @@ def test_gpu_images_on_a_python_only_base(docker_env, tmp_path) -> None:
         )  # fmt: skip
         compose = Compose(env, tmp_path / ".env")
         compose.build("teacher", file=ROOT / "docker-compose.yaml",
-                      log=ARTIFACTS / "build-teacher.log", timeout_s=600, profile="gpu")  # fmt: skip
+                      log=ARTIFACTS / "build-teacher.log", timeout_s=600,
+                      profile="teacher-server")  # fmt: skip
         image = values["MAGA_TEACHER_IMAGE"]
 
         def run(*args: str) -> subprocess.CompletedProcess:
