@@ -162,7 +162,7 @@ def finish(ctx: RunContext) -> dict[str, Any]:
 def run_all(ctx: RunContext, session: EngineSession | None = None) -> dict[str, Any]:
     """Every step in order in this process, one engine process for all shards."""
     own = session is None
-    session = session or open_session()
+    session = session or open_session(ctx.config.runner.deterministic)
     try:
         for shard in discover(ctx):
             for step in SHARD_STEPS:
