@@ -419,6 +419,17 @@ class MixConfig(_Strict):
         return value
 
 
+class ReviewConfig(_Strict):
+    """A person approves a refresh before it publishes (maga.refresh.review)."""
+
+    # never; on_warning: a first-used tool-model version or prompt variant, or a gate
+    # metric near its limit; always.
+    mode: Literal["never", "on_warning", "always"] = "never"
+    timeout: int = Field(86_400, ge=1)  # seconds a review waits for an answer
+    on_timeout: Literal["reject", "fail"] = "reject"  # never publishes unreviewed data
+    near_limit: float = Field(0.8, gt=0, le=1)  # warn at this fraction of a gate's limit
+
+
 class RefreshConfig(_Strict):
     """``maga_corpus_refresh``: incremental, sharded reformulation of a whole corpus."""
 
@@ -459,6 +470,7 @@ class RefreshConfig(_Strict):
     clean: RefreshCleanConfig = Field(default_factory=RefreshCleanConfig)
     gates: RefreshGateThresholds = Field(default_factory=RefreshGateThresholds)
     hygiene: HygieneConfig = Field(default_factory=HygieneConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
 
     @field_validator("tool_model_version", mode="before")
     @classmethod
