@@ -123,3 +123,7 @@ def test_param_choices_match_the_configs(dagbag, dag_id):
     if dag_id == "maga_corpus_refresh":
         modes = params.get_param("output_mode").schema["enum"]
         assert modes == [None, *get_args(OutputMode)]
+        from maga.config import ReviewConfig
+
+        review = get_args(ReviewConfig.model_fields["mode"].annotation)
+        assert params.get_param("review").schema["enum"] == [None, *review]
