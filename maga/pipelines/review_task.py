@@ -38,7 +38,7 @@ def report_url(dag_id: str, run_id: str) -> str:
 def _form(shards: list[str], comment: str | None = None) -> dict[str, Param]:
     return {
         "shards": Param(shards, type="array", items={"type": "string"},
-                        examples=shards or None, title="Shards to publish",
+                        **({"examples": shards} if shards else {}), title="Shards to publish",
                         description="For 'Publish selected shards': the shard keys to "
                         "publish; the others are rejected by review."),
         "comment": Param(comment, type=["null", "string"], title="Comment",

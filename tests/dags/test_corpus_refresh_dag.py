@@ -140,3 +140,13 @@ def test_parsing_imports_nothing_heavy():
         timeout=120,
     ).stdout.splitlines()
     assert out[-1] == "[]"
+
+
+def test_serializes_and_the_review_form_round_trips(monkeypatch):
+    """What the DAG processor stores (a schema error here is an import error in the UI),
+    and the review task's form as the scheduler reads it back."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    data = DagSerialization.to_dict(load_dag(monkeypatch))
+    back = DagSerialization.from_dict(data)
+    assert set(back.get_task("review").params) == {"shards", "comment"}
