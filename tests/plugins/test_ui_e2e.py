@@ -478,3 +478,56 @@ def test_a_missing_corpus_fails_at_once_and_the_report_tab_says_why(
         assert "task sample_labeling_data failed" in text  # the verdict at the top
         page.screenshot(ARTIFACTS / "failed-run-report.png")
         print(f"missing corpus: run failed {time.monotonic() - began:.0f}s after triggering")
+
+
+# --- a person reviews a refresh before it publishes ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reviewed(airflow: Airflow, dag_run: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny refresh of two shards triggered from the form with review=always; the
+    reviewer publishes one of them in the review screen. What the test saw."""
+    from tests.plugins import review_ui as rv
+
+    root = rv.make_root(tmp_path_factory.mktemp("review") / "store")
+    with chromium() as page:
+        login(page, airflow)
+        seen = rv.review_in_the_ui(page, airflow, root, ARTIFACTS, open_trigger_form,
+                                   form_problems, submit, read_report_tab)  # fmt: skip
+    seen["root"] = root
+    return seen
+
+
+@pytest.mark.timeout(1500)
+def test_review_waits_then_publishes_only_the_approved_shard(airflow: Airflow, reviewed: dict):
+    from tests.plugins import review_ui as rv
+
+    assert reviewed["published_while_waiting"] == [] and reviewed["publish_state"] is None
+    text = reviewed["body"]
+    for part in ("Shards: 2", "Rows:", "Expansion:", "Judged share >= 3:", "Hygiene:",
+                 "language_mismatch", "Warnings:", "used for the first time"):  # fmt: skip
+        assert part in text, part
+    assert "/plugin/data-quality-report" in reviewed["link"]
+    assert "Side-by-side samples" in reviewed["report"]  # the link's tab, loaded
+    assert wait_final(airflow, rv.REFRESH, reviewed["run_id"], 600) == "success"
+    shards = rv.manifest(reviewed["root"])
+    a, b = shards["a.jsonl"], shards["b.jsonl"]
+    assert a["status"] == "published" and a["review"]["reviewer"] == "admin"
+    assert a["review"]["action"] == "Publish selected shards"
+    assert (b["status"], b["step"], b["stopped_by"]) == ("rejected", "review", "review")
+    assert b["review"]["comment"] == "b: not for this mix" and "rejected by admin" in b["reason"]
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "maga"), "audit",
+                          str(reviewed["root"] / "corpus" / "maga"), "--source",
+                          str(reviewed["root"] / "source"), "--config", "tiny", "--json"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert result["unaccounted"] == 0 and result["records"] == 4
+    assert result["rejected_by_reason"].get("review_rejected") == 2
+    card = (reviewed["root"] / "corpus" / "maga" / "README.md").read_text()
+    assert f"| {a['key']} | approved | admin |" in card
+    assert f"| {b['key']} | rejected | admin |" in card and "b: not for this mix" in card
+    print(
+        f"review: answer to published shard {reviewed['answer_to_published_s']:.1f} s; "
+        f"request to answer {reviewed['request_to_answer_s']:.1f} s"
+    )
