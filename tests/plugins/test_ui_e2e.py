@@ -80,9 +80,11 @@ class Airflow:
         text = raw.decode("utf-8", "replace")
         return status, json.loads(text) if "json" in kind and text else text
 
-    def token(self) -> str:
+    def token(self, user: str = "admin") -> str:
+        password = self.password if user == "admin" else json.loads(
+            (self.home / "simple_auth_manager_passwords.json").read_text())[user]  # fmt: skip
         status, body = self.request("POST", "/auth/token",
-                                    {"username": "admin", "password": self.password})  # fmt: skip
+                                    {"username": user, "password": password})  # fmt: skip
         assert status == 201, body
         return body["access_token"]
 
@@ -106,7 +108,9 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
            # two standalone instances (other test sessions) must not share these ports
            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-           "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}  # fmt: skip
+           "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+           # a read-only user: may see a review, may not answer it
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer"}  # fmt: skip
     env.pop("AIRFLOW_HOME", None)
     log = tmp / "standalone.log"
     with log.open("w") as out:
@@ -531,3 +535,44 @@ def test_review_waits_then_publishes_only_the_approved_shard(airflow: Airflow, r
         f"review: answer to published shard {reviewed['answer_to_published_s']:.1f} s; "
         f"request to answer {reviewed['request_to_answer_s']:.1f} s"
     )
+
+
+@pytest.mark.timeout(900)
+def test_unanswered_review_times_out_rejects_and_a_viewer_cannot_answer(
+    airflow: Airflow, reviewed: dict
+) -> None:
+    """The shard the reviewer rejected is retried (retry_rejected: its staged work is
+    reused) with a 30 s review timeout. A viewer's answer is refused with 403 through the
+    real API; nobody else answers; the timeout rejects it and nothing is published."""
+    from tests.plugins import review_ui as rv
+
+    root = reviewed["root"]
+    before = rv.manifest(root)
+    conf = {"profile": "tiny", "review": "always", "source": str(root / "source"),
+            "retry_rejected": True,
+            "overrides": rv.overrides(root, "refresh.review.timeout=30")}  # fmt: skip
+    run_id = "review_timeout"
+    status, body = airflow.request("POST", f"/api/v2/dags/{rv.REFRESH}/dagRuns",
+                                   {"dag_run_id": run_id, "logical_date": None, "conf": conf},
+                                   airflow.token())  # fmt: skip
+    assert status == 200, body
+    rv.wait_task(airflow, run_id, "review", ("awaiting_input",), 600)
+    viewer = airflow.token("viewer")
+    status, detail = airflow.request("GET", f"/api/v2/dags/{rv.REFRESH}/dagRuns/{run_id}{rv.HITL}",
+                                     token=viewer)  # fmt: skip
+    assert status == 200 and detail["params"]["shards"]["value"] == [before["b.jsonl"]["key"]]
+    status, body = rv.answer(airflow, run_id, viewer, "Publish all", shards=[], comment="")
+    assert status == 403, body
+    assert wait_final(airflow, rv.REFRESH, run_id, 600) == "success"
+    tis = task_instances(airflow, rv.REFRESH, run_id)
+    assert tis["review"]["state"] == "success" and tis["publish"]["state"] == "success"
+    status, detail = airflow.request("GET", f"/api/v2/dags/{rv.REFRESH}/dagRuns/{run_id}{rv.HITL}",
+                                     token=airflow.token())  # fmt: skip
+    assert detail["chosen_options"] == ["Reject run"] and detail["responded_by_user"] is None
+    after = rv.manifest(root)
+    b = after["b.jsonl"]
+    assert (b["status"], b["step"], b["run_id"]) == ("rejected", "review", run_id)
+    assert b["review"]["reviewer"] == "timeout"
+    assert after["a.jsonl"] == before["a.jsonl"]  # unchanged, not reprocessed
+    data = sorted(p.name for p in (root / "corpus" / "maga" / "data").glob("*.parquet"))
+    assert data == [f"{before['a.jsonl']['key']}.parquet"]  # nothing new published

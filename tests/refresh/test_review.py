@@ -125,3 +125,35 @@ def test_on_warning_asks_for_a_first_tool_model_version_only(ws):
     request = ws.storage.read_json(ctx.uri("review", "request.json"))
     assert len(asked) == 1, asked  # v1 and the variant were published before: no question
     assert request["required"] is False and request["why"] == "no warning"
+
+
+def test_cli_flags_answer_the_review(ws):
+    import argparse
+
+    from maga.refresh.review_cli import add_review_args, answer_from_args, ask
+
+    parser = argparse.ArgumentParser()
+    add_review_args(parser)
+    with pytest.raises(SystemExit):  # a rejection without a comment is refused at once
+        answer_from_args(parser.parse_args(["--reject"]), parser)
+    a, b = ws.shard("a", docs("a", 2)), ws.shard("b", docs("b", 2))
+    args = parser.parse_args(["--approve", "--reviewer", "ci"])
+    extra, answer = answer_from_args(args, parser)
+    assert extra == ["refresh.review.mode=always"]
+    _run(ws, "r1", *extra, answer=answer)
+    shards = ws.manifest()["shards"]
+    assert {shards[a]["status"], shards[b]["status"]} == {"published"}
+    assert shards[a]["review"]["reviewer"] == "ci"
+    lines = iter(["x", "s", "k2", "", "ok"])
+    got = ask({**_REQ, "shards": ["k1", "k2"]}, "ada", read=lambda _: next(lines))
+    assert (got["action"], got["shards"], got["comment"]) == (rv.PUBLISH_SELECTED, ["k2"], "")
+    lines = iter(["r", "", "too short"])
+    got = ask(_REQ, "ada", read=lambda _: next(lines))
+    assert (got["action"], got["comment"]) == (rv.REJECT, "too short")
+
+
+_REQ = {"shards": ["k1"], "not_passed": [], "warnings": [], "tool_model_version": 1,
+        "prompt_variant": "base", "timeout_s": 60, "on_timeout": "reject",
+        "figures": {"shards": 1, "rows": 3, "kept": 3, "rewrites": 4, "records": 2,
+                    "expansion": 1.5, "judged": 0, "judged_share_ge3": None,
+                    "hygiene": {"language_mismatch": 0}}}  # fmt: skip
