@@ -488,7 +488,7 @@ def test_a_missing_corpus_fails_at_once_and_the_report_tab_says_why(
 
 
 @pytest.fixture(scope="module")
-def reviewed(airflow: Airflow, dag_run: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def reviewed(airflow: Airflow, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A tiny refresh of two shards triggered from the form with review=always; the
     reviewer publishes one of them in the review screen. What the test saw."""
     from tests.plugins import review_ui as rv
