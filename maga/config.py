@@ -430,6 +430,15 @@ class ReviewConfig(_Strict):
     near_limit: float = Field(0.8, gt=0, le=1)  # warn at this fraction of a gate's limit
 
 
+class ToolModelsReviewConfig(_Strict):
+    """A person approves new tool models before ``register_tool_models`` (off by default;
+    maga.pipelines.tool_models_review)."""
+
+    mode: Literal["never", "always"] = "never"
+    timeout: int = Field(86_400, ge=1)  # seconds a review waits for an answer
+    on_timeout: Literal["reject", "fail"] = "reject"  # never registers unreviewed models
+
+
 class RefreshConfig(_Strict):
     """``maga_corpus_refresh``: incremental, sharded reformulation of a whole corpus."""
 
@@ -501,6 +510,7 @@ class MagaConfig(_Strict):
     gates: GateThresholds = Field(default_factory=GateThresholds)
     report: ReportConfig = Field(default_factory=ReportConfig)
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
+    tool_models_review: ToolModelsReviewConfig = Field(default_factory=ToolModelsReviewConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ PARAM_KEYS: dict[str, tuple[str, str]] = {
     "output_mode": ("refresh.output_mode", "str"),
     "generations_per_source": ("refresh.generations_per_source", "int"),
     "review": ("refresh.review.mode", "str"),
+    "review_registration": ("tool_models_review.mode", "str"),  # maga_tool_models
 }
 
 

@@ -102,3 +102,59 @@ class RefreshReviewOperator(HITLOperator):
         except ReviewError as exc:  # nothing is published; clear this task to ask again
             raise AirflowFailException(f"review answer refused: {exc}") from None
         return {"required": True, **decision}
+
+
+class ToolModelsReviewOperator(HITLOperator):
+    """``maga_tool_models``: asks a person to approve the tool models before they are
+    registered when ``tool_models_review.mode`` is ``always``; otherwise returns at once."""
+
+    template_fields = ("subject", "body", "run_uri")
+
+    def __init__(self, *, run_uri: Any, **kwargs: Any) -> None:
+        from maga.pipelines.tool_models_review import APPROVE, REJECT
+
+        kwargs.setdefault("subject", "Register these tool models?")
+        kwargs.pop("params", None)  # the DAG's Params (added by apply_defaults): not a form
+        form = {"comment": Param(None, type=["null", "string"], title="Comment",
+                                 description="Required for Reject; optional otherwise.")}  # fmt: skip
+        super().__init__(options=[APPROVE, REJECT], params=form, **kwargs)
+        self.run_uri = run_uri
+
+    def _ctx(self, context: Any) -> Any:
+        from maga.pipelines.tool_models import DAG_ID
+        from maga.runs.context import RunContext
+
+        return RunContext.from_run_uri(self.run_uri, DAG_ID, context["run_id"])
+
+    def execute(self, context: Any) -> Any:
+        from maga.pipelines.tool_models_review import REJECT, render_body, request_review
+
+        ctx = self._ctx(context)
+        request = request_review(ctx)
+        if not request["required"]:
+            return {"required": False}
+        cfg = ctx.config.tool_models_review
+        self.body = render_body(request, report_url(context["dag"].dag_id, context["run_id"]))
+        self.params = ParamsDict({"comment": Param("", type=["null", "string"], title="Comment")})
+        self.response_timeout = timedelta(seconds=cfg.timeout)
+        self.defaults = [REJECT] if cfg.on_timeout == "reject" else None
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from maga.pipelines.tool_models_review import APPROVE, decide
+        from maga.refresh.review import ReviewError
+
+        result = dict(super().execute_complete(context=context, event=event))
+        user = result.get("responded_by_user") or {}
+        at = result.get("responded_at")
+        try:
+            decision = decide(self._ctx(context), result["chosen_options"] == [APPROVE],
+                              reviewer=user.get("name") or user.get("id"),
+                              comment=(result.get("params_input") or {}).get("comment"),
+                              at=at.isoformat() if hasattr(at, "isoformat") else at,
+                              timed_out=not user)  # fmt: skip
+        except ReviewError as exc:
+            raise AirflowFailException(f"review answer refused: {exc}") from None
+        return {"required": True, **decision}
