@@ -171,6 +171,9 @@ def decide(ctx: RunContext, request: dict[str, Any], action: str, *,
         if unknown:
             raise ReviewError(f"not shards of this review: {', '.join(unknown)}")
         approved = [k for k in request["shards"] if k in set(shards or [])]
+        if not approved:  # publishing none is a rejection: it needs its comment
+            raise ReviewError("no shard selected: select shards to publish, or Reject run "
+                              "with a comment")  # fmt: skip
     elif action == REJECT:
         if comment is None and not timed_out:
             raise ReviewError("a rejection needs a comment (why the run is rejected)")

@@ -105,6 +105,8 @@ def test_from_hitl_reads_airflow_response(ws, tmp_path: Path):
     with pytest.raises(rv.ReviewError, match="needs a comment"):
         rv.from_hitl(ctx, req, {"chosen_options": [rv.REJECT], "params_input": {"comment": " "},
                                 "responded_by_user": {"name": "ada"}})  # fmt: skip
+    with pytest.raises(rv.ReviewError, match="no shard selected"):
+        rv.decide(ctx, req, rv.PUBLISH_SELECTED, shards=[], reviewer="ada")
     with pytest.raises(rv.ReviewError, match="not shards of this review"):
         rv.decide(ctx, req, rv.PUBLISH_SELECTED, shards=["zz"], reviewer="ada")
 
