@@ -55,10 +55,8 @@ def run_tool_models(config: str, overrides: list[str], run_id: str | None) -> st
     return ctx.uri("summary.json")
 
 
-def run_corpus_refresh(
-    config: str, overrides: list[str], run_id: str | None, dry_run: bool = False,
-    answer: object = None,
-) -> tuple[str, bool]:  # fmt: skip
+def run_corpus_refresh(config: str, overrides: list[str], run_id: str | None,
+                       dry_run: bool = False, answer: object = None) -> tuple[str, bool]:  # fmt: skip
     """Run (or resume) a corpus refresh; (summary path, every shard published).
     ``answer``: request -> the review's answer (see maga.refresh.review_cli)."""
     from maga.refresh.pipeline import RefreshIncomplete, run_all, start_run
@@ -74,9 +72,8 @@ def run_corpus_refresh(
         print(f"maga: {exc}", file=sys.stderr)
         complete = False
     except ReviewPending as exc:
-        print(f"maga: {exc}. Answer with: maga run corpus-refresh --config {config} "
-              f"--run-id {run_id} --review | --approve [SHARD ...] | --reject --comment WHY",
-              file=sys.stderr)  # fmt: skip
+        print(f"maga: {exc}. Answer: the same command with --run-id {run_id} and --review, "
+              "--approve or --reject", file=sys.stderr)  # fmt: skip
         complete = False
     print(f"report: {ctx.uri('report.md')}")
     return ctx.uri("summary.json"), complete
@@ -130,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="corpus-refresh: only list the shards that would be processed",
     )
-    from maga.refresh.review_cli import add_review_args
+    from maga.refresh.review_cli import add_review_args, answer_from_args
 
     add_review_args(run)
     bench = sub.add_parser("bench", help="benchmark the corpus-refresh reformulation step")
@@ -191,8 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run" and args.pipeline == "corpus-refresh":
-            from maga.refresh.review_cli import answer_from_args
-
             extra, answer = answer_from_args(args, parser)
             path, complete = run_corpus_refresh(
                 args.config, [*args.overrides, *extra], args.run_id, args.dry_run, answer
