@@ -9,7 +9,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export MAGA_HOME := $(CURDIR)
 export VLLM_CPU_KVCACHE_SPACE ?= 2
 
-.PHONY: env demo test test-fast lint format airflow bench bench-gpu bench-control-plane bench-lora bench-speculation clean quantizer-env gpu-smoke gpu-smoke-dry deploy-test
+.PHONY: env demo test test-fast lint format airflow bench bench-gpu bench-control-plane bench-dedup bench-lora bench-speculation clean quantizer-env gpu-smoke gpu-smoke-dry gpu-check gpu-check-dry deploy-test
 
 env: $(VENV)/.installed
 
@@ -52,10 +52,12 @@ format: env
 
 bench: env
 	$(BIN)/maga bench --config tiny --docs 8 --scale 10 --repeats 3
+	$(BIN)/maga doctor --repeats 3
 
-# On a GPU machine with vLLM's CUDA build; a lent device runs scripts/bench-gpu-device.sh.
+# On a GPU machine with vLLM's CUDA build, in the interpreter that has it (GPU_PYTHON;
+# not this CPU venv); a lent device runs scripts/bench-gpu-device.sh.
 bench-gpu:
-	$(BIN)/maga bench-gpu $(BENCH_GPU_ARGS)
+	PYTHONPATH=$(CURDIR):$${PYTHONPATH} $(GPU_PYTHON) -m maga.bench.gpu $(BENCH_GPU_ARGS)
 
 # One LoRA engine for both SLMs vs today's two engines per shard (about 10 min on 2 cores:
 # not part of `make bench`).
@@ -68,6 +70,9 @@ bench-speculation: env
 
 bench-control-plane: env
 	$(BIN)/maga bench-control-plane --shards 100000 --per-run 1024
+
+bench-dedup: env
+	$(BIN)/maga bench-dedup --sizes 1000000,10000000 --shard-rows 1000 --repeats 3
 
 airflow: env
 	scripts/airflow-standalone.sh
@@ -90,6 +95,15 @@ gpu-smoke:
 # The same checks' inputs prepared and described on CPU (CI: tests/deploy/test_gpu_smoke.py).
 gpu-smoke-dry: env
 	$(BIN)/python -m maga.deploy.gpu_smoke --dry-run
+
+# The riskiest GPU paths in ~10 minutes on one H100/H200, with issue 28's throughput
+# figures (maga/deploy/gpu_check.py; carry vLLM 0.24 as ../shared/gpu/README.md says).
+gpu-check:
+	GPU_PYTHON=$(GPU_PYTHON) scripts/gpu-check.sh $(GPU_CHECK_ARGS)
+
+# Its inputs built and every step described, on CPU (CI: tests/deploy/test_gpu_check.py).
+gpu-check-dry: env
+	GPU_PYTHON=$(BIN)/python scripts/gpu-check.sh --dry-run
 
 clean:
 	rm -rf var/runs var/airflow

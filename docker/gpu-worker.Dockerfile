@@ -27,11 +27,14 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_BREAK_SYSTEM_PACKAGES=1
 
 # Same user as the official Airflow image (UID 50000, group 0), so files on shared
-# volumes and in S3-backed logs line up with the CPU side.
+# volumes and in S3-backed logs line up with the CPU side. Compose may run it as any
+# `${AIRFLOW_UID}:0`: HOME and the caches are group-0 writable, and USER/LOGNAME (below)
+# name the user for getpass.getuser() (Airflow's task SDK, torch inductor's cache dir),
+# which otherwise fails for a uid without a passwd entry.
 RUN useradd --uid 50000 --gid 0 --create-home --home-dir /home/airflow airflow \
- && mkdir -p /opt/airflow/logs /opt/maga/var/models /models/hf \
- && chown -R airflow:0 /opt/airflow /opt/maga /models \
- && chmod -R g+rwX /opt/airflow /opt/maga /models
+ && mkdir -p /opt/airflow/logs /opt/maga/var/models /models/hf /home/airflow/.cache \
+ && chown -R airflow:0 /opt/airflow /opt/maga /models /home/airflow \
+ && chmod -R g+rwX /opt/airflow /opt/maga /models /home/airflow
 
 WORKDIR /opt/maga
 COPY requirements.txt requirements-assets.txt /opt/maga/
@@ -78,6 +81,10 @@ RUN echo "setuptools==${SETUPTOOLS_VERSION}" > /tmp/build-constraints.txt \
  && python3 -c "import airflow.providers.celery, great_expectations, maga, transformers, vllm; assert transformers.__version__ == '${TRANSFORMERS_VERSION}', transformers.__version__"
 
 ENV AIRFLOW_HOME=/opt/airflow \
+    HOME=/home/airflow \
+    USER=airflow \
+    LOGNAME=airflow \
+    XDG_CACHE_HOME=/home/airflow/.cache \
     MAGA_HOME=/opt/maga \
     MAGA_MODEL_CACHE=/opt/maga/var/models \
     MAGA_QUANTIZER_PYTHON=/opt/quantizer/bin/python \

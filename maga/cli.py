@@ -7,6 +7,7 @@ maga run corpus-refresh --config tiny --set refresh.source_uri=s3://b/corpus [--
 maga bench [--config tiny] [--docs 8] [--scale 10] [--repeats 3]
 maga bench-gpu [--dry-run] [--device gpu|cpu] [--slm ...] [--teacher ...]
 maga bench-control-plane [--shards 100000] [--per-run 1024]
+maga bench-dedup [--sizes 1000000,10000000] [--shard-rows 1000] [--repeats 3]
 maga bench-lora [--docs 8] [--repeats 3] [--steps 30] [--no-judge]
 maga bench-speculation [--docs 8] [--repeats 3] [--model builtin:smollm2-135m-instruct]
 maga summary RUN_URI
@@ -43,7 +44,7 @@ def run_tool_models(config: str, overrides: list[str], run_id: str | None) -> st
     run_id = run_id or _new_run_id()
     ctx = start_run(config, overrides, run_id)
     try:
-        with keep_engines(ctx.config.runner.keep_engines):
+        with keep_engines(ctx.config.runner.keep_engines, ctx.config.runner.deterministic):
             run_all(ctx)
     except Exception:
         print(
@@ -66,7 +67,7 @@ def run_corpus_refresh(config: str, overrides: list[str], run_id: str | None,
     ctx = start_run(config, [*overrides, *(["refresh.dry_run=true"] if dry_run else [])], run_id)
     complete = True
     try:
-        with keep_engines(ctx.config.runner.keep_engines):
+        with keep_engines(ctx.config.runner.keep_engines, ctx.config.runner.deterministic):
             run_all(ctx, answer=answer)  # type: ignore[arg-type]
     except RefreshIncomplete as exc:
         print(f"maga: {exc}", file=sys.stderr)
@@ -137,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--scale", type=int, default=10, help="size of the large shard (x)")
     bench.add_argument("--repeats", type=int, default=3, help="measure this many times")
     bench.add_argument("--out", help="also write the figures as JSON to this path")
+    doc = sub.add_parser("doctor", help="why is this slow here? CPU, ISA, precision, tok/s")
+    doc.add_argument("--no-bench", action="store_true", help="facts only, no engine start")
+    doc.add_argument("--model", default="builtin:smollm2-135m-instruct")
+    doc.add_argument("--repeats", type=int, default=1, help="benchmark repeats (interleaved)")
     sub.add_parser("bench-gpu", help="tool-model tok/s per GPU (bf16/FP8, speculation)")
     bs = sub.add_parser("bench-speculation", help="ngram speculation on rewrite requests")
     bs.add_argument("--config", default="demo", help="profile name or YAML path")
@@ -163,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     cp.add_argument("--expansion", type=float, default=770 / 195, help="output per source token")
     cp.add_argument("--workers", type=int, default=64, help="GPU workers (one engine each)")
     cp.add_argument("--sizing-only", action="store_true", help="skip the simulation")
+    bd = sub.add_parser("bench-dedup", help="near-dup index lookup/publish at 1M, 10M rows")
+    bd.add_argument("--sizes", default="1000000,10000000", help="index rows, comma-separated")
+    bd.add_argument("--shard-rows", type=int, default=1000, help="signatures per shard")
+    bd.add_argument("--repeats", type=int, default=3, help="fresh processes per figure")
+    bd.add_argument("--scratch", help="folder for the synthetic indexes (default: temp)")
+    bd.add_argument("--out", help="also write the figures as JSON to this path")
     demo = sub.add_parser("demo", help="run the demo profile on the built-in corpus")
     demo.add_argument("--set", dest="overrides", action="append", default=[])
     show = sub.add_parser("summary", help="print a run summary")
@@ -202,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             from maga.bench.refresh import run_bench
 
             run_bench(args.config, args.overrides, args.docs, args.scale, args.out, args.repeats)
+        elif args.command == "doctor":
+            from maga.doctor import run as doctor
+
+            return doctor(not args.no_bench, args.model, repeats=args.repeats)
         elif args.command == "bench-speculation":
             from maga.bench.speculation import run as run_bench_speculation
 
@@ -219,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(render(simulate(args.shards, args.per_run)))
             print(render_sizing(args.corpus_tokens, args.tokens_per_shard, args.expansion,
                                 args.workers, args.per_run))  # fmt: skip
+        elif args.command == "bench-dedup":
+            from maga.bench.dedup import main as bench_dedup
+
+            bench_dedup([int(x) for x in args.sizes.split(",")], args.shard_rows, args.repeats,
+                        args.scratch, args.out)  # fmt: skip
         elif args.command == "demo":
             from pathlib import Path
 
@@ -227,8 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             from maga.runs.context import resolve_root
 
             began = time.perf_counter()
-            keep = load_config("demo", args.overrides).runner.keep_engines
-            with keep_engines(keep) as pool:  # one teacher engine for both pipelines
+            runner = load_config("demo", args.overrides).runner
+            # one teacher engine for both pipelines
+            with keep_engines(runner.keep_engines, runner.deterministic) as pool:
                 path = run_tool_models("demo", args.overrides, None)
                 _print_summary(path)
                 tool_s = time.perf_counter() - began
@@ -246,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"maga_corpus_refresh {total_s - tool_s:.0f} s (stage times above); "
                   f"{starts} engine starts ({spawn:.0f} s summed over engines; side-by-side "
                   f"starts overlap), {reused} calls reused a running engine "
-                  f"(runner.keep_engines={keep})")  # fmt: skip
+                  f"(runner.keep_engines={runner.keep_engines})")  # fmt: skip
             print(
                 "\nDemo models are a 135M teacher and students distilled from it: "
                 "their text is demo-model output, weak by design."

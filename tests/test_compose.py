@@ -36,6 +36,7 @@ AIRFLOW_SERVICES = {
 }
 CORE_SERVICES = AIRFLOW_SERVICES | {"postgres", "redis", "seaweedfs"}
 GPU_SERVICES = {"gpu-worker", "teacher"}
+PROFILE_OF = {"gpu-worker": "gpu", "teacher": "teacher-server"}
 ONE_SHOT_JOBS = {"airflow-init"}
 
 # What .env.example holds for every secret (airflow-init refuses it).
@@ -122,7 +123,7 @@ def default_config(compose_bin, compose_home) -> dict:
 
 @pytest.fixture(scope="session")
 def gpu_config(compose_bin, compose_home) -> dict:
-    return config_json(compose_bin, compose_home, "--profile", "gpu")
+    return config_json(compose_bin, compose_home, "--profile", "gpu", "--profile", "teacher-server")
 
 
 @pytest.fixture(scope="session")
@@ -153,7 +154,11 @@ def test_binary_is_compose_v2(compose_bin, compose_home):
     assert re.search(r"Docker Compose version v2\.\d+", result.stdout), result.stdout
 
 
-@pytest.mark.parametrize("profile_args", [(), ("--profile", "gpu")], ids=["default", "gpu"])
+@pytest.mark.parametrize(
+    "profile_args",
+    [(), ("--profile", "gpu"), ("--profile", "gpu", "--profile", "teacher-server")],
+    ids=["default", "gpu", "teacher-server"],
+)
 def test_config_is_valid(compose_bin, compose_home, profile_args):
     result = run_compose(compose_bin, compose_home, *profile_args, "config", "--quiet")
     assert result.returncode == 0, result.stderr
@@ -206,11 +211,18 @@ def test_default_services(default_config):
     assert set(default_config["services"]) == CORE_SERVICES
 
 
-def test_gpu_services_only_with_gpu_profile(default_config, gpu_config):
+def test_gpu_services_only_with_their_profiles(compose_bin, compose_home, default_config,
+                                              gpu_config):  # fmt: skip
     assert not GPU_SERVICES & set(default_config["services"])
     assert set(gpu_config["services"]) == CORE_SERVICES | GPU_SERVICES
     for name in GPU_SERVICES:
-        assert gpu_config["services"][name]["profiles"] == ["gpu"]
+        assert gpu_config["services"][name]["profiles"] == [PROFILE_OF[name]]
+    # The gpu config runs its teacher in-process: `--profile gpu` alone starts no idle
+    # `vllm serve` on the worker's GPU (issue 23, point 4), and the worker gets 0.85.
+    gpu_only = config_json(compose_bin, compose_home, "--profile", "gpu")
+    assert set(gpu_only["services"]) == CORE_SERVICES | {"gpu-worker"}
+    env = gpu_only["services"]["gpu-worker"]["environment"]
+    assert float(env["MAGA_GPU_MEMORY_UTILIZATION"]) == 0.85
 
 
 @pytest.mark.parametrize("name", sorted(GPU_SERVICES))
@@ -293,7 +305,8 @@ def test_connections_and_secrets_come_from_the_env_file(
     compose_bin, compose_home, distinct_env_file
 ):
     env_file, values = distinct_env_file
-    config = config_json(compose_bin, compose_home, "--profile", "gpu", env_file=env_file)
+    config = config_json(compose_bin, compose_home, "--profile", "gpu", "--profile",
+                         "teacher-server", env_file=env_file)  # fmt: skip
     services = config["services"]
     env = services["airflow-worker"]["environment"]
 

@@ -39,3 +39,14 @@ def test_storage_root_from_environment(monkeypatch):
     monkeypatch.setenv("MAGA_STORAGE_ROOT", "s3://bucket/maga")
     assert load_config("tiny").storage.root == "s3://bucket/maga"
     assert load_config("tiny", ["storage.root=/x"]).storage.root == "/x"
+
+
+def test_kept_engines_must_fit_one_gpu_side_by_side() -> None:
+    """Issue 23 (9): `runner.keep_engines > 1` with the gpu profile's 0.85 shares would
+    start engines that cannot all fit; the demo's five small CPU shares do."""
+    with pytest.raises(ConfigError, match="runner.keep_engines=2"):
+        load_config("gpu", ["runner.keep_engines=2"])
+    ok = ["runner.keep_engines=2", "student_engine.gpu_memory_utilization=0.45",
+          "teacher.engine.gpu_memory_utilization=0.45"]  # fmt: skip
+    assert load_config("gpu", ok).runner.keep_engines == 2
+    assert load_config("demo").runner.keep_engines == 5

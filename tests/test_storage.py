@@ -17,6 +17,7 @@ import pytest
 
 from maga.config import StorageConfig
 from maga.storage import ObjectInfo, Storage, StorageError, is_s3, join_uri, s3_client
+from tests.conftest import require_module
 
 if TYPE_CHECKING:
     from s3server import S3Server
@@ -74,7 +75,7 @@ def s3_base(s3_server: S3Server) -> str:
 def airflow_sdk() -> object:
     """Airflow imported during setup: its import reconfigures logging, which would drop
     caplog's handler if it happened inside the test body."""
-    return pytest.importorskip("airflow.sdk")
+    return require_module("airflow.sdk", "Airflow not installed: pip install -r requirements.txt")
 
 
 # --- URIs ------------------------------------------------------------------------------

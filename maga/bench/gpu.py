@@ -1,8 +1,12 @@
 """``maga bench-gpu``: output tokens/s of the tool-model stage per GPU, and what it costs.
 
 One engine per configuration, each in its own child process: the SLM and the teacher,
-at ``bf16`` and ``fp8`` (vLLM's online FP8), without and with draft-free speculative
-decoding (``ngram``, and ``suffix`` when arctic-inference is installed). Every
+at ``bf16``, ``fp8`` (the FP8 W8A8 compressed-tensors checkpoint the pipeline's quantizer
+writes and serves) and ``fp8-online`` (vLLM's online FP8), without and with draft-free
+speculative decoding (``ngram``, and ``suffix`` when arctic-inference is installed).
+Models are built and quantized in a process of their own, so the child that starts an
+engine holds no CUDA memory of its own. The default (bf16 and fp8, no speculation) is
+4 engine starts; ``make gpu-check`` is the short GPU check. Every
 configuration generates ``--prompts`` requests of ``--in-tokens`` prompt tokens and
 exactly ``--out-tokens`` output tokens (``ignore_eos``) in one ``generate`` call, after
 a small warm-up call. Figures per configuration: output tok/s, GPU-hours per billion
@@ -48,7 +52,7 @@ SHAPES: dict[str, dict[str, Any]] = {
                  "num_attention_heads": 32, "num_key_value_heads": 8,
                  "intermediate_size": 12288, "vocab_size": 151936, "head_dim": 128},
 }  # fmt: skip
-PRECISIONS = ("bf16", "fp8")
+PRECISIONS = ("bf16", "fp8", "fp8-online")
 SPECULATION: dict[str, dict[str, Any] | None] = {
     "off": None,
     "ngram": {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 2,
@@ -82,8 +86,8 @@ def plan(slm: str, teacher: str | None, precisions: list[str], speculation: list
         for precision in precisions:
             for spec in speculation:
                 skip = None
-                if device == "cpu" and precision == "fp8":
-                    skip = "FP8 needs a GPU; vLLM's CPU build has no online FP8"
+                if device == "cpu" and precision.startswith("fp8"):
+                    skip = "FP8 needs a GPU; vLLM's CPU build has no FP8 kernels on most CPUs"
                 configs.append({"role": role, "model": model, "precision": precision,
                                 "speculation": spec, "skip": skip})  # fmt: skip
     return configs
@@ -97,8 +101,8 @@ def engine_args(cfg: dict[str, Any], device: str, max_num_seqs: int, max_model_l
         args.update(dtype="auto", enforce_eager=True, distributed_executor_backend="uni")
     else:
         args.update(dtype="bfloat16", gpu_memory_utilization=gpu_memory_utilization)
-        if cfg["precision"] == "fp8":
-            args["quantization"] = "fp8"
+        if cfg["precision"] == "fp8-online":
+            args["quantization"] = "fp8"  # "fp8": the checkpoint says compressed-tensors
     if SPECULATION[cfg["speculation"]] is not None:
         args["speculative_config"] = dict(SPECULATION[cfg["speculation"]])
     return args
@@ -118,7 +122,8 @@ def prompts(n: int, in_tokens: int, vocab: int, seed: int = 0) -> list[list[int]
 
 
 def build_shape(name: str, out: Path) -> None:
-    """A random-weight model of a known shape (config and safetensors, no tokenizer)."""
+    """A random-weight model of a known shape (config and safetensors, no tokenizer),
+    created in bf16 (an 8B shape: 16 GB, not fp32's 32 GB)."""
     import torch
     import transformers
 
@@ -129,17 +134,35 @@ def build_shape(name: str, out: Path) -> None:
                         bos_token_id=1, eos_token_id=2)  # fmt: skip
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_default_dtype(torch.bfloat16)
     with torch.device(device):
-        model = getattr(transformers, arch)(config).to(torch.bfloat16)
+        model = getattr(transformers, arch)(config)
     model.save_pretrained(out, safe_serialization=True)
 
 
-def resolve(model: str, cache: Path) -> str:
-    if not model.startswith("shape:"):
-        return model
-    target = cache / model[6:]
-    if not (target / "config.json").exists():
+def build(model: str, precision: str, target: Path) -> None:
+    """The folder ``resolve`` names, written by this (child) process."""
+    src = Path(resolve(model, target.parent, "bf16")) if precision == "fp8" else None
+    if precision == "fp8":
+        from maga.quantize.quantize import quantize_model
+
+        quantize_model(src, target, "fp8-w8a8", tool="builtin")
+    else:
         build_shape(model[6:], target)
+
+
+def resolve(model: str, cache: Path, precision: str = "bf16") -> str:
+    """The model folder to load: a local folder, or a built shape; for ``fp8`` its FP8
+    compressed-tensors copy. Building happens in a process of its own (its CUDA memory
+    is gone before an engine starts)."""
+    if precision != "fp8" and not model.startswith("shape:"):
+        return model
+    name = model[6:] if model.startswith("shape:") else Path(model).name
+    target = cache / (name + ("-fp8" if precision == "fp8" else ""))
+    if not (target / "config.json").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "maga.bench.gpu", "--build", model, precision,
+                        str(target)], check=True)  # fmt: skip
     return str(target)
 
 
@@ -150,7 +173,7 @@ def measure(cfg: dict[str, Any], a: dict[str, Any]) -> dict[str, Any]:
     if a["device"] == "cpu":  # as the project's CPU engines run: one process, small KV cache
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
-    path = resolve(cfg["model"], Path(a["cache"]))
+    path = resolve(cfg["model"], Path(a["cache"]), cfg["precision"])
     vocab = json.loads((Path(path) / "config.json").read_text())["vocab_size"]
     args = engine_args(cfg, a["device"], a["max_num_seqs"], a["in_tokens"] + a["out_tokens"] + 8,
                        a["gpu_memory_utilization"])  # fmt: skip
@@ -249,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="maga bench-gpu", description=__doc__.split("\n")[0])
     p.add_argument("--slm", default="shape:smollm2-135m")
     p.add_argument("--teacher", default="shape:qwen3-8b", help="'' to skip the teacher")
-    p.add_argument("--precisions", default="bf16,fp8")
-    p.add_argument("--speculation", default="off,ngram")
+    p.add_argument("--precisions", default="bf16,fp8", help="bf16,fp8,fp8-online")
+    p.add_argument("--speculation", default="off", help="off,ngram,suffix")
     p.add_argument("--device", choices=("gpu", "cpu"), default="gpu")
     p.add_argument("--prompts", type=int, default=2048)
     p.add_argument("--in-tokens", type=int, default=256)
@@ -298,6 +321,9 @@ def record(figures: dict[str, Any], root: str) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--build":
+        build(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
+        sys.exit(0)
     if sys.argv[1] == "--child":
         c, a = json.loads(sys.argv[2])
         Path(sys.argv[3]).write_text(json.dumps(measure(c, a)))

@@ -52,6 +52,7 @@ from typing import Any
 
 from maga import throughput
 from maga.log import get_logger
+from maga.refresh.costplan import student_precision
 
 log = get_logger("bench")
 ROUNDS = 2  # bare-engine modes are timed round-robin this many times
@@ -284,6 +285,7 @@ def run_bench(profile: str, overrides: list[str], docs: int = 8, scale: int = 10
     figures["recorded_to"] = throughput.record(
         {"hardware": throughput.hardware(), "model": model, "profile": profile,
          "source": "maga bench (corpus stage, rewrite pass, CPU)",
+         "precision": student_precision(cfg),
          "tokens_per_s": figures["tokens_per_s"]["pipeline"]["median"],
          "bare_one_batch_tokens_per_s": figures["tokens_per_s"]["bare_one_batch"]["median"],
          "ratio_pipeline_one_batch": figures["ratios"]["pipeline_one_batch"]["median"],

@@ -6,16 +6,19 @@ raises :class:`TrainMemoryError` with a message that names the setting to change
 trainer calls it with :func:`detect_device`'s facts just before training starts.
 
 * CPU: float32, no gradient checkpointing, the configured ``batch_size`` × ``grad_accum``.
-* CUDA: bf16 autocast where the GPU supports it (else fp16), gradient checkpointing,
-  and the largest per-device batch (a divisor of ``batch_size × grad_accum``, at most
-  ``batch_size``) whose estimate fits the free memory; gradient accumulation makes up
-  the rest, so the effective batch is the one configured.
+* CUDA: bf16 autocast where the GPU supports it (else fp16) and the largest per-device
+  batch (a divisor of ``batch_size × grad_accum``, at most ``batch_size``) whose estimate
+  fits the free memory, without gradient checkpointing (a third more compute) when that
+  batch fits without it, with it otherwise; gradient accumulation makes up the rest, so
+  the effective batch is the one configured.
 
 The estimate is deliberately simple and errs high: float32 master weights, gradients and
-AdamW's two moments (16 bytes per parameter); checkpointed activations (each layer's
-input, plus one layer's working set while it is recomputed); and the logits of a full
-``max_seq_len`` sequence at ~12 bytes per element (the model's logits, their float32
-copy for the loss, and its gradient), which dominates for 150k-word vocabularies.
+AdamW's two moments (16 bytes per parameter; a LoRA run: 4 bytes per frozen parameter
+and 16 per adapter parameter); activations (checkpointed: each layer's input, plus one
+layer's working set while it is recomputed); and the logits of a full ``max_seq_len``
+sequence at 16 bytes per element in bf16 (the model's logits, their float32 copy, the
+float32 log-softmax the loss keeps, the float32 gradient and its bf16 cast), which
+dominates for 150k-word vocabularies.
 """
 
 from __future__ import annotations
@@ -98,10 +101,19 @@ class TrainPlan:
         return out
 
 
+def lora_parameters(model: ModelFacts, rank: int) -> int:
+    """Upper bound of a LoRA adapter's parameters on every projection of every layer
+    (q, k, v, o, gate, up, down; k and v counted at full width)."""
+    h, i = model.hidden_size, model.intermediate_size
+    return model.layers * rank * (4 * 2 * h + 2 * (h + i) + (i + h))
+
+
 def estimate_memory(
-    model: ModelFacts, batch: int, seq_len: int, precision: str, checkpointing: bool
-) -> MemoryEstimate:
-    """Peak bytes of one SFT step at ``batch`` sequences of ``seq_len`` tokens."""
+    model: ModelFacts, batch: int, seq_len: int, precision: str, checkpointing: bool,
+    trainable: int | None = None,
+) -> MemoryEstimate:  # fmt: skip
+    """Peak bytes of one SFT step at ``batch`` sequences of ``seq_len`` tokens;
+    ``trainable``: parameters that train (None: all; a LoRA run: its adapter's)."""
     act_bytes = 4 if precision == "fp32" else 2
     tokens = batch * seq_len
     # One decoder layer's working set: ~8 hidden-sized tensors (q, k, v, attention out,
@@ -111,9 +123,12 @@ def estimate_memory(
         activations = model.layers * tokens * model.hidden_size * act_bytes + layer
     else:
         activations = model.layers * layer
-    logits = tokens * model.vocab_size * (act_bytes + 4 + 4)
+    logits = tokens * model.vocab_size * (act_bytes + 4 + 4 + 4 + act_bytes)
+    # LoRA: frozen float32 weights; gradients and AdamW moments of the adapter alone
+    full = trainable is None
+    states = 16 * model.parameters if full else 4 * model.parameters + 16 * trainable
     return MemoryEstimate(
-        states=16 * model.parameters,
+        states=states,
         activations=activations,
         logits=logits,
         overhead=OVERHEAD_BYTES if model.parameters > 0 else 0,
@@ -123,12 +138,14 @@ def estimate_memory(
 def plan_training(device: DeviceFacts, model: ModelFacts, settings: Any) -> TrainPlan:
     """The plan for ``settings`` (a TrainSettings) on ``device``; raises TrainMemoryError."""
     seq = int(settings.max_seq_len)
+    trainable = None
+    if getattr(settings, "adapter", "full") == "lora":
+        trainable = lora_parameters(model, int(settings.lora_rank))
     if device.kind == "cpu":
-        precision, checkpointing = "fp32", False
+        precision, modes = "fp32", (False,)
         candidates = [(int(settings.batch_size), int(settings.grad_accum))]
     else:
-        precision = "bf16" if device.bf16 else "fp16"
-        checkpointing = True
+        precision, modes = ("bf16" if device.bf16 else "fp16"), (False, True)
         effective = int(settings.batch_size) * int(settings.grad_accum)
         candidates = [
             (b, effective // b)
@@ -137,8 +154,10 @@ def plan_training(device: DeviceFacts, model: ModelFacts, settings: Any) -> Trai
         ]
     budget = int(device.free_bytes * HEADROOM)
     for batch, accum in candidates:
-        estimate = estimate_memory(model, batch, seq, precision, checkpointing)
-        if estimate.total <= budget:
+        for checkpointing in modes:  # without checkpointing when the batch fits so
+            estimate = estimate_memory(model, batch, seq, precision, checkpointing, trainable)
+            if estimate.total > budget:
+                continue
             return TrainPlan(
                 device=device.kind,
                 device_name=device.name,
@@ -149,7 +168,7 @@ def plan_training(device: DeviceFacts, model: ModelFacts, settings: Any) -> Trai
                 estimate=estimate,
                 free_bytes=device.free_bytes,
             )
-    smallest = estimate_memory(model, candidates[-1][0], seq, precision, checkpointing)
+    smallest = estimate_memory(model, candidates[-1][0], seq, precision, modes[-1], trainable)
     raise TrainMemoryError(_too_big(device, model, candidates[-1][0], seq, smallest))
 
 

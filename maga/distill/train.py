@@ -22,6 +22,7 @@ from maga.config import LORA_TARGETS
 from maga.distill import publish_dir
 from maga.distill.plan import GIB, ModelFacts, TrainPlan, detect_device, plan_training
 from maga.llm.chat import chat_prompt_text
+from maga.llm.memory import release_cuda_cache
 from maga.log import get_logger
 from maga.models.adapters import write_meta
 
@@ -153,7 +154,7 @@ def train_sft(
     # float32 master weights; on a GPU the forward pass runs under bf16/fp16 autocast.
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     plan = plan_training(detect_device(), ModelFacts.of(model), cfg)  # fails before training
-    if cfg.adapter == "lora":  # the plan above sized a full fine-tune: an upper bound
+    if cfg.adapter == "lora":  # the plan above sized the adapter's states, not a full model's
         model = _with_lora(model, cfg)
     log.info(
         "training on %s (%s): %s, gradient checkpointing %s, batch %d x accumulation %d, "
@@ -227,6 +228,13 @@ def train_sft(
         stats["train_loss_last"],
         stats["seconds"],
     )
+    # Nothing may keep the model, its gradients or the optimizer alive: the engine this
+    # process starts next (evaluation, or a pipeline's next stage) needs the GPU free.
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is not None:
+        accelerator.free_memory()
+    del trainer, model, result
+    release_cuda_cache("after training")
     return json.loads(json.dumps(stats))  # the same shape a later (skipped) call reads back
 
 

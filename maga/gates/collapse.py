@@ -34,12 +34,12 @@ def gate_collapse(
     """Validate the collapse metrics; a missing value fails its check unless
     ``skip_missing`` (the report's preview of a run that has no such input)."""
     checks = {
-        "low_score_share": Metric(metrics.get("low_score_share"),
-                                  thresholds.collapse_max_low_share, "<="),
-        "embedding_shift": Metric(metrics.get("embedding_shift"),
-                                  thresholds.collapse_max_embedding_shift, "<="),
-        "embedding_coverage": Metric(metrics.get("embedding_coverage"),
-                                     thresholds.collapse_min_coverage, ">="),
+        "low_score_share": Metric.limit(metrics.get("low_score_share"), thresholds,
+                                        "collapse_max_low_share", "<="),
+        "embedding_shift": Metric.limit(metrics.get("embedding_shift"), thresholds,
+                                        "collapse_max_embedding_shift", "<="),
+        "embedding_coverage": Metric.limit(metrics.get("embedding_coverage"), thresholds,
+                                           "collapse_min_coverage", ">="),
     }  # fmt: skip
     if skip_missing:
         checks = {k: m for k, m in checks.items() if m.observed is not None}

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from maga.gates.report import error_message, examples, failure_text, jsonable, op_of
+from maga.gates.report import error_message, examples, failure_text, fmt, jsonable, op_of
 from maga.gates.report import write_gate_result as write_gate_result  # re-exported
 from maga.log import get_logger
 
@@ -40,6 +40,10 @@ class CheckResult:
     blocking: bool = True
     op: str = ""  # ">=", "<=", "==" or "between" when observed is compared to threshold
     expectation: str = ""  # the GE expectation type that decided the check
+    # Advisory: the profile's models are too small for this check; ``threshold`` is the
+    # limit real models meet, ``passed`` says whether this value would meet it, and the
+    # check never stops the gate nor shows as a pass.
+    advisory: bool = False
 
 
 @dataclass
@@ -64,8 +68,20 @@ class GateResult:
 
     @property
     def warnings(self) -> list[CheckResult]:
-        """Failed non-blocking checks."""
+        """Failed non-blocking checks (advisory ones included)."""
         return [c for c in self.checks if not c.passed and not c.blocking]
+
+    @property
+    def advisory(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.advisory]
+
+    # The two calls a shard step makes on its gate (maga.runs.stage.StepGate), so runs/
+    # enforces gates without importing this package.
+    def write(self, out_dir: str, storage: Any = None) -> dict[str, str]:
+        return write_gate_result(self, out_dir, storage=storage)
+
+    def enforce(self) -> GateResult:
+        return enforce(self)
 
 
 class GateFailed(Exception):
@@ -96,10 +112,21 @@ class Metric:
     threshold: float | int
     op: str
     blocking: bool = True
+    detail: str = ""  # shown beside the verdict (why a check is advisory, say)
+    advisory: bool = False  # see CheckResult.advisory; never blocking
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ValueError(f"metric op must be one of {OPS}, got {self.op!r}")
+        if self.advisory:
+            self.blocking = False
+
+    @classmethod
+    def limit(cls, observed: Any, thresholds: Any, name: str, op: str) -> Metric:
+        """A metric against the config threshold ``name`` (a ``maga.config._Thresholds``),
+        advisory when the profile lists it in ``advisory``."""
+        value, advisory = thresholds.limit(name)
+        return cls(observed, value, op, advisory=advisory)
 
 
 ExpectationLike = Any  # Expect, a gx Expectation, or a callable returning one (or a list)
@@ -225,9 +252,14 @@ def _metric_check(name: str, metric: Metric, res: Any) -> CheckResult:
     observed = jsonable(metric.observed)
     error = error_message(res.exception_info)
     detail = "no value" if _number(observed) is None else (f"error: {error[:200]}" if error else "")
+    detail = "; ".join(x for x in (detail, metric.detail) if x)
+    if metric.advisory:
+        verdict = "pass" if res.success else "fail"
+        detail = "; ".join(x for x in (f"advisory: {fmt(observed)}; the gpu profile's limit "
+                                       f"{fmt(metric.threshold)} would {verdict}", detail) if x)  # fmt: skip
     between = "expect_column_values_to_be_between"
     return CheckResult(name, bool(res.success), observed, jsonable(metric.threshold), detail,
-                       metric.blocking, metric.op, between)  # fmt: skip
+                       metric.blocking, metric.op, between, metric.advisory)  # fmt: skip
 
 
 def _as_metric(value: MetricLike) -> Metric:
@@ -283,7 +315,9 @@ def run_gate(
     result = GateResult(name, artifact_uri, not failed, checks, reason, ge_success, _stats(suites),
                         created)  # fmt: skip
     for c in checks:
-        if not c.passed and not c.blocking:
+        if c.advisory:  # a warning when the real-model limit would fail
+            (log.info if c.passed else log.warning)("gate %s: %s %s", name, c.name, c.detail)
+        elif not c.passed and not c.blocking:
             log.warning("gate %s: warning %s", name, failure_text(c))
     verdict = "PASSED" if result.passed else f"FAILED ({reason})"
     log.info("gate %s on %s: %s", name, artifact_uri, verdict)

@@ -156,6 +156,13 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def status_of(check: CheckResult) -> str:
+    """A check's result cell: an advisory check is never a pass (nor a failure)."""
+    if check.advisory:
+        return "advisory"
+    return "pass" if check.passed else ("**FAIL**" if check.blocking else "warn")
+
+
 def render_markdown(result: GateResult) -> str:
     """The page people read: verdict, reason, then every check with failures first."""
     verdict = "PASSED" if result.passed else "FAILED"
@@ -167,6 +174,9 @@ def render_markdown(result: GateResult) -> str:
     ]
     if result.reason:
         lines.append(f"- reason: {result.reason}")
+    advisory = [c.name for c in result.checks if c.advisory]
+    if advisory:
+        lines.append(f"- advisory, not enforced by this profile: {', '.join(advisory)}")
     stats = result.ge_statistics or {}
     if stats:
         lines.append(
@@ -176,10 +186,10 @@ def render_markdown(result: GateResult) -> str:
     lines += ["", "| check | observed | threshold | result | detail |", "|---|---|---|---|---|"]
 
     def order(check: CheckResult) -> int:
-        return 2 if check.passed else (0 if check.blocking else 1)
+        return 1 if check.advisory else (2 if check.passed else (0 if check.blocking else 1))
 
     for c in sorted(result.checks, key=order):
-        status = "pass" if c.passed else ("**FAIL**" if c.blocking else "warn")
+        status = status_of(c)
         cells = [c.name, _observed(c), describe_threshold(c), status, c.detail]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -77,9 +77,10 @@ def gate_sample(
     texts = df["text"].dropna()
     metrics = {
         "heldout_rows": Metric(int((df["split"] == "heldout").sum()), 1, ">="),
-        "duplicate_text_share": Metric(
+        "duplicate_text_share": Metric.limit(
             _share(int(texts.duplicated().sum()), len(df)) if len(df) else 0.0,
-            thresholds.sample_max_duplicate_share,
+            thresholds,
+            "sample_max_duplicate_share",
             "<=",
         ),
     }
@@ -135,8 +136,10 @@ def gate_ga_labels(
     ]
     n_valid = int(valid.sum())
     metrics = {
-        "valid_share": Metric(_share(n_valid, len(df)), thresholds.ga_min_valid_share, ">="),
-        "valid_docs": Metric(n_valid, thresholds.ga_min_docs, ">="),
+        "valid_share": Metric.limit(
+            _share(n_valid, len(df)), thresholds, "ga_min_valid_share", ">="
+        ),
+        "valid_docs": Metric.limit(n_valid, thresholds, "ga_min_docs", ">="),
     }
     return run_gate("ga_labels", artifact_uri, frame, exps, metrics)
 
@@ -176,10 +179,12 @@ def gate_sft(
         exps.append(_col("kept_matches_threshold", "kept_mismatch", "be_in_set", value_set=[False]))
     n_scored = int(scores.notna().sum())
     metrics = {
-        "kept_rows": Metric(int(kept.sum()), thresholds.sft_min_rows, ">="),
-        "kept_share": Metric(_share(int(kept.sum()), len(df)), thresholds.sft_min_kept_share, ">="),
-        "low_score_share": Metric(
-            _share(int((scores <= 2).sum()), n_scored), thresholds.sft_max_low_share, "<="
+        "kept_rows": Metric.limit(int(kept.sum()), thresholds, "sft_min_rows", ">="),
+        "kept_share": Metric.limit(
+            _share(int(kept.sum()), len(df)), thresholds, "sft_min_kept_share", ">="
+        ),
+        "low_score_share": Metric.limit(
+            _share(int((scores <= 2).sum()), n_scored), thresholds, "sft_max_low_share", "<="
         ),
     }
     return run_gate("sft", artifact_uri, frame, exps, metrics)
@@ -211,11 +216,11 @@ def gate_parity(
     keys = ["teacher_share_ge3", "slm_share_ge3", "ga_slm_json_valid"]
     frame, exps = _inputs(metrics, keys)
     checks = {
-        "share_ge3_gap": Metric(
-            _diff(metrics, "teacher_share_ge3", "slm_share_ge3"), thresholds.parity_max_gap, "<="
+        "share_ge3_gap": Metric.limit(
+            _diff(metrics, "teacher_share_ge3", "slm_share_ge3"), thresholds, "parity_max_gap", "<="
         ),
-        "ga_slm_json_valid": Metric(
-            metrics.get("ga_slm_json_valid"), thresholds.ga_slm_min_json_valid, ">="
+        "ga_slm_json_valid": Metric.limit(
+            metrics.get("ga_slm_json_valid"), thresholds, "ga_slm_min_json_valid", ">="
         ),
     }
     return run_gate("parity", artifact_uri, frame, exps, checks)
@@ -228,12 +233,16 @@ def gate_quantized(
     keys = ["share_ge3_before", "share_ge3_after", "ga_json_valid_before", "ga_json_valid_after"]
     frame, exps = _inputs(metrics, keys)
     checks = {
-        "share_ge3_drop": Metric(
-            _diff(metrics, "share_ge3_before", "share_ge3_after"), thresholds.quant_max_drop, "<="
+        "share_ge3_drop": Metric.limit(
+            _diff(metrics, "share_ge3_before", "share_ge3_after"),
+            thresholds,
+            "quant_max_drop",
+            "<=",
         ),
-        "ga_json_valid_drop": Metric(
+        "ga_json_valid_drop": Metric.limit(
             _diff(metrics, "ga_json_valid_before", "ga_json_valid_after"),
-            thresholds.quant_max_drop,
+            thresholds,
+            "quant_max_drop",
             "<=",
         ),
     }

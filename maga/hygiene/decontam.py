@@ -8,6 +8,12 @@ every item (CJK characters count as words; case and punctuation ignored) goes in
 sorted array of 64-bit hashes; a text is contaminated when any of its own ``n``-word
 windows is in it. The first match names the benchmark and the n-gram. Items shorter
 than ``n`` words cannot match (as in the common 13-gram practice).
+
+With a ``cache`` folder (the clean step passes ``<output>/dedup/decontam``), each
+benchmark's hashes are built once per version (its file's etag, fields and ``n``) and
+stored there as a compact artifact, ``<name>-<digest>.npy`` (8 bytes per n-gram, the
+item count in the first slot); later tasks read that instead of the raw file. Any task
+may write it: the content is a function of the name, so a race writes the same bytes.
 """
 
 from __future__ import annotations
@@ -106,10 +112,37 @@ class Hit:
         return f"{self.benchmark}: {self.ngram!r}"
 
 
+def artifact_uri(cache: str, bench: BenchmarkSource, n: int, storage: Storage) -> str:
+    version = json.dumps([bench.uri, storage.etag(bench.uri), bench.fields, n])
+    digest = hashlib.sha256(version.encode()).hexdigest()[:16]
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in bench.name)
+    return f"{cache.rstrip('/')}/{safe}-{digest}.npy"
+
+
+def _benchmark_hashes(storage: Storage, bench: BenchmarkSource, n: int,
+                      cache: str | None) -> tuple[int, np.ndarray]:  # fmt: skip
+    """(items, sorted unique n-gram hashes) of one benchmark, from its artifact if built."""
+    uri = artifact_uri(cache, bench, n, storage) if cache and storage.exists(bench.uri) else None
+    if uri and storage.exists(uri):
+        arr = np.load(io.BytesIO(storage.read_bytes(uri)))
+        return int(arr[0]), arr[1:]
+    hashes: set[int] = set()
+    count = 0
+    for item in iter_items(storage, bench):
+        count += 1
+        hashes.update(_hash(g) for g in ngrams(tokens(item), n))
+    keys = np.sort(np.fromiter(hashes, dtype=np.int64, count=len(hashes)))
+    if uri and len(keys):
+        buf = io.BytesIO()
+        np.save(buf, np.concatenate([np.array([count], np.int64), keys]))
+        storage.write_bytes(uri, buf.getvalue())
+    return count, keys
+
+
 class Decontaminator:
     """The n-gram index over every listed benchmark."""
 
-    def __init__(self, cfg: DecontamConfig, storage: Storage):
+    def __init__(self, cfg: DecontamConfig, storage: Storage, cache: str | None = None):
         self.n = cfg.ngram
         self.names = [b.name for b in cfg.benchmarks]
         self.items: dict[str, int] = {}
@@ -117,17 +150,13 @@ class Decontaminator:
         keys: list[np.ndarray] = []
         owner: list[np.ndarray] = []
         for i, bench in enumerate(cfg.benchmarks):
-            hashes: set[int] = set()
-            count = 0
-            for item in iter_items(storage, bench):
-                count += 1
-                hashes.update(_hash(g) for g in ngrams(tokens(item), self.n))
-            if not hashes:
+            count, hashes = _benchmark_hashes(storage, bench, self.n, cache)
+            if not len(hashes):
                 raise BenchmarkError(
                     f"benchmark {bench.name!r}: {bench.uri} has no item of {self.n} or more words"
                 )
             self.items[bench.name], self.ngrams[bench.name] = count, len(hashes)
-            keys.append(np.fromiter(hashes, dtype=np.int64, count=len(hashes)))
+            keys.append(hashes)
             owner.append(np.full(len(hashes), i, dtype=np.int32))
         all_keys = np.concatenate(keys) if keys else np.empty(0, np.int64)
         order = np.argsort(all_keys, kind="stable")

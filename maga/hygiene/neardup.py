@@ -12,9 +12,12 @@ LSH candidates are confirmed by the signatures' estimated Jaccard similarity, so
 duplicate is reported with the twin's id and its similarity.
 
 The persistent index lives in the output location (see :func:`index_dir`): one Parquet
-file of signatures per published shard, ``<key>.parquet``, replaced with the shard. Only
-the publish task writes it (the manifest's single writer); shard tasks read it. The
-folder name carries the MinHash parameters, so changing them starts a new index.
+file of signatures per published shard, ``<key>.parquet``, replaced with the shard, and
+beside it their LSH band keys (:mod:`.bandindex`), which a clean task reads per query
+(:mod:`.bandlookup`) instead of loading the index. Only the publish task writes both
+(the manifest's single writer); shard tasks read them. The folder names carry the
+MinHash parameters, so changing them starts a new index. :meth:`NearDupIndex.load`
+(everything into memory) is kept for small indexes and tests.
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ class NearDupIndex:
         self.cfg = cfg
         self._lsh = {k: MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm) for k in KINDS}
         self._sigs: dict[str, dict[str, tuple[np.ndarray, str]]] = {k: {} for k in KINDS}
+        # the published corpus, read per query (bandlookup.PublishedIndex); the rows
+        # added here (this shard's, or this run's at publish) stay in memory
+        self.published = None
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._sigs.values())
@@ -88,6 +94,9 @@ class NearDupIndex:
             sim = float(np.mean(other == sig))
             if sim >= self.cfg.threshold and (best is None or sim > best.similarity):
                 best = Twin(key, shard, round(sim, 4))
+        far = self.published.query(sig, kind) if self.published is not None else None
+        if far is not None and (best is None or far.similarity > best.similarity):
+            best = far
         return best
 
     def add(self, row_id: str, sig: np.ndarray, shard: str, kind: str = "rewrite") -> None:

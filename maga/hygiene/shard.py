@@ -8,6 +8,9 @@ n-gram overlap (``contaminated``), PII replaced by placeholders (the row is chan
 counted as ``pii_redacted`` and by kind), near-duplicate of a published row or of an
 earlier row of this shard (``near_duplicate_corpus``). Each check's time is measured,
 so the report can state its cost per 10k rewrites.
+
+A change to a rule here that changes the output: bump its entry in
+``maga.refresh.layout.RULES_VERSIONS`` (the shard fingerprint) so published shards are redone.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from maga.config import DecontamConfig, HygieneConfig, MagaConfig
 from maga.gates.core import Metric
+from maga.hygiene.bandlookup import PublishedIndex
 from maga.hygiene.decontam import Decontaminator
 from maga.hygiene.language import UNDETERMINED, LanguageId
 from maga.hygiene.neardup import (
@@ -30,7 +34,7 @@ from maga.hygiene.neardup import (
 )
 from maga.hygiene.pii import redact
 from maga.log import get_logger
-from maga.storage import Storage
+from maga.storage import Storage, join_uri
 
 log = get_logger("hygiene")
 SOURCE_REASONS = ("source_contaminated", "source_near_duplicate")
@@ -47,14 +51,15 @@ EXAMPLES = 3
 _DECON: dict[str, Decontaminator] = {}
 
 
-def _decontaminator(cfg: DecontamConfig, storage: Storage) -> Decontaminator:
+def _decontaminator(cfg: DecontamConfig, storage: Storage, output: str) -> Decontaminator:
     """One n-gram index per process for the same benchmark files (by content hash):
-    a worker cleaning many shards loads the benchmarks once."""
+    a worker cleaning many shards loads the benchmarks once, each built once per
+    version into ``<output>/dedup/decontam`` and read from there by later tasks."""
     etags = [storage.etag(b.uri) if storage.exists(b.uri) else "" for b in cfg.benchmarks]
     key = cfg.model_dump_json() + "|".join(etags)
     if key not in _DECON:
         _DECON.clear()
-        _DECON[key] = Decontaminator(cfg, storage)
+        _DECON[key] = Decontaminator(cfg, storage, join_uri(output, "dedup", "decontam"))
     return _DECON[key]
 
 
@@ -68,7 +73,7 @@ class ShardHygiene:
         started = time.perf_counter()
         h = self.cfg
         self.lang = LanguageId(h.language) if h.language.enabled else None
-        self.decon = (_decontaminator(h.decontam, storage)
+        self.decon = (_decontaminator(h.decontam, storage, output)
                       if h.decontam.enabled and h.decontam.benchmarks else None)  # fmt: skip
         self.t["decontam_load"] = time.perf_counter() - started
         self.near = None
@@ -78,7 +83,9 @@ class ShardHygiene:
             t0 = time.perf_counter()
             self.near = NearDupIndex(h.near_dup)
             # this shard's own earlier version is being replaced: not a twin of itself
-            self.index_rows = self.near.load(storage, index_dir(output, h.near_dup), {key})
+            self.near.published = PublishedIndex(storage, index_dir(output, h.near_dup),
+                                                 h.near_dup, {key}, tmp)  # fmt: skip
+            self.index_rows = self.near.published.rows
             self.sigs = signature_rows(tmp / SIGNATURES)
             self.t["near_dup_load"] = time.perf_counter() - t0
         self.c: Counter = Counter()

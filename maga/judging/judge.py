@@ -31,7 +31,8 @@ def judge_rewrites(
         requests.append(JUDGE.request(cfg, f"{label}:{it['id']}", source, it))
     spec = teacher_spec(cfg)
     spec.label = f"teacher-{label}"
-    outcome = generate_kept(*keep, spec, requests) if keep else run_generation(spec, requests)
+    outcome = (generate_kept(*keep, spec, requests, deterministic=cfg.runner.deterministic)
+               if keep else run_generation(spec, requests))  # fmt: skip
     judged = []
     for it, res in zip(items, outcome.results, strict=True):
         fields = JUDGE.row(res)

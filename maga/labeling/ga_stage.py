@@ -28,7 +28,7 @@ class TeacherGAStage:
             truncated += cut
             requests.append(GA.request(cfg, doc["id"], text))
         outcome = generate_kept(ctx.storage, ctx.uri(self.name, "partial"), teacher_spec(cfg),
-                                requests)  # fmt: skip
+                                requests, deterministic=cfg.runner.deterministic)  # fmt: skip
         record_usage(stats, "teacher", outcome)
         rows = []
         for doc, res in zip(docs, outcome.results, strict=True):

@@ -48,7 +48,7 @@ class TeacherReformulateStage:
             text, _ = truncate(docs[it["source_id"]]["text"], cfg.generation.max_input_chars)
             requests.append(REWRITE.request(cfg, it["id"], text, it["genre"], it["audience"]))
         outcome = generate_kept(ctx.storage, ctx.uri(self.name, "partial"), teacher_spec(cfg),
-                                requests)  # fmt: skip
+                                requests, deterministic=cfg.runner.deterministic)  # fmt: skip
         record_usage(stats, "teacher", outcome)
         rows, hit_limit = [], 0
         for it, res in zip(items, outcome.results, strict=True):

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from maga.llm import facts as engine_facts
 from maga.llm.base import Constraint, GenRequest, GenResult, LLMBackend, UsageCounter
 from maga.llm.lifecycle import (
     LineReader,
@@ -36,6 +37,8 @@ log = get_logger("llm.jobs")
 # a first download of the model into the hub cache and CUDA graph capture.
 START_TIMEOUT_ENV = "MAGA_ENGINE_START_TIMEOUT_S"
 REPLY_TIMEOUT_ENV = "MAGA_ENGINE_REPLY_TIMEOUT_S"  # one batch of a session
+# Seconds between progress lines (requests done, tokens/s, ETA) while a stream runs.
+PROGRESS_ENV, DEFAULT_PROGRESS_S = "MAGA_PROGRESS_EVERY_S", 30.0
 IDLE_TIMEOUT_ENV = "MAGA_ENGINE_IDLE_TIMEOUT_S"  # one-shot job: longest silence
 DEFAULT_START_TIMEOUT_S = 3600.0
 DEFAULT_REPLY_TIMEOUT_S = 7200.0
@@ -204,7 +207,9 @@ def _run_http(spec: ModelSpec, requests: list[GenRequest], bench: BenchSpec | No
         chat_template_kwargs=http.chat_template_kwargs,
     )
     try:
-        results, usage = run_batches(backend, requests, spec.label)
+        # Batches of several windows: a server with room for `concurrency` requests is
+        # never held to one batch's stragglers (the barrier) more often than needed.
+        results, usage = run_batches(backend, requests, spec.label, 4 * http.concurrency)
         figures = None
         if bench:
             began = time.perf_counter()
@@ -258,6 +263,7 @@ def _run_subprocess(
         meta = json.loads(meta_path.read_text())
         results = read_results(job / "results.jsonl")
         usage = UsageCounter(**meta["usage"])
+        engine_facts.note(spec.label, meta.get("engine"))
         return JobOutcome(results, usage, meta["startup_seconds"], meta.get("bench"))
 
 
@@ -270,16 +276,20 @@ class EngineSession:
     a time holds memory. Requests and results go through files in a private folder,
     commands through stdin, replies through a pipe. HTTP specs run in-process.
     ``deterministic`` makes each request's output depend on its own seed only, so a
-    chunk regenerated after a crash comes out byte-identical.
+    chunk regenerated after a crash comes out byte-identical; None (``runner.deterministic``
+    unset): on where it is free (a CPU engine), off on a GPU, where it costs throughput.
+    ``seeds``: honour per-request seeds (None: when ``deterministic``).
     """
 
     def __init__(
         self,
-        deterministic: bool = True,
+        deterministic: bool | None = None,
         start_timeout_s: float | None = None,
         reply_timeout_s: float | None = None,
+        seeds: bool | None = None,
     ) -> None:
-        self.deterministic = deterministic
+        self.deterministic = default_deterministic() if deterministic is None else deterministic
+        self.seeds = self.deterministic if seeds is None else seeds
         self.start_timeout_s = start_timeout_s or timeout_setting(
             START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT_S
         )
@@ -297,6 +307,7 @@ class EngineSession:
         self._calls = 0
         self._launch: tuple[str, float] = ("", 0.0)  # label and start time of the launch
         self._unreported = 0.0  # start-up seconds no call has returned yet
+        self.engine_facts: dict[str, Any] | None = None  # the running engine's (facts.py)
 
     def __enter__(self) -> EngineSession:
         return self
@@ -325,7 +336,8 @@ class EngineSession:
         key = self._engine_key(spec)
         if self._proc is None or key != self._key or self._proc.poll() is not None:
             self._start(spec)
-        startup, self._unreported = self._unreported, 0.0  # also a start made in advance
+        startup, self._unreported = self._unreported, 0.0
+        engine_facts.note(spec.label, self.engine_facts)  # also a start made in advance
         self._calls += 1
         job = Path(self._tmp.name)
         req_path, res_path = job / f"req-{self._calls}.jsonl", job / f"res-{self._calls}.jsonl"
@@ -390,13 +402,13 @@ class EngineSession:
         job = Path(self._tmp.name)
         req_path, out_dir = job / f"stream-{self._calls}.jsonl", job / f"stream-{self._calls}"
         out_dir.mkdir()
-        sent = 0
+        sent = total = 0
         with req_path.open("w", encoding="utf-8") as fh:
             for group, requests in groups:
                 if not requests:
                     yield group, JobOutcome([], UsageCounter())
                     continue
-                sent += 1
+                sent, total = sent + 1, total + len(requests)
                 for req in requests:
                     row = {"group": group, "request": request_to_dict(req)}
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -407,8 +419,10 @@ class EngineSession:
         if self._proc is None or key != self._key or self._proc.poll() is not None:
             self._start(spec)
         startup, self._unreported = self._unreported, 0.0
+        engine_facts.note(spec.label, self.engine_facts)
         command = {"op": "stream", "label": spec.label, "requests": str(req_path),
-                   "results_dir": str(out_dir)}  # fmt: skip
+                   "results_dir": str(out_dir),
+                   "progress_every_s": timeout_setting(PROGRESS_ENV, DEFAULT_PROGRESS_S)}  # fmt: skip
         if spec.lora is not None:
             command["lora"] = spec.lora
         assert self._proc is not None and self._proc.stdin is not None
@@ -441,6 +455,9 @@ class EngineSession:
                 if reply.get("done"):
                     finished = True
                     break
+                if "progress" in reply:
+                    _log_progress(spec.label, reply["progress"], total)
+                    continue
                 res_path = Path(reply["results"])
                 results = read_results(res_path)
                 res_path.unlink(missing_ok=True)
@@ -467,7 +484,8 @@ class EngineSession:
         key = self._engine_key(spec)
         self._stop()
         spec_path = Path(self._tmp.name) / "spec.json"
-        spec_path.write_text(json.dumps({**asdict(spec), "deterministic": self.deterministic}))
+        spec_path.write_text(json.dumps({**asdict(spec), "deterministic": self.deterministic,
+                                         "seeds": self.seeds}))  # fmt: skip
         read_fd, write_fd = os.pipe()
         cmd = [sys.executable, "-m", "maga.llm.worker", "--session", str(spec_path), str(write_fd)]
         log.info("%s: starting a vLLM engine process (session)", spec.label)
@@ -515,6 +533,7 @@ class EngineSession:
             self._stop(force=True)
             raise GenerationJobError(f"{label}: engine failed to start: {ready.get('error')}")
         startup = float(ready.get("startup_seconds") or 0.0)
+        self.engine_facts = ready.get("engine")
         self._unreported = startup
         self.engine_starts += 1
         self.startup_seconds += startup
@@ -577,10 +596,11 @@ class EnginePool:
     stage starts and ends its own engine, as before.
     """
 
-    def __init__(self, keep: int) -> None:
+    def __init__(self, keep: int, deterministic: bool | None = None) -> None:
         if keep < 1:
             raise ValueError(f"an engine pool keeps at least 1 engine, got {keep}")
         self.keep = keep
+        self.deterministic = deterministic
         self._sessions: dict[str, EngineSession] = {}  # least recently used first
         self._ended = {"engine_starts": 0, "startup_seconds": 0.0, "spawn_seconds": 0.0}
         self.reused = 0  # calls served by an engine an earlier call started
@@ -644,7 +664,7 @@ class EnginePool:
         elif session is None:
             while len(self._sessions) >= self.keep:
                 self._end(next(iter(self._sessions)))
-            session = EngineSession(deterministic=True)
+            session = EngineSession(deterministic=self.deterministic)
         self._sessions[key] = session
         return session
 
@@ -719,7 +739,7 @@ _POOL: EnginePool | None = None
 
 
 @contextlib.contextmanager
-def keep_engines(keep: int) -> Iterator[EnginePool]:
+def keep_engines(keep: int, deterministic: bool | None = None) -> Iterator[EnginePool]:
     """Within this block, stages of this process share engines (:class:`EnginePool`);
     every engine ends when the block does. Inside an active block, the outer pool goes
     on serving (and keeps its size). Start it from the thread the stages run in: an
@@ -728,7 +748,7 @@ def keep_engines(keep: int) -> Iterator[EnginePool]:
     if _POOL is not None:
         yield _POOL
         return
-    pool = EnginePool(keep)
+    pool = EnginePool(keep, deterministic)
     _POOL = pool
     try:
         yield pool
@@ -757,6 +777,14 @@ def release_engines(why: str) -> None:
         _POOL.close()
 
 
+def _log_progress(label: str, p: dict[str, Any], total: int) -> None:
+    """A stream's progress line in the task log: requests done, tokens/s, ETA."""
+    done, seconds = int(p["done"]), float(p["seconds"]) or 1e-9
+    eta = (total - done) * seconds / done if done else 0.0
+    log.info("%s: %d/%d requests, %.1f completion tok/s, ETA %.0fs", label, done, total,
+             p["completion_tokens"] / seconds, eta)  # fmt: skip
+
+
 def prepare_engines(specs: list[ModelSpec]) -> None:
     """Start the engines a stage is about to use side by side, when the runner keeps
     engines (:meth:`EnginePool.prepare`); without a pool each starts when first used."""
@@ -764,7 +792,15 @@ def prepare_engines(specs: list[ModelSpec]) -> None:
         _POOL.prepare(specs)
 
 
-def open_session() -> EngineSession | PooledSession:
+def default_deterministic() -> bool:
+    """Reproducible engines unless a GPU is visible: on a CPU engine they cost nothing;
+    on a GPU (vLLM 0.24) per-request seeds make the sampler loop over requests in Python
+    and determinism runs the engine core in-process (docs/gpu-check.md measures both)."""
+    return not accelerator_visible()
+
+
+def open_session(deterministic: bool | None = None) -> EngineSession | PooledSession:
     """An engine session for one stage: the active pool's, else one of its own (the
-    caller closes either way; closing a pooled one leaves its engines to the pool)."""
-    return PooledSession(_POOL) if _POOL is not None else EngineSession()
+    caller closes either way; closing a pooled one leaves its engines to the pool).
+    ``deterministic``: ``runner.deterministic`` (None: :func:`default_deterministic`)."""
+    return PooledSession(_POOL) if _POOL is not None else EngineSession(deterministic)

@@ -4,12 +4,14 @@ gives each engine its own process)."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from maga import hardware
 from maga.config import VLLMEngineConfig
 from maga.llm.base import GenRequest, GenResult
 from maga.llm.chat import chat_prompt_ids
@@ -45,6 +47,24 @@ def engine_options(
     return env, extra
 
 
+def engine_facts(llm: Any, precision: hardware.Precision, cpu: hardware.CPU,
+                 on_cpu: bool) -> dict[str, Any]:  # fmt: skip
+    """What this engine runs on: the dtype it was given and the one its model holds, the
+    CPU's ISA level, and the threads its forward pass uses (recorded per stage)."""
+    import torch
+
+    facts: dict[str, Any] = {
+        "dtype": precision.dtype, "dtype_requested": precision.requested,
+        "dtype_reason": precision.reason, "isa": cpu.isa, "cpu_model": cpu.model,
+        "cores": cpu.cores, "torch_threads": torch.get_num_threads(),
+    }  # fmt: skip
+    with contextlib.suppress(AttributeError):
+        facts["model_dtype"] = str(llm.llm_engine.model_config.dtype).removeprefix("torch.")
+    if not on_cpu:
+        facts["device"] = "cuda"
+    return facts
+
+
 class VLLMBackend:
     name = "vllm"
 
@@ -55,6 +75,7 @@ class VLLMBackend:
         seed: int = 0,
         *,
         deterministic: bool = False,
+        seeds: bool | None = None,
     ) -> None:
         """``deterministic``: a regenerated chunk comes out byte-identical. Per-request
         seeds everywhere; on CPU whole-prompt prefill; on a GPU an in-process engine core,
@@ -67,8 +88,13 @@ class VLLMBackend:
             os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         from vllm.platforms import current_platform
 
-        env, extra = engine_options(engine, deterministic, on_cpu=current_platform.is_cpu())
+        on_cpu = current_platform.is_cpu()
+        env, extra = engine_options(engine, deterministic, on_cpu=on_cpu)
         os.environ.update(env)
+        cpu = hardware.cpu()
+        self.precision = hardware.resolve_dtype(engine.dtype, on_gpu=not on_cpu, isa=cpu.isa)
+        log.info("%s: dtype %s (engine.dtype %s; %s)", model_path, self.precision.dtype,
+                 engine.dtype, self.precision.reason)  # fmt: skip
         from vllm import LLM
 
         started = time.perf_counter()
@@ -78,20 +104,25 @@ class VLLMBackend:
             max_model_len=engine.max_model_len,
             gpu_memory_utilization=engine.gpu_memory_utilization,
             max_num_seqs=engine.max_num_seqs,
-            dtype=engine.dtype,
+            dtype=self.precision.dtype,
             enforce_eager=engine.enforce_eager,
             seed=seed,
             structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
             **extra,
         )
         self.tokenizer = self.llm.get_tokenizer()
-        # vLLM's CPU sampler rejects per-request seeds under chunked prefill ("CPU
-        # Generator does not use offset"); there the engine seed alone seeds a run,
-        # unless ``deterministic`` turned chunked prefill off.
-        self.per_request_seed = deterministic or not current_platform.is_cpu()
+        # ``seeds``: per-request seeds (None: when ``deterministic``). vLLM's CPU sampler
+        # rejects them under chunked prefill ("CPU Generator does not use offset"), which
+        # only ``deterministic`` turns off; on a GPU they cost throughput (vLLM 0.24 loops
+        # over seeded requests in Python), so only a run that asks for them pays.
+        on_cpu = current_platform.is_cpu()
+        self.per_request_seed = deterministic if seeds is None else seeds
+        if on_cpu and not deterministic:
+            self.per_request_seed = False
         self.serves_lora = engine.lora is not None
         self._loras: dict[str, Any] = {}  # adapter folder -> its LoRARequest
         self.startup_seconds = time.perf_counter() - started
+        self.facts = engine_facts(self.llm, self.precision, cpu, on_cpu)
         log.info("vLLM engine for %s ready in %.1fs", model_path, self.startup_seconds)
 
     def _sampling(self, req: GenRequest, max_tokens: int) -> Any:

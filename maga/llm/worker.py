@@ -68,6 +68,7 @@ def main(job_dir: str) -> int:
         "usage": asdict(usage),
         "startup_seconds": backend.startup_seconds,
         "bench": bench,
+        "engine": backend.facts,
     }
     (job / "meta.json").write_text(json.dumps(meta))
     return 0
@@ -119,7 +120,9 @@ def stream_groups(backend: VLLMBackend, cmd: dict, window: int, answer: Any) -> 
     ``{"group": k, ...}`` for each group as soon as it is complete, then ``done``."""
     pending: dict[int, dict] = {}
     out_dir = Path(cmd["results_dir"])
-    last = time.perf_counter()
+    last = began = time.perf_counter()
+    every_s, reported = float(cmd.get("progress_every_s") or 0), time.perf_counter()
+    n_done = tokens = 0
 
     def flush() -> None:
         nonlocal last
@@ -137,6 +140,12 @@ def stream_groups(backend: VLLMBackend, cmd: dict, window: int, answer: Any) -> 
     source = _grouped(cmd["requests"], pending)
     for (group, idx), res in backend.stream(source, window, cmd.get("lora")):
         pending[group]["results"][idx] = res
+        n_done, tokens = n_done + 1, tokens + res.completion_tokens
+        now = time.perf_counter()
+        if every_s and now - reported >= every_s:  # by time: a stage of one group logs too
+            reported = now
+            answer({"ok": True, "progress": {"done": n_done, "completion_tokens": tokens,
+                                             "seconds": round(now - began, 3)}})  # fmt: skip
         flush()
     flush()  # groups whose size became known only at the end of the file
     answer({"ok": True, "done": True})
@@ -160,14 +169,16 @@ def session(spec_file: str, reply_fd: int) -> int:
 
     data = json.loads(Path(spec_file).read_text())
     deterministic = bool(data.pop("deterministic", True))
+    seeds = data.pop("seeds", None)
     spec = ModelSpec(**data)
     try:
         engine = VLLMEngineConfig.model_validate(spec.engine)
-        backend = VLLMBackend(spec.path, engine, seed=spec.seed, deterministic=deterministic)
+        backend = VLLMBackend(spec.path, engine, seed=spec.seed, deterministic=deterministic,
+                              seeds=seeds)  # fmt: skip
     except Exception as exc:
         answer({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
         raise
-    answer({"ok": True, "startup_seconds": backend.startup_seconds})
+    answer({"ok": True, "startup_seconds": backend.startup_seconds, "engine": backend.facts})
     try:
         for line in sys.stdin:
             cmd = json.loads(line)

@@ -4,10 +4,23 @@ on S3, and downloaded again (cached) by the task that needs them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Protocol
 
 from maga.models.adapters import base_parts, is_adapter, read_meta
-from maga.runs.context import RunContext
 from maga.storage import is_s3
+
+
+class RunContext(Protocol):
+    """What these helpers use of a run (``maga.runs.context.RunContext``); a protocol, so
+    this package does not import ``maga.runs`` (which imports ``maga.llm``, and that this
+    package)."""
+
+    run_uri: str
+    storage: Any
+
+    def uri(self, *parts: str) -> str: ...
+
+    def local_dir(self, *parts: str) -> Path: ...
 
 
 def publish_model(ctx: RunContext, local: Path, *parts: str) -> str:

@@ -32,7 +32,9 @@ class QuantizeStage:
         for name, train_stage in MODELS:
             src = model_dir(ctx, train_stage, "model")
             dst = ctx.local_dir(self.name, name)
-            if not (dst / "config.json").exists():
+            if q.scheme == "none":  # the trained model as it is (the later steps read here)
+                _copy_model(Path(src), dst)
+            elif not (dst / "config.json").exists():
                 figures[name] = quantize_model(src, dst, q.scheme, q.tool)
             stats.artifacts[name] = publish_model(ctx, dst, self.name, name)
         stats.docs_out = len(MODELS)
@@ -68,3 +70,13 @@ class QuantizeStage:
         stats.extra.update({"scheme": q.scheme, "tool": q.tool, "models": figures,
                             "adapter": "lora"})  # fmt: skip
         return stats
+
+
+def _copy_model(src: Path, dst: Path) -> None:
+    """``quantize.scheme: none`` with full models: publish the checkpoint unchanged."""
+    if (dst / "config.json").exists():
+        return
+    with publish_dir(dst) as tmp:
+        for f in src.iterdir():
+            if f.is_file():
+                shutil.copy2(f, tmp / f.name)

@@ -22,6 +22,9 @@ Writes to staging: ``output.parquet`` (the published rows in the run's output mo
 megadoc modes and the judge), ``source.parquet`` (the accepted source documents, the real
 side of a training mix) and ``rejects.parquet`` (quarantined input records, documents
 without any output, dropped generations).
+
+A change to a rule here that changes the output: bump its entry in
+``maga.refresh.layout.RULES_VERSIONS`` (the shard fingerprint) so published shards are redone.
 """
 
 from __future__ import annotations

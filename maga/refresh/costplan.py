@@ -29,7 +29,7 @@ import json
 import math
 from typing import Any
 
-from maga import throughput
+from maga import hardware, throughput
 from maga.config import MagaConfig
 from maga.log import get_logger
 from maga.refresh.source import iter_shard
@@ -53,15 +53,23 @@ def record_throughput(storage: Storage, cfg: MagaConfig, *, source: str, model: 
         return
     tps = round(completion_tokens / seconds, 3)
     throughput.record({"source": source, "model": model, "hardware": throughput.hardware(),
-                       "tokens_per_s": tps,
+                       "tokens_per_s": tps, "precision": student_precision(cfg),
                        "completion_tokens": completion_tokens, "prompt_tokens": prompt_tokens,
                        "seconds": round(seconds, 3), "calibration": calibration or {}},
                       _root(cfg), storage)  # fmt: skip
 
 
+def student_precision(cfg: MagaConfig) -> str:
+    """The dtype the refresh's SLM engines run in on this machine (``engine.dtype`` auto
+    resolved by :mod:`maga.hardware`)."""
+    return hardware.engine_precision(cfg.student_engine.dtype).dtype
+
+
 def last_throughput(storage: Storage, cfg: MagaConfig, model: str) -> dict[str, Any] | None:
-    """The newest measurement on this hardware, of ``model`` when there is one."""
-    return throughput.last_entry(model=model, root=_root(cfg), storage=storage, any_model=True)
+    """The newest measurement on this hardware (CPU model, cores and ISA level) in the
+    precision the SLMs will run in, of ``model`` when there is one."""
+    return throughput.last_entry(model=model, root=_root(cfg), storage=storage, any_model=True,
+                                 precision=student_precision(cfg))  # fmt: skip
 
 
 def _sample(storage: Storage, shard: dict, cfg: MagaConfig, n: int) -> tuple[int, bool, list[int]]:
@@ -169,6 +177,7 @@ def build_cost_plan(ctx: Any, plan: dict[str, Any]) -> dict[str, Any]:
     return {
         "shards": shards, "total": total, "chars_per_token": round(cpt, 3),
         "chars_per_token_from": cpt_from, "hardware": throughput.hardware_id(), "calibration": cal,
+        "precision": student_precision(cfg),
         "throughput": tp, "throughput_note": "" if tp else (
             "no throughput measured on this hardware yet: run `maga bench` or one real "
             "refresh, then plan again"),

@@ -12,8 +12,10 @@ what it kept. Publish, which already is the manifest's single writer, then:
    does the same. In the megadoc modes a generation is part of an assembled megadoc;
    there the same-run twins are only logged, and the next run checks against them.
 2. :func:`write_index`: copies each published shard's signatures to
-   ``<output>/dedup/minhash-…/<key>.parquet`` before the manifest names the shard, and
-   removes those of shards the input gate stopped.
+   ``<output>/dedup/minhash-…/<key>.parquet``, then writes their LSH band keys as one
+   batch committed last (:mod:`maga.hygiene.bandindex`), before the manifest names the
+   shard, and removes the signatures of shards the input gate stopped (their band keys
+   then point nowhere and are skipped).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from maga.hygiene.bandindex import batch_id, publish_batch
+from maga.hygiene.bandlookup import PublishedIndex
 from maga.hygiene.neardup import DTYPE, NearDupIndex, index_dir
 from maga.hygiene.shard import SIGNATURES
 from maga.log import get_logger
@@ -55,12 +59,13 @@ def dedup_across_shards(ctx: RunContext, plan: dict[str, Any]) -> dict[str, int]
     todo = [s for s in ok if _staged_sigs(ctx, s)]
     if not todo:
         return {}
-    index = NearDupIndex(h)
-    index.load(storage, index_dir(output_root(cfg), h), {s["key"] for s in plan["shards"]
-                                                         if _staged_sigs(ctx, s)})  # fmt: skip
     removed: dict[str, int] = {}
     documents = cfg.refresh.output_mode == "documents"
     with tempfile.TemporaryDirectory(prefix="maga-dedup-") as tmp:
+        index = NearDupIndex(h)  # this run's shards in memory, the published ones read
+        index.published = PublishedIndex(storage, index_dir(output_root(cfg), h), h,
+                                         {s["key"] for s in plan["shards"] if _staged_sigs(ctx, s)},
+                                         Path(tmp))  # fmt: skip
         for s in todo:
             paths = shard_paths(cfg, s)
             local = storage.get_file(paths.stage("clean", SIGNATURES), Path(tmp) / "s.parquet")
@@ -163,10 +168,17 @@ def write_index(ctx: RunContext, published: list[dict], stopped: list[dict]) -> 
     cfg, storage = ctx.config, ctx.storage
     h = cfg.refresh.hygiene.near_dup
     folder = index_dir(output_root(cfg), h)
-    for s in published:
-        src = _staged_sigs(ctx, s)
-        if src:
-            storage.copy(src, f"{folder}/{s['key']}.parquet")
+    with tempfile.TemporaryDirectory(prefix="maga-index-") as tmp:
+        files = []
+        for s in published:
+            src = _staged_sigs(ctx, s)
+            if src:
+                storage.copy(src, f"{folder}/{s['key']}.parquet")
+                files.append((s["key"], src))
+        if files:  # then their band keys, committed last (see hygiene.bandindex)
+            batch = batch_id(ctx.run_id, [(k, storage.etag(src)) for k, src in files])
+            local = [(k, storage.get_file(src, Path(tmp) / f"{k}.parquet")) for k, src in files]
+            publish_batch(storage, folder, h, batch, local, Path(tmp))
     for s in stopped:
         storage.delete(f"{folder}/{s['key']}.parquet")
 

@@ -32,12 +32,24 @@ def _share(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
+def bad_record_share(stats: dict[str, Any], cfg: RefreshConfig) -> Metric:
+    """The share of bad records; it stops a shard only from ``bad_record_min_count`` bad
+    records on, so one bad record in a five-record shard is a warning, not 20 %."""
+    bad, least = int(stats.get("quarantined", 0)), cfg.bad_record_min_count
+    share = _share(bad, int(stats.get("records", 0))) or 0.0
+    applies = bad >= least
+    detail = (
+        f"{bad} bad record(s); the share applies from {least}"
+        if applies
+        else f"advisory: {bad} bad record(s), below the {least} the share applies from"
+    )
+    return Metric(share, cfg.bad_record_max_share, "<=", blocking=applies, detail=detail)
+
+
 def gate_input(stats: dict[str, Any], cfg: RefreshConfig, key: str, uri: str) -> GateResult:
-    records = int(stats.get("records", 0))
     metrics = {
         "schema_readable": Metric(0 if stats.get("schema_error") else 1, 1, ">="),
-        "bad_record_share": Metric(_share(stats.get("quarantined", 0), records) or 0.0,
-                                   cfg.bad_record_max_share, "<="),
+        "bad_record_share": bad_record_share(stats, cfg),
         "accepted_records": Metric(int(stats.get("accepted", 0)), 1, ">="),
     }  # fmt: skip
     return run_gate(f"shard_input.{key}", uri, None, [], metrics)
@@ -53,20 +65,22 @@ def quality_metrics(totals: dict[str, Any], cfg: RefreshConfig) -> dict[str, Met
     g = cfg.gates
     prompted = totals.get("reformulated_chars") or totals["input_chars"]
     metrics = {
-        "kept_share": Metric(_share(totals["kept"], totals["generated"]), g.min_kept_share, ">="),
-        "expansion_ratio": Metric(_share(totals["output_chars"], prompted),
-                                  g.min_expansion_ratio, ">="),
+        "kept_share": Metric.limit(_share(totals["kept"], totals["generated"]), g,
+                                   "min_kept_share", ">="),
+        "expansion_ratio": Metric.limit(_share(totals["output_chars"], prompted), g,
+                                        "min_expansion_ratio", ">="),
         "source_expansion_ratio": Metric(_share(totals["output_chars"], totals["input_chars"]),
                                          0, ">=", blocking=False),
     }  # fmt: skip
     if totals.get("judge_requested"):
         scored = totals["judged"]
-        metrics["low_score_share"] = Metric(
-            _share(totals["low_scores"], scored), g.max_low_score_share, "<="
+        metrics["low_score_share"] = Metric.limit(
+            _share(totals["low_scores"], scored), g, "max_low_score_share", "<="
         )
-        metrics["unparsed_judge_share"] = Metric(
+        metrics["unparsed_judge_share"] = Metric.limit(
             _share(totals["judge_requested"] - scored, totals["judge_requested"]),
-            g.max_unparsed_judge_share,
+            g,
+            "max_unparsed_judge_share",
             "<=",
         )
     metrics.update(hygiene_metrics(totals, cfg.hygiene))

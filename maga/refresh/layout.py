@@ -8,6 +8,8 @@ Output location ``O`` (``refresh.output_uri``; relative paths sit under storage.
     O/rejects/<key>.parquet    rejected input records and dropped rewrites, with reasons
     O/mixes/<recipe>.json      training-mix manifests (and ``.hf.json`` datasets recipes)
     O/dedup/minhash-<params>/<key>.parquet  near-duplicate index (maga.hygiene.neardup)
+    O/dedup/lsh-<params>-b<b>r<r>/          its LSH band keys (maga.hygiene.bandindex)
+    O/dedup/decontam/<bench>-<digest>.npy   benchmark n-gram hashes (maga.hygiene.decontam)
     O/manifest.json            processed-shards manifest (source URI -> content hash)
     O/README.md                dataset card
     O/_staging/<key>/<fp>/     work area of one shard: chunks, stage markers, stats
@@ -38,6 +40,14 @@ STAGING = "_staging"
 _NOT_DATA = {"source_uri", "output_uri", "cron", "shard_limit", "dry_run", "model_queue",
              "model_pool", "progress_every_s", "tool_model_version", "redo_on_new_tool_models",
              "retry_rejected", "gates", "validate_max_rows", "review"}  # fmt: skip
+
+
+# Versions of the code rules that decide what a shard keeps, in the fingerprint beside their
+# settings (refresh.clean, refresh.hygiene): bump one when a rule changes what it drops,
+# strips or redacts, so published shards are reprocessed under the new rule.
+# clean: maga/refresh/clean.py, maga/text.py; hygiene: maga/hygiene/ (language, decontam,
+# pii, neardup, shard).
+RULES_VERSIONS = {"clean": 1, "hygiene": 1}
 
 
 def output_root(cfg: MagaConfig) -> str:
@@ -99,6 +109,7 @@ def data_settings(cfg: MagaConfig, tool_model_version: int) -> dict[str, Any]:
         "judge": cfg.judge.model_dump(),
         "teacher": cfg.teacher.path if cfg.refresh.judge == "teacher" else None,
         "refresh": refresh,
+        "rules": dict(RULES_VERSIONS),
     }
 
 

@@ -175,7 +175,7 @@ def run_all(ctx: RunContext, session: EngineSession | None = None,
     """Every step in order in this process, one engine process for all shards; a review
     that is asked for is answered by ``answer`` (else publish publishes nothing)."""
     own = session is None
-    session = session or open_session()
+    session = session or open_session(ctx.config.runner.deterministic)
     try:
         for shard in discover(ctx):
             for step in SHARD_STEPS:

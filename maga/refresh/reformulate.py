@@ -299,7 +299,7 @@ def _reformulate(w: ShardWork) -> dict[str, Any]:
     n_chunks, label = gate["chunks"], f"reformulate {shard['key']}"
     specs = model_specs(ctx)
     own = session is None
-    session = session or open_session()
+    session = session or open_session(cfg.runner.deterministic)
     prepare_engines(list(specs.values()))  # both SLMs side by side, when the runner keeps engines
     began, starts_before = time.perf_counter(), session.engine_starts
     startup_before, new_chunks = session.startup_seconds, 0

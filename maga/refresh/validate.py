@@ -189,7 +189,7 @@ def _validate(w: ShardWork) -> dict[str, Any]:
     judge: dict[str, Any] = {"requested": 0, "judged": 0, "low_scores": 0, "histogram": {}}
     if sample:
         own = session is None
-        session = session or open_session()
+        session = session or open_session(w.ctx.config.runner.deterministic)
         try:
             judge = judge_sample(ctx, paths, gate_in["chunks"], sample, session)
         finally:

@@ -43,6 +43,8 @@ def _missing(why: str) -> dict[str, Any]:
 
 
 def _check_status(check: dict[str, Any]) -> str:
+    if check.get("advisory"):
+        return "advisory"
     if check.get("passed"):
         return "pass"
     return "FAIL" if check.get("blocking", True) else "warn"
@@ -67,7 +69,7 @@ def _check_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"name": res.name, "observed": observed,
                      "threshold": describe_threshold(res), "status": _check_status(c),
                      "detail": res.detail})  # fmt: skip
-    order = {"FAIL": 0, "warn": 1, "pass": 2}
+    order = {"FAIL": 0, "warn": 1, "advisory": 1, "pass": 2}
     return sorted(rows, key=lambda r: order[r["status"]])
 
 
@@ -309,9 +311,10 @@ def collapse_section(data: RunData, view: Any, embed_error: str) -> tuple[dict[s
     from maga.report.collapse import collapse_metrics, scored_counts
 
     cfg = data.report_cfg
-    thresholds = {"low_score_share": f"<= {cfg.collapse_max_low_share}",
-                  "embedding_shift": f"<= {cfg.collapse_max_embedding_shift}",
-                  "embedding_coverage": f">= {cfg.collapse_min_coverage}"}  # fmt: skip
+    thresholds = {check: f"{op} {cfg.limit(field)[0]}" + (" (advisory)" if cfg.limit(field)[1] else "")
+                  for check, field, op in (("low_score_share", "collapse_max_low_share", "<="),
+                                           ("embedding_shift", "collapse_max_embedding_shift", "<="),
+                                           ("embedding_coverage", "collapse_min_coverage", ">="))}  # fmt: skip
     role, _ = scored_counts(data)
     base = {"thresholds": thresholds, "scores_from": role, "embed_error": embed_error}
     if GATE in data.gates and data.gates[GATE].get("checks"):
@@ -335,6 +338,18 @@ def collapse_section(data: RunData, view: Any, embed_error: str) -> tuple[dict[s
             **base}, result  # fmt: skip
 
 
+def _engine_line(stages: dict[str, Any]) -> str:
+    """The ISA, threads and dtypes the run's engines used, in one line (empty if none)."""
+    seen = [st for st in stages.values() if st.get("engine_dtype")]
+    if not seen:
+        return ""
+    dtypes = sorted({d for st in seen for d in st["engine_dtype"].values() if d})
+    threads = max(int(st.get("engine_threads") or 0) for st in seen)
+    return (f"Engines ran in {', '.join(dtypes)} on CPU ISA {seen[0].get('engine_isa')}, "
+            f"{threads} thread(s) each (engine.dtype auto: native bf16 only with "
+            "AVX512-BF16 or AMX, else float32; see `maga doctor`).")  # fmt: skip
+
+
 def cost_section(data: RunData) -> dict[str, Any]:
     stages = data.summary.get("stages") or {}
     if not stages:
@@ -355,6 +370,7 @@ def cost_section(data: RunData) -> dict[str, Any]:
                            "prompt_tokens": m.get("prompt_tokens"),
                            "completion_tokens": m.get("completion_tokens"),
                            "generate_seconds": gen, "tokens_per_s": tps,
+                           "dtype": (st.get("engine_dtype") or {}).get(model),
                            "startup_seconds": m.get("engine_startup_seconds")})  # fmt: skip
         training = st.get("training") or {}
         if training.get("train_tokens") and training.get("train_seconds"):
@@ -364,10 +380,12 @@ def cost_section(data: RunData) -> dict[str, Any]:
                            "generate_seconds": training.get("train_seconds"),
                            "tokens_per_s": round(training["train_tokens"]
                                                  / training["train_seconds"], 2),
+                           "dtype": (training.get("plan") or {}).get("precision"),
                            "startup_seconds": None})  # fmt: skip
     out = {"available": True, "rows": rows, "models": models,
            "total_seconds": round(sum(r["seconds"] for r in rows), 2),
-           "total_tokens": sum(r["tokens"] for r in rows)}  # fmt: skip
+           "total_tokens": sum(r["tokens"] for r in rows),
+           "engine": _engine_line(stages)}  # fmt: skip
     out["seconds_chart"] = charts.hbars([r["stage"] for r in rows], [r["seconds"] for r in rows],
                                         "Seconds per stage", width=720, unit=" s")  # fmt: skip
     with_tps = [m for m in models if m["tokens_per_s"]]

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from maga.config import RefreshCleanConfig, ReportConfig
+from maga.config import RECORDED, RefreshCleanConfig, ReportConfig
 from maga.log import get_logger
 from maga.storage import Storage, StorageError, join_uri
 
@@ -97,7 +97,7 @@ def _report_cfg(config: dict[str, Any]) -> ReportConfig:
     known = ReportConfig.model_fields  # runs made by older releases may hold retired keys
     settings = {k: v for k, v in (config.get("report") or {}).items() if k in known}
     try:
-        return ReportConfig.model_validate(settings)
+        return ReportConfig.model_validate(settings, context=RECORDED)
     except ValueError as exc:
         log.warning("report settings in config.json are invalid (%s); using defaults", exc)
         return ReportConfig()

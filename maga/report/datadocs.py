@@ -120,7 +120,13 @@ def _from_record(record: dict[str, Any]) -> GateResult:
         observed, threshold = c.get("observed"), c.get("threshold")
         numeric = isinstance(observed, int | float) and not isinstance(observed, bool)
         if op in (">=", "<=", "==") and numeric and isinstance(threshold, int | float):
-            metrics[name] = Metric(observed, threshold, op, bool(c.get("blocking", True)))
+            metrics[name] = Metric(
+                observed,
+                threshold,
+                op,
+                bool(c.get("blocking", True)),
+                advisory=bool(c.get("advisory")),
+            )
         else:
             col = f"{name} (recorded verdict)"
             verdicts[col] = bool(c.get("passed"))

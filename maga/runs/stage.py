@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from maga.llm import facts as engine_facts
 from maga.log import get_logger
 from maga.runs.context import RunContext
 from maga.steps import REFRESH_SHARD_STEPS
@@ -112,8 +113,9 @@ def run_stage(ctx: RunContext, stage: Stage) -> dict[str, Any]:
 
         if jobs.accelerator_visible():
             jobs.release_engines(stage.name)
-    began = time.perf_counter()
+    began, _ = time.perf_counter(), engine_facts.take()
     stats = stage.run(ctx).as_dict()
+    stats.update(engine_facts.summary(engine_facts.take()))  # dtype, ISA, threads
     stats["seconds"] = round(time.perf_counter() - began, 3)
     unwritten = [p for p in stage.writes if p != f"{stage.name}/{STATS}"
                  and not _written(ctx, p)]  # fmt: skip
@@ -141,6 +143,21 @@ def _written(ctx: RunContext, path: str) -> bool:
 
 
 # --- shard steps (the corpus refresh) ------------------------------------------------------
+class StepGate(Protocol):
+    """A shard step's gate verdict (``maga.gates.core.GateResult`` implements it), so this
+    package records and enforces gates without importing ``maga.gates`` (which imports
+    ``maga.runs``)."""
+
+    gate: str
+    passed: bool
+    reason: str
+
+    def write(self, out_dir: str, storage: Any = None) -> Any: ...
+
+    def enforce(self) -> Any:  # raises maga.gates.core.GateFailed unless passed
+        ...
+
+
 class ShardFolders(Protocol):
     """Where one shard's steps stage their work (``maga.refresh.layout.ShardPaths``)."""
 
@@ -161,7 +178,7 @@ class ShardWork:
     paths: ShardFolders
     inputs: dict[str, dict[str, Any]]
     session: Any = None
-    gate: Any = None  # a maga.gates.core.GateResult
+    gate: StepGate | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +193,7 @@ class ShardStep:
     name: str
     needs: tuple[str, ...]
     work: Callable[[ShardWork], dict[str, Any]]
-    check: Callable[[ShardWork, dict[str, Any]], Any] | None = None
+    check: Callable[[ShardWork, dict[str, Any]], StepGate] | None = None
     staged: bool = True
 
 
@@ -193,8 +210,6 @@ def run_shard_step(ctx: RunContext, shard: dict[str, Any], step: ShardStep, path
                    session: Any = None) -> dict[str, Any]:  # fmt: skip
     """Run ``step`` for ``shard``: resume staged work, refuse missing inputs, time it,
     gate it, record the outcome; raises GateFailed when the gate stops the shard."""
-    from maga.gates.core import enforce, write_gate_result
-
     t0 = time.perf_counter()
     storage, key = ctx.storage, shard["key"]
     inputs = {n: staged(storage, paths, n) for n in step.needs}
@@ -208,17 +223,19 @@ def run_shard_step(ctx: RunContext, shard: dict[str, Any], step: ShardStep, path
         log.info("%s %s: already staged; %s", step.name, key,
                  "re-checking its gate" if step.check else "nothing to do")  # fmt: skip
     else:
+        engine_facts.take()
         stats = step.work(work)
+        stats.update(engine_facts.summary(engine_facts.take()))  # dtype, ISA, threads
         if step.staged:
             save_staged(storage, paths, step.name, stats)
     gate = step.check(work, stats) if step.check else work.gate
     if gate is not None:
-        write_gate_result(gate, ctx.uri("gates", gate.gate), storage=storage)
+        gate.write(ctx.uri("gates", gate.gate), storage)
     status = "ok" if gate is None or gate.passed else "stopped"
     record_step(ctx, key, step.name, status, stats, "" if gate is None else gate.reason,
                 seconds=time.perf_counter() - t0)  # fmt: skip
     if gate is not None:
-        enforce(gate)
+        gate.enforce()
     return stats
 
 

@@ -55,7 +55,10 @@ def build_summary(ctx: RunContext) -> dict[str, Any]:
             "passed": result["passed"],
             "reason": result.get("reason", ""),
             "checks": [
-                {k: c.get(k) for k in ("name", "passed", "observed", "threshold", "blocking")}
+                {
+                    k: c.get(k)
+                    for k in ("name", "passed", "observed", "threshold", "blocking", "advisory")
+                }
                 for c in result.get("checks", [])
             ],
             "report": info.uri[: -len("gate.json")] + "gate.md",

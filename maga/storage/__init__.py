@@ -73,6 +73,10 @@ class Storage:
         """A binary stream to read from; the caller closes it (``with`` works)."""
         return self._backend(uri).open_read(uri)
 
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        """``length`` bytes from offset ``start`` (fewer at the end): an S3 ranged GET."""
+        return self._backend(uri).read_range(uri, start, length)
+
     def exists(self, uri: str) -> bool:
         """True for an existing file or object, and for a folder/prefix with content."""
         return self._backend(uri).exists(uri)

@@ -81,6 +81,11 @@ class LocalBackend:
         except OSError as exc:
             raise StorageError(f"cannot read {uri}: {exc}") from exc
 
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        with self.open_read(uri) as fh:
+            fh.seek(start)
+            return fh.read(length)
+
     def write_bytes(self, uri: str, data: bytes) -> None:
         def write(tmp: Path) -> None:
             # O_EXCL on a fresh name; mode 0o666 so the umask decides, as for any new file

@@ -187,6 +187,14 @@ class S3Backend:
         stream: Any = io.BufferedReader(_BodyReader(body), buffer_size=1 << 20)
         return stream
 
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        bucket, key = split_s3(uri)
+        try:
+            rng = f"bytes={start}-{start + length - 1}"
+            return self.client.get_object(Bucket=bucket, Key=key, Range=rng)["Body"].read()
+        except Exception as exc:
+            raise self._error(exc, uri, "read") from exc
+
     def write_bytes(self, uri: str, data: bytes) -> None:
         bucket, key = split_s3(uri)
         if not key or key.endswith("/"):

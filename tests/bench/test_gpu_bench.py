@@ -25,8 +25,12 @@ def test_plan_covers_both_models_precisions_and_speculation():
     cpu = gpu.plan("m", None, ["bf16", "fp8"], ["off"], "cpu")
     assert [c["skip"] is None for c in cpu] == [True, False]  # no FP8 on the CPU build
     fp8 = gpu.engine_args({**configs[3]}, "gpu", 256, 520, 0.8)
-    assert fp8["quantization"] == "fp8" and fp8["speculative_config"]["method"] == "ngram"
+    # "fp8" is the pipeline's compressed-tensors checkpoint: vLLM reads the scheme from it
+    assert "quantization" not in fp8 and fp8["speculative_config"]["method"] == "ngram"
     assert "quantization" not in gpu.engine_args(configs[0], "gpu", 256, 520, 0.8)
+    online = gpu.engine_args({"precision": "fp8-online", "speculation": "off"}, "gpu", 256, 520,
+                             0.8)  # fmt: skip
+    assert online["quantization"] == "fp8"
     with pytest.raises(ValueError, match="precision"):
         gpu.plan("m", None, ["int3"], ["off"], "gpu")
     with pytest.raises(ValueError, match="shape"):
@@ -51,7 +55,7 @@ def test_dry_run_starts_nothing_and_prints_engine_args(tmp_path, capsys):
     out = tmp_path / "plan.json"
     assert cli(["bench-gpu", "--dry-run", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("DRY RUN") and text.count("\n- ") == 8
+    assert text.startswith("DRY RUN") and text.count("\n- ") == 4  # 2 models x bf16, fp8
     data = json.loads(out.read_text())
     assert data["dry_run"] and all("engine_args" in c for c in data["configs"])
     with pytest.raises(SystemExit):
@@ -78,3 +82,23 @@ def test_cpu_run_measures_with_a_real_engine_and_records(tmp_path, capsys):
     assert fp8["tokens_per_s"] is None and "FP8" in fp8["skip"]
     assert last_measured(root=str(tmp_path), model=tiny) == bf16["tokens_per_s"]
     assert "| " + tiny in capsys.readouterr().out
+
+
+@pytest.mark.timeout(300)
+def test_fp8_is_the_compressed_tensors_checkpoint_built_in_a_process_of_its_own(
+    tmp_path, monkeypatch
+):
+    """Issue 23 (3): bench-gpu measures the checkpoint the pipeline serves, and the
+    process that will start the engine builds nothing itself."""
+    from pathlib import Path
+
+    from maga.models.builtin import resolve_model
+
+    def not_here(*args):
+        raise AssertionError("built in the process that starts the engine")
+
+    monkeypatch.setattr(gpu, "build", not_here)
+    tiny = resolve_model("builtin:tiny-random")
+    path = gpu.resolve(tiny, tmp_path / "cache", "fp8")
+    q = json.loads((Path(path) / "config.json").read_text())["quantization_config"]
+    assert (q["quant_method"], q["format"]) == ("compressed-tensors", "float-quantized")

@@ -15,11 +15,15 @@ DAGS = ROOT / "dags"
 
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory):
-    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    from airflow.dag_processing.dagbag import DagBag
+    """The DagBag, with AIRFLOW_HOME and LOAD_EXAMPLES set only while this module runs
+    (``tests/test_suite_guards.py`` checks that they do not leak into later tests)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if "AIRFLOW_HOME" not in os.environ:
+            mp.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
+        mp.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS))
+        yield DagBag(dag_folder=str(DAGS))
 
 
 def test_no_import_errors(dagbag):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 import uuid
 from collections import Counter
@@ -38,7 +37,8 @@ import pytest
 
 from maga.models.builtin import resolve_model
 from maga.storage import Storage, join_uri
-from tests.deploy.stack import Stack, StackError, missing_binaries
+from tests.conftest import require
+from tests.deploy.stack import Stack, StackError, missing_binaries, postgres_bindir, redis_binary
 from tests.refresh.helpers import docs, make_registry, shard_bytes
 from tests.test_storage import use_s3_env
 
@@ -60,11 +60,11 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "mu
 
 def _require_services() -> None:
     missing = missing_binaries()
-    if missing:
-        msg = f"not installed: {', '.join(missing)} (run scripts/ci-system-deps.sh)"
-        if os.environ.get("CI") or os.environ.get("MAGA_REQUIRE_SERVICES"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    msg = (
+        f"not installed: {', '.join(missing) or 'MAGA_TEST_ABSENT'} (run scripts/ci-system-deps.sh)"
+    )
+    require("postgresql", postgres_bindir() is not None, msg)
+    require("redis", redis_binary() is not None, msg)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def s3_world(services, s3_server, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stack(s3_server, s3_world, tmp_path_factory) -> Iterator[Stack]:
+def stack(services, s3_server, s3_world, tmp_path_factory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("multiworker")
     conn = {
         "conn_type": "aws",

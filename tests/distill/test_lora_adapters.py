@@ -21,6 +21,9 @@ def test_lora_settings_are_typed_and_fail_early() -> None:
     assert load_config("tiny").distill.adapter == "full"  # today's default
     with pytest.raises(ConfigError, match="cannot serve LoRA adapters on a w8a8-int8"):
         load_config("tiny", ["distill.adapter=lora"])  # tiny quantizes to w8a8-int8
+    with pytest.raises(ConfigError, match="LoRA adapters on an fp8-w8a8"):
+        load_config("gpu", ["distill.adapter=lora"])  # gpu quantizes to fp8-w8a8
+    assert load_config("gpu", LORA).quantize.scheme == "none"
     with pytest.raises(ConfigError, match="adapter"):
         load_config("tiny", ["distill.adapter=qlora"])
     with pytest.raises(ConfigError, match="lora_rank"):

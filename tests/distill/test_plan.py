@@ -93,3 +93,32 @@ def test_detect_device_here() -> None:
     facts = detect_device()
     assert facts.kind == ("cuda" if torch.cuda.is_available() else "cpu")
     assert 0 < facts.free_bytes <= facts.total_bytes
+
+
+def test_logits_count_the_float32_log_softmax_and_its_gradient() -> None:
+    """Issue 23 (9): bf16 logits, their float32 copy, the kept log-softmax, the float32
+    gradient and its bf16 cast: 16 bytes per element, not 10."""
+    e = estimate_memory(QWEN3_1_7B, 1, 8192, "bf16", True)
+    assert e.logits == 8192 * 151_936 * 16
+
+
+def test_checkpointing_only_when_the_batch_does_not_fit_without_it() -> None:
+    small = plan_training(H100, TINY, TrainSettings(batch_size=8, grad_accum=1, max_seq_len=512))
+    assert (small.gradient_checkpointing, small.per_device_batch) == (False, 8)
+    big = plan_training(H100, QWEN3_1_7B, GPU_PROFILE)  # 8192-token sequences of a 1.7B
+    assert big.gradient_checkpointing
+
+
+def test_a_lora_run_is_sized_for_its_adapter_not_a_full_fine_tune() -> None:
+    from dataclasses import replace
+
+    full = replace(GPU_PROFILE, max_seq_len=2048)  # at 8192 the logits bound both
+    lora = replace(full, adapter="lora", lora_rank=16)
+    gpu = DeviceFacts("cuda", "NVIDIA H200, shared", total_bytes=140 * GIB,
+                      free_bytes=100 * GIB, bf16=True)  # fmt: skip
+    full_plan = plan_training(gpu, QWEN3_1_7B, full)
+    lora_plan = plan_training(gpu, QWEN3_1_7B, lora)
+    assert lora_plan.estimate.states < full_plan.estimate.states / 3
+    # The adapter's smaller states leave room for the batch without recomputation.
+    assert (full_plan.per_device_batch, full_plan.gradient_checkpointing) == (8, True)
+    assert (lora_plan.per_device_batch, lora_plan.gradient_checkpointing) == (8, False)

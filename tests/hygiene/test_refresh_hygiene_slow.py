@@ -44,7 +44,7 @@ def test_real_refresh_shows_hygiene(tmp_path, monkeypatch):
         "refresh.hygiene.near_dup.include_sources=true",
         # shares are high on purpose here (one contaminated and one repeated source in six)
         "refresh.hygiene.near_dup.max_share=1.0", "refresh.hygiene.decontam.max_share=1.0",
-        "refresh.gates.min_kept_share=0.0",
+        "refresh.gates.advisory.min_kept_share=0.6",
     ])  # fmt: skip
     ctx = RunContext.create(cfg, DAG_ID, "real")
     session = EngineSession()

@@ -41,7 +41,9 @@ def scripted(monkeypatch, module: str, results: list[GenResult]) -> list:
     """Answer the stage's generation (through maga.llm.kept, as the stage does) with
     ``results``; return the requests seen."""
     seen: list = []
-    monkeypatch.setattr("maga.llm.kept.open_session", lambda: ScriptedSession(results, seen))
+    monkeypatch.setattr(
+        "maga.llm.kept.open_session", lambda deterministic=None: ScriptedSession(results, seen)
+    )
     return seen
 
 

@@ -45,13 +45,13 @@ def requests(n: int) -> list[GenRequest]:
 def test_a_retry_generates_only_the_chunks_the_failed_attempt_did_not_finish(tmp_path, monkeypatch):
     storage, folder, reqs = Storage(), str(tmp_path / "stage" / "partial"), requests(10)
     first = Engine(die_after=2)
-    monkeypatch.setattr("maga.llm.kept.open_session", lambda: first)
+    monkeypatch.setattr("maga.llm.kept.open_session", lambda deterministic=None: first)
     with pytest.raises(RuntimeError, match="exited"):
         generate_kept(storage, folder, SPEC, reqs, chunk=3)
     assert first.asked == [0, 1]
     assert [storage.exists(chunk_uri(folder, i)) for i in range(4)] == [True, True, False, False]
     retry = Engine()
-    monkeypatch.setattr("maga.llm.kept.open_session", lambda: retry)
+    monkeypatch.setattr("maga.llm.kept.open_session", lambda deterministic=None: retry)
     out = generate_kept(storage, folder, SPEC, reqs, chunk=3)
     assert retry.asked == [2, 3]  # chunks 0 and 1 were read back, not generated
     assert [r.text for r in out.results] == [f"out-{k}" for k in range(10)]
@@ -63,11 +63,13 @@ def test_a_retry_generates_only_the_chunks_the_failed_attempt_did_not_finish(tmp
 
 def test_a_chunk_with_a_failed_request_is_tried_again(tmp_path, monkeypatch):
     storage, folder, reqs = Storage(), str(tmp_path / "partial"), requests(4)
-    monkeypatch.setattr("maga.llm.kept.open_session", lambda: Engine(fail=frozenset({"3"})))
+    monkeypatch.setattr(
+        "maga.llm.kept.open_session", lambda deterministic=None: Engine(fail=frozenset({"3"}))
+    )
     out = generate_kept(storage, folder, SPEC, reqs, chunk=2)
     assert [r.ok for r in out.results] == [True, True, True, False]  # a counted failure
     assert storage.exists(chunk_uri(folder, 0)) and not storage.exists(chunk_uri(folder, 1))
     healed = Engine()
-    monkeypatch.setattr("maga.llm.kept.open_session", lambda: healed)
+    monkeypatch.setattr("maga.llm.kept.open_session", lambda deterministic=None: healed)
     out = generate_kept(storage, folder, SPEC, reqs, chunk=2)
     assert healed.asked == [1] and all(r.ok for r in out.results)

@@ -4,7 +4,9 @@ The window must not change a single output (per-request seeds, deterministic mod
 too-long prompt must come back as an error result, and a session stream must answer
 each group with exactly its own results, empty groups included."""
 
+import logging
 import os
+import re
 
 import pytest
 
@@ -14,6 +16,7 @@ from maga.llm.jobs import EngineSession, ModelSpec
 from maga.models.builtin import resolve_model
 
 pytestmark = [pytest.mark.slow]
+PROGRESS = re.compile(r"t: (\d+)/(\d+) requests, [\d.]+ completion tok/s, ETA \d+s$")
 ENGINE = VLLMEngineConfig(max_model_len=256, max_num_seqs=8, kv_cache_space_gib=1)
 
 
@@ -65,7 +68,7 @@ def test_window_changes_no_output_and_keeps_errors():
 
 
 @pytest.mark.timeout(300)
-def test_session_stream_answers_each_group_with_its_own_results():
+def test_session_stream_answers_each_group_with_its_own_results(caplog, monkeypatch):
     spec = ModelSpec(
         label="t", path=resolve_model("builtin:tiny-random"), engine=ENGINE.model_dump()
     )
@@ -88,7 +91,20 @@ def test_session_stream_answers_each_group_with_its_own_results():
             r.text for g, _ in groups for r in streamed[g].results
         ]
         assert one.usage.requests == len(every) and one.usage.seconds > 0
-        again = dict(session.stream(spec, iter(groups)))  # a rerun: byte-identical
+        # Progress by time from inside the stream (MAGA_PROGRESS_EVERY_S), not per group:
+        # the default 30 s logs nothing in this short stream, a short interval logs
+        # counts that fall inside groups.
+        assert not [r for r in caplog.records if PROGRESS.match(r.getMessage())]
+        monkeypatch.setenv("MAGA_PROGRESS_EVERY_S", "0.001")
+        with caplog.at_level(logging.INFO, logger="maga.llm.jobs"):
+            again = dict(session.stream(spec, iter(groups)))  # a rerun: byte-identical
+        lines = [m.groups() for r in caplog.records
+                 if (m := PROGRESS.match(r.getMessage()))]  # fmt: skip
+        done = [int(d) for d, _ in lines]
+        assert len(done) >= 3 and done == sorted(done) and done[-1] <= 24, lines
+        assert set(done) - {9, 13, 24}, lines  # not only at group ends
+        assert all(total == "24" for _, total in lines)
+        monkeypatch.delenv("MAGA_PROGRESS_EVERY_S")
         assert {g: [r.text for r in o.results] for g, o in again.items()} == {
             g: [r.text for r in o.results] for g, o in streamed.items()
         }

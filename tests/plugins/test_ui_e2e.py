@@ -36,6 +36,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 
+from tests.conftest import require
 from tests.plugins.browser import chromium, chromium_path, png_size
 
 pytestmark = pytest.mark.slow
@@ -95,11 +96,8 @@ def _log_tail(path: Path, n: int = 60) -> str:
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
-    if chromium_path() is None:
-        msg = "chromium not installed: run scripts/ci-system-deps.sh"
-        if os.environ.get("MAGA_REQUIRE_BROWSER"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require("chromium", chromium_path() is not None,
+            "chromium not installed: run scripts/ci-system-deps.sh")  # fmt: skip
     tmp = tmp_path_factory.mktemp("airflow_e2e")
     port = free_port()
     env = {**os.environ,

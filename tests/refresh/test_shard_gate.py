@@ -72,6 +72,22 @@ def test_too_many_bad_records_stop_the_shard_and_thresholds_apply_on_rerun(ws):
     assert stats["accepted"] == 3
 
 
+def test_one_bad_record_in_a_small_shard_is_advisory_below_the_minimum_count(ws):
+    """tiny: share <= 0.2 from 2 bad records on. One bad of five (20 %, and 1 of 4 would
+    be 25 %) warns; the report line says why it did not stop the shard."""
+    ws.shard("a", docs("g", 3) + ["{x"])
+    ctx = _ctx(ws, "r1")
+    shard = discover(ctx)[0]
+    assert gate_shard(ctx, shard)["quarantined"] == 1
+    folder = ctx.uri("gates", f"shard_input.{shard['key']}")
+    gate = ws.storage.read_json(f"{folder}/gate.json")
+    check = next(c for c in gate["checks"] if c["name"] == "bad_record_share")
+    assert gate["passed"] and not check["passed"] and check["blocking"] is False
+    line = next(x for x in ws.storage.read_text(f"{folder}/gate.md").splitlines()
+                if "bad_record_share" in x)  # fmt: skip
+    assert "| warn |" in line and "below the 2 the share applies from" in line, line
+
+
 def test_parquet_without_text_column_fails_the_schema_check(ws):
     ws.shard("p", [{"id": "1", "body": "text lives elsewhere"}], "parquet")
     ctx = _ctx(ws, "r1")

@@ -88,8 +88,9 @@ def make_tool_models_run(root: Path) -> Path:
     from maga.runs.context import RunContext
     from maga.runs.summary import refresh_summary
 
-    # The paper-derived collapse thresholds (the tiny profile loosens them for noise).
+    # The paper-derived collapse thresholds, blocking (the tiny profile makes them advisory).
     defaults = [
+        "report.advisory={}",
         "report.collapse_max_low_share=0.3",
         "report.collapse_max_embedding_shift=0.6",
         "report.collapse_min_coverage=0.5",

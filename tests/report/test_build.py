@@ -174,7 +174,7 @@ def test_real_corpus_refresh_run(refresh1_run: Path) -> None:
     a judged sample recorded as histograms, sources in the source shards."""
     page = Path(build_report(str(refresh1_run), with_embeddings=False)).read_text()
     gates = words(section(page, "gates"))
-    for gate in ("refresh_aggregate", "shard_input.a-8567c55a", "shard_output.sub__b-2ae61229"):
+    for gate in ("refresh_aggregate", "shard_input.a-05a4efd2", "shard_output.sub__b-7f72a85e"):
         assert f"Gate {gate} passed" in gates
     consistency = words(section(page, "consistency"))
     assert "judged sample · base 8 0 100.0% 0.0% 0.0% 100.0%" in consistency

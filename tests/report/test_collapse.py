@@ -39,7 +39,7 @@ def test_embedding_drift_alone_blocks_and_the_reason_names_both_checks() -> None
 
 def test_profile_thresholds_apply_and_missing_inputs_fail_unless_previewing() -> None:
     loose = ReportConfig(collapse_max_low_share=0.7, collapse_max_embedding_shift=0.9,
-                         collapse_min_coverage=0.0)  # fmt: skip
+                         collapse_min_coverage=0.1)  # fmt: skip
     assert gate_collapse(RELAXED, loose, "x").passed
     partial = {"low_score_share": 0.1, "embedding_shift": None, "embedding_coverage": None}
     assert not gate_collapse(partial, ReportConfig(), "x").passed  # the DAG gate is strict

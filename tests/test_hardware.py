@@ -1,0 +1,88 @@
+"""The engine precision chosen from the processor's features (``maga.hardware``),
+with the features injected: the result must not depend on the machine the tests run on."""
+
+import pytest
+
+from maga import hardware, throughput
+from maga.hardware import flags_level, isa_level, resolve_dtype
+
+pytestmark = pytest.mark.timeout(30)
+
+ZEN2 = {"fma", "avx", "avx2", "f16c", "sse4_2"}  # AMD EPYC Zen 2: AVX2, no AVX-512
+SKYLAKE_X = ZEN2 | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"}
+COOPER_LAKE = SKYLAKE_X | {"avx512_bf16"}
+SAPPHIRE_RAPIDS = COOPER_LAKE | {"amx_bf16", "amx_tile", "amx_int8", "avx512_fp16"}
+
+
+@pytest.mark.parametrize(("flags", "level", "dtype"), [
+    (ZEN2, "avx2", "float32"),
+    (SKYLAKE_X, "avx512", "float32"),  # AVX-512 without BF16: still emulated
+    (COOPER_LAKE, "avx512_bf16", "bfloat16"),
+    (SAPPHIRE_RAPIDS, "amx", "bfloat16"),
+    ({"sse4_2"}, "baseline", "float32"),
+])  # fmt: skip
+def test_auto_is_bf16_only_where_the_cpu_computes_it_natively(flags, level, dtype):
+    assert flags_level(flags) == level
+    p = resolve_dtype("auto", on_gpu=False, isa=isa_level(flags, env={}))
+    assert p.dtype == dtype and p.requested == "auto" and level in p.reason
+
+
+@pytest.mark.parametrize("explicit", ["bfloat16", "float32", "float16"])
+def test_an_explicit_dtype_is_obeyed_as_written(explicit):
+    for isa in ("avx2", "amx"):
+        assert resolve_dtype(explicit, on_gpu=False, isa=isa).dtype == explicit
+    assert resolve_dtype(explicit, on_gpu=True, isa="avx2").dtype == explicit
+
+
+def test_gpu_auto_keeps_the_checkpoint_dtype():
+    assert resolve_dtype("auto", on_gpu=True, isa="avx2").dtype == "auto"
+
+
+@pytest.mark.parametrize(("env", "level"), [
+    ({"ATEN_CPU_CAPABILITY": "avx2"}, "avx2"),
+    ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, "avx2"),
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}, "avx512"),
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, "avx512_bf16"),
+    ({"ATEN_CPU_CAPABILITY": "avx512"}, "amx"),
+    ({"ATEN_CPU_CAPABILITY": "default"}, "baseline"),
+])  # fmt: skip
+def test_dispatch_caps_lower_the_level_so_avx2_can_be_simulated(env, level):
+    assert isa_level(SAPPHIRE_RAPIDS, env=env) == level
+    assert isa_level(ZEN2, env=env) == ("baseline" if level == "baseline" else "avx2")
+
+
+def test_this_machine_under_an_avx2_cap_resolves_float32(monkeypatch):
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert hardware.cpu().isa in ("avx2", "baseline")
+    assert hardware.engine_precision("auto", on_gpu=False).dtype == "float32"
+
+
+def test_the_throughput_key_names_the_isa_and_a_lowered_isa_gets_its_own(monkeypatch):
+    full = throughput.hardware_id()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    capped = throughput.hardware_id()
+    assert capped.endswith(":avx2") and capped.startswith("cpu:")
+    assert full == capped or not full.endswith(":avx2")
+
+
+def test_a_measurement_in_another_precision_is_not_borrowed(tmp_path):
+    root, hw = str(tmp_path), throughput.hardware()
+    throughput.record({"hardware": hw, "model": "m", "precision": "bfloat16",
+                       "tokens_per_s": 30.0}, root)  # fmt: skip
+    assert throughput.last_entry(model="m", root=root, precision="float32") is None
+    throughput.record({"hardware": hw, "model": "m", "precision": "float32",
+                       "tokens_per_s": 150.0}, root)  # fmt: skip
+    assert throughput.last_entry(model="m", root=root, precision="float32")["tokens_per_s"] == 150
+    assert throughput.last_entry(model="m", root=root, precision="bfloat16")["tokens_per_s"] == 30
+
+
+def test_doctor_names_the_isa_and_each_profiles_precision(monkeypatch, capsys):
+    from maga.cli import main
+
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert main(["doctor", "--no-bench"]) == 0
+    out = capsys.readouterr().out
+    assert "ISA        avx2 as engines dispatch (lowered by ATEN_CPU_CAPABILITY=avx2" in out
+    assert "native bf16: no" in out
+    assert "demo   students: float32" in out and "gpu    teacher: float32" in out
+    assert throughput.hardware_id() in out
