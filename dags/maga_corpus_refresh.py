@@ -3,7 +3,9 @@
 prepare_run -> discover (new/changed shards vs the processed-shards manifest, at most
 the shard limit) -> per shard, a mapped task group: gate_shard -> reformulate_shard
 (GA-SLM pairs + reformulation SLM rewrites, chunked, resumable) -> clean_shard ->
-validate_shard (expectation suites + judged sample + gate) -> publish (Parquet shards,
+validate_shard (expectation suites + judged sample + gate) -> review (a person approves
+all, some or none of the shards when the ``review`` Param asks; see maga.refresh.review)
+-> publish (Parquet shards,
 manifest, dataset card, Asset event) -> export_mix (training-mix manifests: MAGA-Mix,
 repetition and upsampling baselines, as JSON and as a ``datasets`` interleave recipe)
 -> finish (fails the run if a shard was stopped).
@@ -39,6 +41,7 @@ from airflow.sdk import (
 
 from maga.config import load_config
 from maga.deploy.routing import model_routing
+from maga.pipelines.review_task import RefreshReviewOperator
 
 PROFILE, MODEL_QUEUE, MODEL_POOL = model_routing()  # same rule as maga_tool_models
 SETTINGS = load_config(PROFILE).refresh
@@ -131,6 +134,15 @@ else:
             description="Reprocess shards rejected by an earlier run although "
             "nothing changed (e.g. after relaxing a gate threshold).",
         ),
+        "review": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "never", "on_warning", "always"],
+            values_display={"null": "(the profile's)"},
+            description="A person approves before publish: never, on_warning (a first-used "
+            "tool-model version or prompt variant, a gate metric near its limit) or always. "
+            "Empty: the profile's.",
+        ),
         "overrides": Param(
             None,
             type=["null", "array"],
@@ -192,8 +204,10 @@ def maga_corpus_refresh():
     run_uri = prepare_run()
     shards = discover(run_uri)
     groups = per_shard.partial(run_uri=run_uri).expand(shard=shards)
+    review = RefreshReviewOperator(task_id="review", run_uri=run_uri,
+                                   trigger_rule=TriggerRule.ALL_DONE)  # fmt: skip
     published = publish(run_uri)
-    groups >> published
+    groups >> review >> published
     published >> export_mix(run_uri) >> finish(run_uri)
 
 

@@ -2,7 +2,8 @@
 
 sample -> gate -> teacher GA pairs -> gate -> teacher rewrites -> teacher judge
 -> gates (SFT data, collapse early warning) -> train GA-SLM || train reformulation SLM -> SLM vs teacher (Table 1) -> gate
--> quantize -> evaluate quantized -> gate -> register (Asset event); a teardown task
+-> quantize -> evaluate quantized -> gate -> [review_tool_models: a person approves, when
+review_registration asks] -> register (Asset event); a teardown task
 writes the run's data-quality report (report.html beside summary.json) in any case.
 
 Thin on purpose: all logic lives in ``maga`` and is imported inside task bodies, so
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, Param, dag, task
 
 from maga.deploy.routing import model_routing
+from maga.pipelines.review_task import ToolModelsReviewOperator
 
 # Tasks that load a model go to this Celery queue and pool: the profile's (MAGA_PROFILE;
 # gpu -> queue and pool `gpu`), MAGA_MODEL_QUEUE / MAGA_MODEL_POOL override them.
@@ -103,6 +105,14 @@ STEPS = (
             maximum=5,
             description="Judge score an SFT example needs (1-5). Empty: the profile's.",
         ),
+        "review_registration": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "never", "always"],
+            values_display={"null": "(the profile's)"},
+            description="always: a person approves the tool models (Table 1, quantization) "
+            "before they are registered. Empty: the profile's (never).",
+        ),
         "overrides": Param(
             None,
             type=["null", "array"],
@@ -145,6 +155,9 @@ def maga_tool_models():
     for tid, upstream in STEPS:
         for up in upstream:
             tasks[up] >> tasks[tid]
+    # a person approves before registering when review_registration asks (off by default)
+    review = ToolModelsReviewOperator(task_id="review_tool_models", run_uri=run_uri)
+    tasks["gate_quantized"] >> review >> tasks["register_tool_models"]
     # A teardown: the report is built also when a gate stops the run (the run still fails).
     tasks["register_tool_models"] >> build_data_quality_report(run_uri).as_teardown(setups=run_uri)
 

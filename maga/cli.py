@@ -3,6 +3,7 @@
 maga run tool-models --config configs/demo.yaml [--set key=value ...] [--run-id ID]
 maga demo
 maga run corpus-refresh --config tiny --set refresh.source_uri=s3://b/corpus [--dry-run]
+    [--review | --approve [SHARD ...] | --reject --comment WHY] [--reviewer NAME]
 maga bench [--config tiny] [--docs 8] [--scale 10] [--repeats 3]
 maga bench-gpu [--dry-run] [--device gpu|cpu] [--slm ...] [--teacher ...]
 maga bench-control-plane [--shards 100000] [--per-run 1024]
@@ -55,20 +56,25 @@ def run_tool_models(config: str, overrides: list[str], run_id: str | None) -> st
     return ctx.uri("summary.json")
 
 
-def run_corpus_refresh(
-    config: str, overrides: list[str], run_id: str | None, dry_run: bool = False
-) -> tuple[str, bool]:
-    """Run (or resume) a corpus refresh; (summary path, every shard published)."""
+def run_corpus_refresh(config: str, overrides: list[str], run_id: str | None,
+                       dry_run: bool = False, answer: object = None) -> tuple[str, bool]:  # fmt: skip
+    """Run (or resume) a corpus refresh; (summary path, every shard published).
+    ``answer``: request -> the review's answer (see maga.refresh.review_cli)."""
     from maga.refresh.pipeline import RefreshIncomplete, run_all, start_run
+    from maga.refresh.review import ReviewPending
 
     run_id = run_id or _new_run_id()
     ctx = start_run(config, [*overrides, *(["refresh.dry_run=true"] if dry_run else [])], run_id)
     complete = True
     try:
         with keep_engines(ctx.config.runner.keep_engines, ctx.config.runner.deterministic):
-            run_all(ctx)
+            run_all(ctx, answer=answer)  # type: ignore[arg-type]
     except RefreshIncomplete as exc:
         print(f"maga: {exc}", file=sys.stderr)
+        complete = False
+    except ReviewPending as exc:
+        print(f"maga: {exc}. Answer: the same command with --run-id {run_id} and --review, "
+              "--approve or --reject", file=sys.stderr)  # fmt: skip
         complete = False
     print(f"report: {ctx.uri('report.md')}")
     return ctx.uri("summary.json"), complete
@@ -122,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="corpus-refresh: only list the shards that would be processed",
     )
+    from maga.refresh.review_cli import add_review_args, answer_from_args
+
+    add_review_args(run)
     bench = sub.add_parser("bench", help="benchmark the corpus-refresh reformulation step")
     bench.add_argument("--config", default="tiny", help="profile name or YAML path")
     bench.add_argument("--set", dest="overrides", action="append", default=[])
@@ -190,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run" and args.pipeline == "corpus-refresh":
+            extra, answer = answer_from_args(args, parser)
             path, complete = run_corpus_refresh(
-                args.config, args.overrides, args.run_id, args.dry_run
+                args.config, [*args.overrides, *extra], args.run_id, args.dry_run, answer
             )
             _print_summary(path)
             if not complete:

@@ -551,6 +551,26 @@ class MixEvalConfig(_Strict):
         return value
 
 
+class ReviewConfig(_Strict):
+    """A person approves a refresh before it publishes (maga.refresh.review)."""
+
+    # never; on_warning: a first-used tool-model version or prompt variant, or a gate
+    # metric near its limit; always.
+    mode: Literal["never", "on_warning", "always"] = "never"
+    timeout: int = Field(86_400, ge=1)  # seconds a review waits for an answer
+    on_timeout: Literal["reject", "fail"] = "reject"  # never publishes unreviewed data
+    near_limit: float = Field(0.8, gt=0, le=1)  # warn at this fraction of a gate's limit
+
+
+class ToolModelsReviewConfig(_Strict):
+    """A person approves new tool models before ``register_tool_models`` (off by default;
+    maga.pipelines.tool_models_review)."""
+
+    mode: Literal["never", "always"] = "never"
+    timeout: int = Field(86_400, ge=1)  # seconds a review waits for an answer
+    on_timeout: Literal["reject", "fail"] = "reject"  # never registers unreviewed models
+
+
 class RefreshConfig(_Strict):
     """``maga_corpus_refresh``: incremental, sharded reformulation of a whole corpus."""
 
@@ -592,6 +612,7 @@ class RefreshConfig(_Strict):
     clean: RefreshCleanConfig = Field(default_factory=RefreshCleanConfig)
     gates: RefreshGateThresholds = Field(default_factory=RefreshGateThresholds)
     hygiene: HygieneConfig = Field(default_factory=HygieneConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
 
     @field_validator("tool_model_version", mode="before")
     @classmethod
@@ -626,6 +647,7 @@ class MagaConfig(_Strict):
     gates: GateThresholds = Field(default_factory=GateThresholds)
     report: ReportConfig = Field(default_factory=ReportConfig)
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
+    tool_models_review: ToolModelsReviewConfig = Field(default_factory=ToolModelsReviewConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     mix_eval: MixEvalConfig = Field(default_factory=MixEvalConfig)
 

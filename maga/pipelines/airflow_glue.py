@@ -31,6 +31,8 @@ PARAM_KEYS: dict[str, tuple[str, str]] = {
     "retry_rejected": ("refresh.retry_rejected", "bool"),
     "output_mode": ("refresh.output_mode", "str"),
     "generations_per_source": ("refresh.generations_per_source", "int"),
+    "review": ("refresh.review.mode", "str"),
+    "review_registration": ("tool_models_review.mode", "str"),  # maga_tool_models
 }
 
 
@@ -69,12 +71,13 @@ def fatal_errors() -> tuple[type[BaseException], ...]:
     from maga.config import ConfigError
     from maga.corpus.reader import CorpusError
     from maga.mix.plan import MixError
+    from maga.refresh.review import ReviewError, ReviewPending
     from maga.refresh.source import ShardSchemaError
     from maga.registry.manifest import ToolModelsNotFound
     from maga.runs.context import RunConfigMismatch
 
     return (ConfigError, CorpusError, ShardSchemaError, ToolModelsNotFound, RunConfigMismatch,
-            MixError)  # fmt: skip
+            MixError, ReviewError, ReviewPending)  # fmt: skip
 
 
 def one_line(exc: BaseException) -> str:

@@ -58,6 +58,10 @@ def run_step(ctx: RunContext, task_id: str) -> dict[str, Any]:
 
             return run_gate_step(ctx, "collapse", lambda: compute_collapse(ctx))
         return run_tool_models_gate(ctx, step.gate or "")
+    if task_id == "register_tool_models":  # a person approved them, if one was asked
+        from maga.pipelines.tool_models_review import check_register
+
+        check_register(ctx)
     stage = _stages()[task_id]()
     return run_stage(ctx, stage)
 

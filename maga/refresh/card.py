@@ -84,6 +84,17 @@ def _hygiene_prose(cfg: MagaConfig) -> str:
     return ("Corpus hygiene: " + "; ".join(parts) + ".") if parts else ""
 
 
+def _review_table(manifest: dict[str, Any]) -> str:
+    """Shards a person reviewed before publishing (maga.refresh.review): who, when, why."""
+    from maga.refresh.review import card_line
+
+    lines = [line for e in manifest.get("shards", {}).values() if (line := card_line(e))]
+    if not lines:
+        return ""
+    head = "| shard | review | reviewer | at | comment |\n|---|---|---|---|---|\n"
+    return "### Review before publishing\n" + head + "\n".join(lines) + "\n\n"
+
+
 def render_card(manifest: dict[str, Any], cfg: MagaConfig, output: str) -> str:
     s = card_stats(manifest)
     kept, docs = s.get("kept", 0), s.get("docs", 0)
@@ -122,7 +133,7 @@ Consistency before a shard is published. Every row links back to its source docu
 | | |
 |---|---:|
 | published shards | {s.get("shards", 0):,} |
-| rejected shards (stopped by a gate or an error) | {s.get("rejected_shards", 0):,} |
+| rejected shards (stopped by a gate, an error or a review) | {s.get("rejected_shards", 0):,} |
 {counter_rows}
 | rows published | {s.get("rows", 0):,} |
 | tokens: source / generated (kept) / published rows | {s.get("source_tokens", 0):,} / {s.get("generation_tokens", 0):,} / {s.get("output_tokens", 0):,} |
@@ -133,7 +144,7 @@ Consistency before a shard is published. Every row links back to its source docu
 | tool-model versions | {", ".join(f"v{v:04d}" for v in s["tool_model_versions"]) or "-"} |
 | prompt variants | {", ".join(s["prompt_variants"]) or "-"} |
 
-{counter_tables}### Judge scores (sample)
+{_review_table(manifest)}{counter_tables}### Judge scores (sample)
 {_table(s["score_histogram"], "score", by_count=False)}
 ## Files and schema
 

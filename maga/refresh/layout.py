@@ -39,7 +39,7 @@ STAGING = "_staging"
 # Settings that only schedule or present a run; changing them keeps staged work valid.
 _NOT_DATA = {"source_uri", "output_uri", "cron", "shard_limit", "dry_run", "model_queue",
              "model_pool", "progress_every_s", "tool_model_version", "redo_on_new_tool_models",
-             "retry_rejected", "gates", "validate_max_rows"}  # fmt: skip
+             "retry_rejected", "gates", "validate_max_rows", "review"}  # fmt: skip
 
 
 # Versions of the code rules that decide what a shard keeps, in the fingerprint beside their

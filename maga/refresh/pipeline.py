@@ -87,6 +87,17 @@ def run_shard_step(
         raise
 
 
+def review(ctx: RunContext, answer: Callable[[dict], dict] | None = None) -> dict[str, Any]:
+    """The review request between validation and publish (maga.refresh.review); with
+    ``answer`` (request -> keyword arguments of ``review.decide``) also the decision."""
+    from maga.refresh import review as rv
+
+    request = rv.request_review(ctx)
+    if request["required"] and answer is not None:
+        return rv.decide(ctx, request, **answer(request))
+    return request
+
+
 def publish(ctx: RunContext) -> dict[str, Any]:
     from maga.refresh.publish import PublishStage
 
@@ -159,8 +170,10 @@ def finish(ctx: RunContext) -> dict[str, Any]:
     return {**stats, "audit": {k: v for k, v in result.items() if k != "per_shard"}}
 
 
-def run_all(ctx: RunContext, session: EngineSession | None = None) -> dict[str, Any]:
-    """Every step in order in this process, one engine process for all shards."""
+def run_all(ctx: RunContext, session: EngineSession | None = None,
+            answer: Callable[[dict], dict] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Every step in order in this process, one engine process for all shards; a review
+    that is asked for is answered by ``answer`` (else publish publishes nothing)."""
     own = session is None
     session = session or open_session(ctx.config.runner.deterministic)
     try:
@@ -179,6 +192,7 @@ def run_all(ctx: RunContext, session: EngineSession | None = None) -> dict[str, 
     finally:
         if own:
             session.close()
+    review(ctx, answer)
     publish(ctx)
     export_mix(ctx)
     return finish(ctx)

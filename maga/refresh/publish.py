@@ -47,6 +47,7 @@ from maga.refresh.gates import gate_aggregate
 from maga.refresh.layout import ShardPaths, card_uri, manifest_uri, shard_paths
 from maga.refresh.manifest import load_manifest, update_manifest
 from maga.refresh.report import build_report, render_markdown, shard_summary, totals
+from maga.refresh.review import approved_keys
 from maga.refresh.source import ShardSchemaError, iter_shard, record_id
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats, shard_outcome, staged
@@ -58,6 +59,8 @@ LONG_DOC_STATS = ("truncated_docs", "truncated_chars", "split_docs", "parts_drop
 
 def _gate_of(key: str, summary: dict) -> tuple[str | None, str, str]:
     """(gate name or None, step, stopped_by) of a shard that did not pass."""
+    if summary.get("review"):  # a person rejected it
+        return None, "review", "review"
     step = summary.get("failed_step") or "publish"
     if summary["outcome"] == "stopped":
         gate = {"gate": f"shard_input.{key}", "validate": f"shard_output.{key}"}.get(step)
@@ -74,7 +77,7 @@ def _stopped_rejects(ctx: RunContext, shard: dict, paths: ShardPaths, reason: st
     Records are read from the source itself, so a shard whose gate never finished is
     accounted for too."""
     storage = ctx.storage
-    whole = "shard_stopped" if stopped_by == "gate" else "shard_failed"
+    whole = {"gate": "shard_stopped", "review": "review_rejected"}.get(stopped_by, "shard_failed")
     quarantined: dict[int, dict] = {}
     quarantine = paths.stage("gate", "quarantine.jsonl")
     if staged(storage, paths, "gate") is not None and storage.exists(quarantine):
@@ -120,6 +123,7 @@ def _entry(ctx: RunContext, shard: dict, paths: ShardPaths, summary: dict, statu
         "prompt_variant": plan["prompt_variant"],
         "settings_digest": plan.get("settings_digest"),
         "processed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "stats": stats,
+        **({"review": summary["review"]} if summary.get("review") else {}),
     }  # fmt: skip
 
 
@@ -179,6 +183,17 @@ class PublishStage:
                 for s in ok:
                     summaries[s["key"]]["reason"] = f"aggregate gate: {result.reason}"
                 stopped, ok = ok + stopped, []
+        approved, decision = approved_keys(ctx) if ok else (None, None)
+        if decision is not None:  # a person reviewed the run: only what they approved
+            said = {k: decision[k] for k in ("reviewer", "at", "comment", "action")}
+            for s in ok:
+                summaries[s["key"]]["review"] = said
+                if s["key"] not in approved:
+                    summaries[s["key"]]["reason"] = (f"review: rejected by {said['reviewer']}"
+                                                     + (f": {said['comment']}" if said["comment"]
+                                                        else ""))  # fmt: skip
+            stopped += [s for s in ok if s["key"] not in approved]
+            ok = [s for s in ok if s["key"] in approved]
         manifest = load_manifest(storage, output)
         entries, published = {}, []
         for s in ok:
@@ -245,6 +260,7 @@ class PublishStage:
             "failed": {summaries[k]["uri"]: f"{v['failed_step']}: {v['reason']}"
                        for k, v in summaries.items() if v["outcome"] != "ok"},
             "tool_model_version": plan["tool_models"]["version"], "totals": t,
+            "review": decision,
         })  # fmt: skip
         return stats
 

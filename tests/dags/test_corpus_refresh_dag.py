@@ -50,14 +50,20 @@ def test_in_dagbag_without_errors(dagbag):
 def test_wiring_and_mapping_over_shards(monkeypatch):
     dag = load_dag(monkeypatch)
     ids = {t.task_id for t in dag.tasks}
-    assert ids == {"prepare_run", "discover", *SHARD_TASKS, "publish", "export_mix", "finish"}
+    assert ids == {"prepare_run", "discover", *SHARD_TASKS, "review", "publish", "export_mix",
+                   "finish"}  # fmt: skip
     for up, down in zip(SHARD_TASKS, SHARD_TASKS[1:], strict=False):
         assert up in dag.get_task(down).upstream_task_ids
     group = dag.task_group_dict["shard"]
     assert type(group).__name__ == "MappedTaskGroup"  # one mapped instance per shard
     assert "discover" in dag.get_task("shard.gate_shard").upstream_task_ids
+    review = dag.get_task("review")  # between validation and publish, a person if asked
+    assert "shard.validate_shard" in review.upstream_task_ids
+    assert review.trigger_rule == "all_done"  # stopped shards do not block the others
+    assert review.options == ["Publish all", "Publish selected shards", "Reject run"]
+    assert set(review.params) == {"shards", "comment"}  # the form, not the DAG's Params
     publish = dag.get_task("publish")
-    assert "shard.validate_shard" in publish.upstream_task_ids
+    assert publish.upstream_task_ids == {"review", "prepare_run"}
     assert publish.trigger_rule == "all_done"  # stopped shards do not block the others
     assert [a.name for a in publish.outlets] == ["maga_corpus"]
     assert dag.get_task("export_mix").upstream_task_ids == {"publish", "prepare_run"}
@@ -135,3 +141,13 @@ def test_parsing_imports_nothing_heavy():
         timeout=120,
     ).stdout.splitlines()
     assert out[-1] == "[]"
+
+
+def test_serializes_and_the_review_form_round_trips(monkeypatch):
+    """What the DAG processor stores (a schema error here is an import error in the UI),
+    and the review task's form as the scheduler reads it back."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    data = DagSerialization.to_dict(load_dag(monkeypatch))
+    back = DagSerialization.from_dict(data)
+    assert set(back.get_task("review").params) == {"shards", "comment"}

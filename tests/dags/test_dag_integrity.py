@@ -45,12 +45,19 @@ def test_tool_models_wiring_matches_library(dagbag):
 
     dag = dagbag.dags["maga_tool_models"]
     assert {t.task_id for t in dag.tasks} == (
-        {"prepare_run", "build_data_quality_report"} | {s.task_id for s in STEPS}
+        {"prepare_run", "build_data_quality_report", "review_tool_models"}
+        | {s.task_id for s in STEPS}
     )
     for step in STEPS:
         task = dag.get_task(step.task_id)
         expected = set(step.upstream) | {"prepare_run"}
+        if step.task_id == "register_tool_models":  # a person's approval, when asked
+            expected.add("review_tool_models")
         assert task.upstream_task_ids == expected, step.task_id
+    review = dag.get_task("review_tool_models")
+    assert review.upstream_task_ids == {"gate_quantized", "prepare_run"}
+    assert review.options == ["Approve", "Reject"] and set(review.params) == {"comment"}
+    assert dag.params["review_registration"] is None  # off by default (profile: never)
     register = dag.get_task("register_tool_models")
     assert [a.name for a in register.outlets] == ["maga_tool_models"]
     report = dag.get_task("build_data_quality_report")
@@ -127,3 +134,17 @@ def test_param_choices_match_the_configs(dagbag, dag_id):
     if dag_id == "maga_corpus_refresh":
         modes = params.get_param("output_mode").schema["enum"]
         assert modes == [None, *get_args(OutputMode)]
+        from maga.config import ReviewConfig
+
+        review = get_args(ReviewConfig.model_fields["mode"].annotation)
+        assert params.get_param("review").schema["enum"] == [None, *review]
+
+
+@pytest.mark.parametrize("dag_id", ["maga_tool_models", "maga_corpus_refresh"])
+def test_dags_serialize_with_their_review_forms(dagbag, dag_id):
+    """What the DAG processor stores (a schema error here is an import error in the UI)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    back = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))
+    review = "review" if dag_id == "maga_corpus_refresh" else "review_tool_models"
+    assert "comment" in back.get_task(review).params

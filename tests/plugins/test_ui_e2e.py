@@ -81,9 +81,11 @@ class Airflow:
         text = raw.decode("utf-8", "replace")
         return status, json.loads(text) if "json" in kind and text else text
 
-    def token(self) -> str:
+    def token(self, user: str = "admin") -> str:
+        password = self.password if user == "admin" else json.loads(
+            (self.home / "simple_auth_manager_passwords.json").read_text())[user]  # fmt: skip
         status, body = self.request("POST", "/auth/token",
-                                    {"username": "admin", "password": self.password})  # fmt: skip
+                                    {"username": user, "password": password})  # fmt: skip
         assert status == 201, body
         return body["access_token"]
 
@@ -104,7 +106,9 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
            # two standalone instances (other test sessions) must not share these ports
            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-           "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}  # fmt: skip
+           "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+           # a read-only user: may see a review, may not answer it
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer"}  # fmt: skip
     env.pop("AIRFLOW_HOME", None)
     log = tmp / "standalone.log"
     with log.open("w") as out:
@@ -476,3 +480,97 @@ def test_a_missing_corpus_fails_at_once_and_the_report_tab_says_why(
         assert "task sample_labeling_data failed" in text  # the verdict at the top
         page.screenshot(ARTIFACTS / "failed-run-report.png")
         print(f"missing corpus: run failed {time.monotonic() - began:.0f}s after triggering")
+
+
+# --- a person reviews a refresh before it publishes ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reviewed(airflow: Airflow, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny refresh of two shards triggered from the form with review=always; the
+    reviewer publishes one of them in the review screen. What the test saw."""
+    from tests.plugins import review_ui as rv
+
+    root = rv.make_root(tmp_path_factory.mktemp("review") / "store")
+    with chromium() as page:
+        login(page, airflow)
+        seen = rv.review_in_the_ui(page, airflow, root, ARTIFACTS, open_trigger_form,
+                                   form_problems, submit, read_report_tab)  # fmt: skip
+    seen["root"] = root
+    return seen
+
+
+@pytest.mark.timeout(1500)
+def test_review_waits_then_publishes_only_the_approved_shard(airflow: Airflow, reviewed: dict):
+    from tests.plugins import review_ui as rv
+
+    assert reviewed["published_while_waiting"] == [] and reviewed["publish_state"] is None
+    text = reviewed["body"]
+    for part in ("Shards: 2", "Rows:", "Expansion:", "Judged share >= 3:", "Hygiene:",
+                 "language_mismatch", "Warnings:", "used for the first time"):  # fmt: skip
+        assert part in text, part
+    assert "/plugin/data-quality-report" in reviewed["link"]
+    assert "Side-by-side samples" in reviewed["report"]  # the link's tab, loaded
+    assert wait_final(airflow, rv.REFRESH, reviewed["run_id"], 600) == "success"
+    shards = rv.manifest(reviewed["root"])
+    a, b = shards["a.jsonl"], shards["b.jsonl"]
+    assert a["status"] == "published" and a["review"]["reviewer"] == "admin"
+    assert a["review"]["action"] == "Publish selected shards"
+    assert (b["status"], b["step"], b["stopped_by"]) == ("rejected", "review", "review")
+    assert b["review"]["comment"] == "b: not for this mix" and "rejected by admin" in b["reason"]
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "maga"), "audit",
+                          str(reviewed["root"] / "corpus" / "maga"), "--source",
+                          str(reviewed["root"] / "source"), "--config", "tiny", "--json"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert result["unaccounted"] == 0 and result["records"] == 4
+    assert result["rejected_by_reason"].get("review_rejected") == 2
+    card = (reviewed["root"] / "corpus" / "maga" / "README.md").read_text()
+    assert f"| {a['key']} | approved | admin |" in card
+    assert f"| {b['key']} | rejected | admin |" in card and "b: not for this mix" in card
+    print(
+        f"review: answer to published shard {reviewed['answer_to_published_s']:.1f} s; "
+        f"request to answer {reviewed['request_to_answer_s']:.1f} s"
+    )
+
+
+@pytest.mark.timeout(900)
+def test_unanswered_review_times_out_rejects_and_a_viewer_cannot_answer(
+    airflow: Airflow, reviewed: dict
+) -> None:
+    """The shard the reviewer rejected is retried (retry_rejected: its staged work is
+    reused) with a 30 s review timeout. A viewer's answer is refused with 403 through the
+    real API; nobody else answers; the timeout rejects it and nothing is published."""
+    from tests.plugins import review_ui as rv
+
+    root = reviewed["root"]
+    before = rv.manifest(root)
+    conf = {"profile": "tiny", "review": "always", "source": str(root / "source"),
+            "retry_rejected": True,
+            "overrides": rv.overrides(root, "refresh.review.timeout=30")}  # fmt: skip
+    run_id = "review_timeout"
+    status, body = airflow.request("POST", f"/api/v2/dags/{rv.REFRESH}/dagRuns",
+                                   {"dag_run_id": run_id, "logical_date": None, "conf": conf},
+                                   airflow.token())  # fmt: skip
+    assert status == 200, body
+    rv.wait_task(airflow, run_id, "review", ("awaiting_input",), 600)
+    viewer = airflow.token("viewer")
+    status, detail = airflow.request("GET", f"/api/v2/dags/{rv.REFRESH}/dagRuns/{run_id}{rv.HITL}",
+                                     token=viewer)  # fmt: skip
+    assert status == 200 and detail["params"]["shards"]["value"] == [before["b.jsonl"]["key"]]
+    status, body = rv.answer(airflow, run_id, viewer, "Publish all", shards=[], comment="")
+    assert status == 403, body
+    assert wait_final(airflow, rv.REFRESH, run_id, 600) == "success"
+    tis = task_instances(airflow, rv.REFRESH, run_id)
+    assert tis["review"]["state"] == "success" and tis["publish"]["state"] == "success"
+    status, detail = airflow.request("GET", f"/api/v2/dags/{rv.REFRESH}/dagRuns/{run_id}{rv.HITL}",
+                                     token=airflow.token())  # fmt: skip
+    assert detail["chosen_options"] == ["Reject run"] and detail["responded_by_user"] is None
+    after = rv.manifest(root)
+    b = after["b.jsonl"]
+    assert (b["status"], b["step"], b["run_id"]) == ("rejected", "review", run_id)
+    assert b["review"]["reviewer"] == "timeout"
+    assert after["a.jsonl"] == before["a.jsonl"]  # unchanged, not reprocessed
+    data = sorted(p.name for p in (root / "corpus" / "maga" / "data").glob("*.parquet"))
+    assert data == [f"{before['a.jsonl']['key']}.parquet"]  # nothing new published
