@@ -35,6 +35,7 @@ from typing import Any
 
 from maga.bench import gpu_models as gm
 from maga.bench.gpu_models import gpu_engine
+from maga.deploy.gpu_smoke import _running, free_gpu_bytes
 
 STEPS = ("fp8_lora", "train_then_engine", "resume_bytes", "no_orphan", "throughput")
 #: seconds each step took on an NVIDIA H200 (engine starts of 37-101 s included,
@@ -58,20 +59,6 @@ def _is_json(text: str) -> bool:
 def _samples(out: Path, name: str, texts: list[list[str]]) -> None:
     """The first outputs of a step, kept under $OUT for reading after the run."""
     (out / f"{name}-samples.json").write_text(json.dumps([t[:3] for t in texts], indent=1))
-
-
-def free_gpu_bytes() -> int:
-    import torch
-
-    return int(torch.cuda.mem_get_info()[0])
-
-
-def _running(pid: int) -> bool:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return raw[raw.rindex(")") + 2 :].split()[0] not in {"Z", "X"}
 
 
 class Check:
