@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -210,6 +211,45 @@ def test_logged_in_user_sees_the_run_list_with_gate_status(airflow: Airflow, dag
     assert run["dag_id"] == DAG_ID and run["state"] == "success" and run["status"] == "passed"
     assert run["run_uri"].startswith(str(airflow.xcom_store))  # found through the XCom
     assert not airflow.store.exists() or not list(airflow.store.rglob("summary.json"))
+
+
+def _task_log(airflow: Airflow, dag_id: str, run_id: str, task_id: str,
+              map_index: int = -1) -> list[dict[str, Any]]:  # fmt: skip
+    """A task's whole log, read as a person's tools read it: the REST API's log endpoint."""
+    path = (f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/logs/1"
+            f"?full_content=true&map_index={map_index}")  # fmt: skip
+    status, body = airflow.request("GET", path, token=airflow.token(),
+                                   headers={"Accept": "application/json"})  # fmt: skip
+    assert status == 200, body
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"log-{task_id}.json").write_text(json.dumps(body, indent=1, default=str))
+    return [e for e in body["content"] if isinstance(e, dict)]
+
+
+def test_a_real_task_log_leads_with_stage_lines_and_no_library_chatter(
+    airflow: Airflow, dag_run: str
+) -> None:
+    """``gate_sample`` builds a great-expectations context (which logs ~200 INFO lines of
+    its own unless maga.log quiets it); ``sample_labeling_data`` is a plain stage."""
+    for task in ("sample_labeling_data", "gate_sample"):
+        events = _task_log(airflow, DAG_ID, dag_run, task)
+        assert events, task
+        loggers = [str(e.get("logger") or "") for e in events]
+        ours = [i for i, name in enumerate(loggers) if name.startswith("maga")]
+        assert ours, (task, loggers)
+        chatter = [e for e in events
+                   if str(e.get("logger") or "").startswith(("great_expectations", "vllm"))
+                   or "Skipping registering" in e["event"]]  # fmt: skip
+        assert not chatter, chatter[:3]
+        bars = [e for e in events if str(e.get("level")).lower() == "error"
+                and re.search(r"\d+%\||it/s\]", e["event"])]  # fmt: skip
+        assert not bars, bars[:3]
+        # the stage's own lines come before any line of a library the stage uses
+        libraries = [i for i, name in enumerate(loggers)
+                     if name and not name.startswith(("maga", "airflow", "task", "supervisor"))]  # fmt: skip
+        assert not libraries or ours[0] < libraries[0], [loggers[i] for i in libraries[:5]]
+    first = next(e for e in events if str(e.get("logger") or "").startswith("maga"))
+    assert "gate" in first["event"] or "sample" in first["event"], first
 
 
 def test_person_logs_in_and_reads_the_report_of_the_run(airflow: Airflow, dag_run: str) -> None:
@@ -498,6 +538,26 @@ def reviewed(airflow: Airflow, tmp_path_factory: pytest.TempPathFactory) -> dict
                                    form_problems, submit, read_report_tab)  # fmt: skip
     seen["root"] = root
     return seen
+
+
+@pytest.mark.timeout(1500)
+def test_an_engine_tasks_log_has_its_stage_lines_and_no_vllm_chatter(airflow: Airflow,
+                                                                     reviewed: dict) -> None:  # fmt: skip
+    """``reformulate_shard`` runs real vLLM engines in child processes: their INFO lines
+    and progress bars stay out of the task log; the step's own lines are there."""
+    from tests.plugins import review_ui as rv
+
+    assert wait_final(airflow, rv.REFRESH, reviewed["run_id"], 600) == "success"
+    events = _task_log(airflow, rv.REFRESH, reviewed["run_id"], "shard.reformulate_shard", 0)
+    texts = [e["event"] for e in events]
+    assert any(str(e.get("logger") or "").startswith("maga") for e in events), texts[:20]
+    assert any("reformulate" in t for t in texts), texts[:20]
+    vllm = [t for t in texts if re.search(r"\b(INFO|WARNING)\b \d\d-\d\d .*\[\w+\.py:\d+\]", t)
+            or str(next((e.get("logger") for e in events if e["event"] == t), "")).startswith("vllm")]  # fmt: skip
+    assert not vllm, vllm[:3]
+    bars = [e["event"] for e in events if str(e.get("level")).lower() == "error"
+            and re.search(r"\d+%\||it/s\]", e["event"])]  # fmt: skip
+    assert not bars, bars[:3]
 
 
 @pytest.mark.timeout(1500)
