@@ -522,6 +522,44 @@ def test_a_missing_corpus_fails_at_once_and_the_report_tab_says_why(
         print(f"missing corpus: run failed {time.monotonic() - began:.0f}s after triggering")
 
 
+@pytest.mark.timeout(900)
+def test_a_dry_run_from_the_form_shows_its_plan_in_the_report_tab(
+    airflow: Airflow, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The refresh's Trigger form with its dry-run switch on: the run's report tab shows
+    the plan with the real shard and document counts and the cost plan's figures."""
+    from tests.plugins import review_ui as rv
+
+    root = rv.make_root(tmp_path_factory.mktemp("dry") / "store")
+    with chromium() as page:
+        login(page, airflow)
+        open_trigger_form(page, airflow, REFRESH)
+        rv.choose(page, "profile", "tiny")
+        page.type_into("input[name=element_source]", str(root / "source"))
+        page.type_into("textarea[name=element_overrides]", "\n".join(rv.overrides(root)))
+        switch = "document.querySelector('[name=element_dry_run]')"
+        page.click(f"{switch}.closest('label')")
+        page.wait_for(f"{switch}.checked", 15, "the dry-run switch on")
+        assert form_problems(page) == []
+        run_id = submit(page, REFRESH)
+        assert run_info(airflow, REFRESH, run_id)["conf"]["dry_run"] is True
+        assert wait_final(airflow, REFRESH, run_id, 600) == "success"
+        page.goto(f"{airflow.base}/dags/{REFRESH}/runs/{quote(run_id, safe='')}")
+        text = read_report_tab(page, airflow)
+        page.screenshot(ARTIFACTS / "dry-run-report.png")
+    reports = [p for p in root.rglob("report.json") if "maga_corpus_refresh" in str(p)]
+    assert len(reports) == 1, reports
+    plan = json.loads(reports[0].read_text())["cost_plan"]["plan"]
+    assert "Dry run: what this run would do" in text
+    assert "A dry run writes nothing to the output" in text
+    assert "shards new / changed / unchanged\t2 / 0 / 0" in text, text[:3000]
+    assert "documents in those shards\t4" in text
+    total = plan["total"]
+    assert total["docs"] == 4 and total["completion_tokens"] > 0
+    assert f"{total['completion_tokens']:,}" in text or str(total["completion_tokens"]) in text
+    assert not (root / "corpus" / "maga" / "data").exists()  # nothing written
+
+
 # --- a person reviews a refresh before it publishes ------------------------------------
 
 
