@@ -21,8 +21,10 @@ STEPS_AFTER_SAMPLE_GATE = ["teacher_genre_audience", "teacher_reformulate", "reg
 def airflow(tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow")
     store = tmp_path_factory.mktemp("store")
-    # progress lines every second, so the tiny run's teacher stages log some
-    env = {**airflow_env(home, store), "MAGA_PROGRESS_EVERY_S": "1"}
+    # a progress line after every request that ends 1 ms or more after the last line: on
+    # a quiet machine the tiny teacher generates a whole stage in under a second, so a
+    # 1 s interval logged nothing there (the check then failed on a fast machine only)
+    env = {**airflow_env(home, store), "MAGA_PROGRESS_EVERY_S": "0.001"}
     migrate(env)
     return env, store, home
 
