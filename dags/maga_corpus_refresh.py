@@ -43,7 +43,8 @@ from maga.config import load_config
 from maga.deploy.routing import model_routing
 from maga.pipelines.review_task import RefreshReviewOperator
 
-PROFILE, MODEL_QUEUE, MODEL_POOL = model_routing()  # same rule as maga_tool_models
+ROUTING = model_routing()  # same rule as maga_tool_models
+PROFILE, MODEL_QUEUE, MODEL_POOL = ROUTING.profile, ROUTING.queue, ROUTING.pool
 SETTINGS = load_config(PROFILE).refresh
 # Same identity as in maga_tool_models.py: its register task emits this Asset's events.
 TOOL_MODELS_ASSET = Asset(name="maga_tool_models", uri="maga://registry/tool-models")
@@ -167,7 +168,8 @@ def maga_corpus_refresh():
         return discover_task(run_uri, context)
 
     def shard_task(step: str):
-        extra = {"queue": MODEL_QUEUE, "pool": MODEL_POOL} if step in MODEL_STEPS else {}
+        extra = {"queue": MODEL_QUEUE, "pool": MODEL_POOL, "pool_slots": ROUTING.slots}
+        extra = extra if step in MODEL_STEPS else {}
 
         @task(task_id=step, **extra)
         def run_step(run_uri: str, shard: dict, **context) -> dict:

@@ -19,9 +19,18 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, TriggerRule, dag, task
 
+from maga.config import load_config
 from maga.deploy.routing import model_routing
 
-PROFILE, MODEL_QUEUE, MODEL_POOL = model_routing()  # same rule as the other DAGs
+ROUTING = model_routing()  # same rule as the other DAGs
+PROFILE, MODEL_QUEUE, MODEL_POOL = ROUTING.profile, ROUTING.queue, ROUTING.pool
+# A proxy trains with mix_eval.proxy.threads threads (1 on the CPU profiles): on a CPU
+# pool it holds that many cores, so arms train side by side on the cores there are.
+TRAIN_SLOTS = (
+    1
+    if ROUTING.on_gpu or MODEL_POOL == "default_pool"
+    else min(ROUTING.slots, load_config(PROFILE).mix_eval.proxy.threads or ROUTING.slots)
+)
 # Same identity as in maga_corpus_refresh.py: its export_mix task emits this Asset's events.
 MIX_ASSET = Asset(name="maga_mix", uri="maga://corpus/mixes")
 
@@ -70,7 +79,7 @@ def maga_mix_eval():
 
         return plan_task(run_uri, context)
 
-    @task(queue=MODEL_QUEUE, pool=MODEL_POOL)
+    @task(queue=MODEL_QUEUE, pool=MODEL_POOL, pool_slots=TRAIN_SLOTS)
     def train(run_uri: str, arm: str, **context) -> dict:
         from maga.pipelines.mix_eval import train_task
 

@@ -20,8 +20,10 @@ from maga.deploy.routing import model_routing
 from maga.pipelines.review_task import ToolModelsReviewOperator
 
 # Tasks that load a model go to this Celery queue and pool: the profile's (MAGA_PROFILE;
-# gpu -> queue and pool `gpu`), MAGA_MODEL_QUEUE / MAGA_MODEL_POOL override them.
-_, MODEL_QUEUE, MODEL_POOL = model_routing()
+# gpu -> queue and pool `gpu`), MAGA_MODEL_QUEUE / MAGA_MODEL_POOL override them. On a
+# CPU each holds the pool slots (cores) its engines or training threads bind.
+ROUTING = model_routing()
+MODEL_QUEUE, MODEL_POOL, MODEL_SLOTS = ROUTING.queue, ROUTING.pool, ROUTING.slots
 MODEL_TASKS = {
     "teacher_genre_audience",
     "teacher_reformulate",
@@ -133,10 +135,11 @@ def maga_tool_models():
     def step_task(task_id: str):
         outlets = [TOOL_MODELS_ASSET] if task_id == "register_tool_models" else []
 
-        queue = MODEL_QUEUE if task_id in MODEL_TASKS else "default"
-        pool = MODEL_POOL if task_id in MODEL_TASKS else "default_pool"
+        route = {"queue": "default", "pool": "default_pool", "pool_slots": 1}
+        if task_id in MODEL_TASKS:
+            route = {"queue": MODEL_QUEUE, "pool": MODEL_POOL, "pool_slots": MODEL_SLOTS}
 
-        @task(task_id=task_id, outlets=outlets, queue=queue, pool=pool)
+        @task(task_id=task_id, outlets=outlets, **route)
         def run_step(run_uri: str, **context) -> dict:
             from maga.pipelines.airflow_glue import run_step_task
 

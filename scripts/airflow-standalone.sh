@@ -47,5 +47,12 @@ if [[ ! -s "$PASSWORDS" ]]; then
   echo "Airflow login: admin / $PASSWORD  (stored in $PASSWORDS; shown only this once)"
 fi
 
+# The pools of the tasks that load a model (maga.deploy.routing; Airflow never schedules a
+# task whose pool does not exist): on a CPU, `cpu_models` with one slot per core, so
+# tasks whose engines bind the same cores run one after the other.
+airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || {
+  echo "airflow db migrate failed: see $AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
+(cd "$ROOT" && python -m maga.deploy.routing)
+
 echo "Airflow UI: http://localhost:$PORT  (AIRFLOW_HOME=$AIRFLOW_HOME, data quality: Browse > Data quality)"
 exec airflow standalone

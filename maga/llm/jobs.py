@@ -592,8 +592,9 @@ class EnginePool:
     ``keep`` engines live at once (each holds its weights and KV cache); starting one
     more ends the one used longest ago. Every engine is deterministic (per-request
     seeds), so a request's output does not depend on which stage started its engine.
-    Airflow runs each task in a process of its own, where no pool is active and each
-    stage starts and ends its own engine, as before.
+    Airflow runs each task in a process of its own, with a pool of its own
+    (``maga.pipelines.airflow_glue.with_task_engines``): engines a task needs together start
+    side by side, and all end with the task.
     """
 
     def __init__(self, keep: int, deterministic: bool | None = None) -> None:

@@ -222,6 +222,16 @@ def prepare_run(params: dict[str, Any], run_id: str) -> str:
     return guarded(body)
 
 
+def with_task_engines(ctx: Any, fn: Callable[[], Any]) -> Any:
+    """Run one task's step as ``maga run`` runs every step: inside the runner's engine
+    pool (``runner.keep_engines``), so a step that needs several engines starts them side
+    by side and a model it asks for twice starts once. The engines end with the task."""
+    from maga.llm.jobs import keep_engines
+
+    with keep_engines(ctx.config.runner.keep_engines, ctx.config.runner.deterministic):
+        return fn()
+
+
 def run_step_task(run_uri: str, context: dict[str, Any], asset: Any = None) -> dict[str, Any]:
     from maga.pipelines.tool_models import DAG_ID, run_step
     from maga.runs.context import RunContext
@@ -230,7 +240,7 @@ def run_step_task(run_uri: str, context: dict[str, Any], asset: Any = None) -> d
 
     def body() -> dict[str, Any]:
         ctx = RunContext.from_run_uri(run_uri, DAG_ID, context["run_id"])
-        return run_step(ctx, task_id)
+        return with_task_engines(ctx, lambda: run_step(ctx, task_id))
 
     result = guarded(body, run_uri, context)
     if asset is not None and task_id == "register_tool_models":

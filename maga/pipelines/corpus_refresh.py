@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from maga.log import get_logger
-from maga.pipelines.airflow_glue import guarded, params_to_overrides
+from maga.pipelines.airflow_glue import guarded, params_to_overrides, with_task_engines
 
 log = get_logger("airflow")
 __all__ = ["params_to_overrides"]  # one Params -> overrides mapping for both DAGs
@@ -48,7 +48,11 @@ def shard_step_task(step: str, run_uri: str, shard: dict[str, Any],
                     context: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     from maga.refresh.pipeline import run_shard_step
 
-    stats = guarded(lambda: run_shard_step(_ctx(run_uri, context), step, shard), run_uri, context)
+    def body() -> dict[str, Any]:
+        ctx = _ctx(run_uri, context)
+        return with_task_engines(ctx, lambda: run_shard_step(ctx, step, shard))
+
+    stats = guarded(body, run_uri, context)
     keys = ("records", "accepted", "quarantined", "rewrites", "kept", "judged", "chunks")
     return {"shard": shard["uri"], **{k: stats[k] for k in keys if k in stats}}
 

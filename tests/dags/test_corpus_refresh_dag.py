@@ -122,7 +122,7 @@ def test_queue_and_pool_come_from_the_profile(monkeypatch):
         assert gpu.get_task(tid).queue == "default"
     tiny = load_dag(monkeypatch, MAGA_PROFILE="tiny", MAGA_MODEL_QUEUE="big")
     assert tiny.get_task("shard.reformulate_shard").queue == "big"
-    assert tiny.get_task("shard.reformulate_shard").pool == "default_pool"
+    assert tiny.get_task("shard.reformulate_shard").pool == "cpu_models"
 
 
 def test_parsing_imports_nothing_heavy():

@@ -346,6 +346,8 @@ class Stack:
             **extra_env,
         })  # fmt: skip
         self.run("db-migrate", [AIRFLOW, "db", "migrate"], timeout_s=600)
+        # as docker/airflow-init.sh does: the model tasks' pools (maga.deploy.routing)
+        self.run("pools", [sys.executable, "-m", "maga.deploy.routing"], timeout_s=300)
         self.run("users-create", [AIRFLOW, "users", "create", "--role", "Admin",
                                   "--username", ADMIN, "--password", self.password,
                                   "--email", "admin@example.org", "--firstname", "Admin",

@@ -599,6 +599,33 @@ def test_an_engine_tasks_log_has_its_stage_lines_and_no_vllm_chatter(airflow: Ai
 
 
 @pytest.mark.timeout(1500)
+def test_model_tasks_of_two_shards_take_turns_on_the_cores(airflow: Airflow, reviewed: dict):
+    """Both shards' engine tasks (``reformulate_shard``: two SLM engines; ``validate_shard``:
+    the judge) hold every core of the ``cpu_models`` pool, so no two ran at the same time:
+    side by side on 2 cores, each binding both, they made a demo refresh 3x slower than the
+    CLI (issue 22)."""
+    import datetime as dt
+    import os
+
+    from tests.plugins import review_ui as rv
+
+    assert wait_final(airflow, rv.REFRESH, reviewed["run_id"], 600) == "success"
+    status, body = airflow.request(
+        "GET", f"/api/v2/dags/{rv.REFRESH}/dagRuns/{quote(reviewed['run_id'])}/taskInstances",
+        token=airflow.token())  # fmt: skip
+    assert status == 200, body
+    model = [t for t in body["task_instances"]
+             if t["task_id"] in ("shard.reformulate_shard", "shard.validate_shard")]  # fmt: skip
+    assert len(model) == 4, [(t["task_id"], t["map_index"]) for t in model]
+    assert {(t["pool"], t["pool_slots"]) for t in model} == {("cpu_models", os.cpu_count())}
+    spans = sorted((dt.datetime.fromisoformat(t["start_date"]),
+                    dt.datetime.fromisoformat(t["end_date"]), t["task_id"], t["map_index"])
+                   for t in model)  # fmt: skip
+    for before, after in zip(spans, spans[1:], strict=False):
+        assert before[1] <= after[0], f"{before[2:]} and {after[2:]} ran at the same time"
+
+
+@pytest.mark.timeout(1500)
 def test_review_waits_then_publishes_only_the_approved_shard(airflow: Airflow, reviewed: dict):
     from tests.plugins import review_ui as rv
 

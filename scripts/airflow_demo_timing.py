@@ -1,0 +1,143 @@
+"""Time the demo in Airflow as a user runs it, to compare with ``maga demo`` (issue 22).
+
+Starts ``scripts/airflow-standalone.sh`` in a scratch folder, switches both DAGs on,
+triggers ``maga_tool_models`` with the Trigger form's defaults (empty conf: the demo
+profile), waits for it and for the ``maga_corpus_refresh`` run that its Asset event
+starts, then prints each run's wall time and its slowest tasks as JSON (also written to
+``--out``). Nothing here is faster than the form: the form posts the same run request.
+
+    .venv/bin/python scripts/airflow_demo_timing.py --out /tmp/af-demo.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL, REFRESH = "maga_tool_models", "maga_corpus_refresh"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Api:
+    def __init__(self, base: str) -> None:
+        self.base, self.token = base, ""
+
+    def __call__(self, method: str, path: str, body: object = None) -> tuple[int, object]:
+        req = urllib.request.Request(self.base + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)  # fmt: skip
+        req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=120) as res:
+                return res.status, json.loads(res.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(errors="replace")
+
+
+def _seconds(a: str | None, b: str | None) -> float | None:
+    if not a or not b:
+        return None
+    return round((dt.datetime.fromisoformat(b) - dt.datetime.fromisoformat(a)).total_seconds(), 1)
+
+
+def _wait_run(api: Api, dag: str, run_id: str, limit_s: float) -> dict:
+    deadline = time.monotonic() + limit_s
+    while True:
+        status, run = api("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}")
+        if status == 200 and run["state"] in ("success", "failed"):
+            return run
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{dag} {run_id} not finished in {limit_s:.0f}s: {run}")
+        time.sleep(5)
+
+
+def _summary(api: Api, dag: str, run: dict) -> dict:
+    _, body = api("GET", f"/api/v2/dags/{dag}/dagRuns/{run['dag_run_id']}/taskInstances")
+    tasks = sorted(((t["task_id"] + (f"[{t['map_index']}]" if t["map_index"] >= 0 else ""),
+                     _seconds(t["start_date"], t["end_date"])) for t in body["task_instances"]),
+                   key=lambda kv: -(kv[1] or 0))  # fmt: skip
+    return {"run_id": run["dag_run_id"], "state": run["state"],
+            "wall_s": _seconds(run["start_date"], run["end_date"]),
+            "tasks_s": dict(tasks)}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--limit-s", type=float, default=3600)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="af-demo-"))
+    port = _port()
+    env = {**os.environ, "MAGA_AIRFLOW_HOME": str(tmp / "airflow"), "MAGA_AIRFLOW_PORT": str(port),
+           "MAGA_STORAGE_ROOT": str(tmp / "store"), "MAGA_HOME": str(tmp),
+           "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # no cron run beside the demo
+           "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_port()),
+           "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_port())}  # fmt: skip
+    env.pop("AIRFLOW_HOME", None)
+    log = (tmp / "standalone.log").open("w")
+    began = time.monotonic()
+    proc = subprocess.Popen([str(ROOT / "scripts" / "airflow-standalone.sh")], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    api = Api(f"http://127.0.0.1:{port}")
+    try:
+        while True:
+            try:
+                if api("GET", "/api/v2/monitor/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() - began > 600:
+                raise SystemExit(f"airflow standalone did not come up: see {log.name}")
+            time.sleep(2)
+        ui_s = time.monotonic() - began
+        password = json.loads((tmp / "airflow" / "simple_auth_manager_passwords.json").read_text())
+        api.token = api("POST", "/auth/token", {"username": "admin",
+                                                "password": password["admin"]})[1]["access_token"]  # fmt: skip
+        for dag in (TOOL, REFRESH):
+            while api("PATCH", f"/api/v2/dags/{dag}", {"is_paused": False})[0] != 200:
+                time.sleep(2)  # not parsed yet
+        status, run = api(
+            "POST", f"/api/v2/dags/{TOOL}/dagRuns", {"logical_date": None, "conf": {}}
+        )
+        assert status == 200, run
+        tool = _wait_run(api, TOOL, run["dag_run_id"], args.limit_s)
+        refresh = None
+        deadline = time.monotonic() + 300
+        while refresh is None and time.monotonic() < deadline:
+            runs = api("GET", f"/api/v2/dags/{REFRESH}/dagRuns")[1]["dag_runs"]
+            refresh = runs[0] if runs else None
+            time.sleep(3)
+        out = {"machine": subprocess.run(["lscpu"], capture_output=True, text=True).stdout,
+               "loadavg": os.getloadavg(), "ui_ready_s": round(ui_s, 1),
+               TOOL: _summary(api, TOOL, tool)}  # fmt: skip
+        if refresh is not None:
+            out[REFRESH] = _summary(api, REFRESH, _wait_run(api, REFRESH, refresh["dag_run_id"],
+                                                            args.limit_s))  # fmt: skip
+        text = json.dumps(out, indent=1)
+        print(text)
+        if args.out:
+            args.out.write_text(text)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+
+
+if __name__ == "__main__":
+    main()
