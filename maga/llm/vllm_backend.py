@@ -47,6 +47,23 @@ def engine_options(
     return env, extra
 
 
+def hide_capped_amx(cpu: hardware.CPU) -> bool:
+    """Make an ISA cap below ``amx`` hold for vLLM too. vLLM's CPU kernels pick their AMX
+    paths by asking torch what the silicon has (``torch.cpu._is_amx_tile_supported``),
+    not what ``ATEN_CPU_CAPABILITY``/``ONEDNN_MAX_CPU_ISA`` allow, so on an AMX machine
+    capped to AVX2 an INT8 W8A8 model took the AMX GEMM, which takes only bf16/fp16
+    activations, and failed in float32. Answering "no AMX" sends it where an AVX2 CPU
+    goes (oneDNN's int8 GEMM, float32 activations). True when the answer was changed."""
+    if cpu.flags_isa != "amx" or cpu.isa == "amx":
+        return False
+    import torch
+
+    torch.cpu._is_amx_tile_supported = lambda: False
+    torch.cpu._is_amx_fp16_supported = lambda: False
+    log.info("ISA capped to %s: vLLM is told this CPU has no AMX", cpu.isa)
+    return True
+
+
 def engine_facts(llm: Any, precision: hardware.Precision, cpu: hardware.CPU,
                  on_cpu: bool) -> dict[str, Any]:  # fmt: skip
     """What this engine runs on: the dtype it was given and the one its model holds, the
@@ -92,6 +109,8 @@ class VLLMBackend:
         env, extra = engine_options(engine, deterministic, on_cpu=on_cpu)
         os.environ.update(env)
         cpu = hardware.cpu()
+        if on_cpu:
+            hide_capped_amx(cpu)
         self.precision = hardware.resolve_dtype(engine.dtype, on_gpu=not on_cpu, isa=cpu.isa)
         log.info("%s: dtype %s (engine.dtype %s; %s)", model_path, self.precision.dtype,
                  engine.dtype, self.precision.reason)  # fmt: skip
