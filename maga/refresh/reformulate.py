@@ -300,10 +300,11 @@ def _reformulate(w: ShardWork) -> dict[str, Any]:
     specs = model_specs(ctx)
     own = session is None
     session = session or open_session(cfg.runner.deterministic)
-    prepare_engines(list(specs.values()))  # both SLMs side by side, when the runner keeps engines
+    # counted from before the side-by-side start, so the engines it starts are this step's
     began, starts_before = time.perf_counter(), session.engine_starts
     startup_before, new_chunks = session.startup_seconds, 0
     spawn_before = getattr(session, "spawn_seconds", 0.0)
+    prepare_engines(list(specs.values()))  # both SLMs side by side, when the runner keeps engines
     progress = Progress(label, gate["accepted"], n_chunks, cfg.refresh.progress_every_s)
     try:
         ga_todo = [k for k in range(n_chunks) if not storage.exists(paths.chunk("ga", k))]

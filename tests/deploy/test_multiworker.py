@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -53,7 +54,9 @@ SHARDS = {f"part-{i}": 2 for i in range(4)}  # shard name -> documents
 SHARD_STEPS = ("gate_shard", "reformulate_shard", "clean_shard", "validate_shard")
 MODEL_STEPS = ("reformulate_shard", "validate_shard")  # load a model: the model queue
 MODEL_QUEUE, MODEL_WORKER = "models", "worker-b"
-OVERRIDES = ["refresh.chunk_docs=2", "refresh.judge_sample=0"]
+# runner.keep_engines=2: each reformulate_shard task starts its two SLM engines side by
+# side in the task's engine pool, as the demo profile's tasks do
+OVERRIDES = ["refresh.chunk_docs=2", "refresh.judge_sample=0", "runner.keep_engines=2"]
 RUN_TIMEOUT_S = 900
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "multiworker"
 
@@ -208,6 +211,21 @@ def test_refresh_runs_on_both_workers_and_publishes_to_s3(stack: Stack, s3_world
     assert {t["hostname"] for t in model_tis} == {MODEL_WORKER}, f"model tasks: {split}"
 
     _check_outputs(s3_world, stack, run_id, token)
+    _check_engine_threads(s3_world, run_id)
+
+
+def _check_engine_threads(world: dict, run_id: str) -> None:
+    """Under Celery, too, each shard step's engines used every core the worker has
+    (vLLM's OpenMP binding inside a task process), and the two engines the task's pool
+    started side by side are counted as the step's, as recorded in its stats."""
+    storage: Storage = world["storage"]
+    shards = join_uri(world["root"], "runs", DAG_ID, run_id, "shards")
+    steps = storage.list(shards, (".json",))
+    stats = [storage.read_json(o.uri)["stats"] for o in steps
+             if o.uri.endswith("/reformulate.json")]  # fmt: skip
+    assert len(stats) == len(SHARDS), [o.uri for o in steps]
+    assert {s.get("engine_threads") for s in stats} == {os.cpu_count()}, stats[0]
+    assert {s.get("engine_starts") for s in stats} == {2}, stats[0]
 
 
 def _check_outputs(world: dict, stack: Stack, run_id: str, token: str) -> None:
