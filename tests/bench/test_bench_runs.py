@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +29,17 @@ def _cli(tmp_path: Path, *args: str, timeout: int) -> subprocess.CompletedProces
     """``maga <args>``; ``MAGA_HOME``: the profile's relative storage root (where
     ``maga bench`` records its throughput) lies under ``tmp_path``, not in the repo."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MAGA_HOME": str(tmp_path)}
-    run = subprocess.run([sys.executable, "-m", "maga.cli", *args], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    cmd = [sys.executable, "-m", "maga.cli", *args]
+    # its own process group: a timeout ends the bench's children and engines too
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{' '.join(args[:1])} ran past {timeout}s\n{out[-2000:]}{err[-4000:]}")
+    run = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     return run
 
