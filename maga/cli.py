@@ -8,7 +8,7 @@ maga bench [--config tiny] [--docs 8] [--scale 10] [--repeats 3]
 maga bench-gpu [--dry-run] [--device gpu|cpu] [--slm ...] [--teacher ...]
 maga bench-control-plane [--shards 100000] [--per-run 1024]
 maga bench-dedup [--sizes 1000000,10000000] [--shard-rows 1000] [--repeats 3]
-maga bench-lora [--docs 8] [--repeats 3] [--steps 30] [--no-judge]
+maga bench-lora [--docs 8] [--repeats 3] [--steps 30] [--no-judge] [--shapes ...]
 maga bench-speculation [--docs 8] [--repeats 3] [--model builtin:smollm2-135m-instruct]
 maga summary RUN_URI
 maga report RUN_URI [--no-data-docs] [--no-embeddings]
@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     bl.add_argument("--repeats", type=int, default=3, help="measure this many times")
     bl.add_argument("--steps", type=int, default=30, help="training steps per adapter")
     bl.add_argument("--no-judge", action="store_true", help="skip the judged share >= 3")
+    bl.add_argument("--shapes", default="two_engines_int8,two_engines,one_lora_engine",
+                    help="shapes to measure, comma-separated (one_lora_engine always)")  # fmt: skip
     bl.add_argument("--out", help="also write the figures as JSON to this path")
     cp = sub.add_parser("bench-control-plane", help="manifest bookkeeping at 100k shards")
     cp.add_argument("--shards", type=int, default=100_000)
@@ -226,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             from maga.bench.lora import run_bench_lora
 
             run_bench_lora(args.config, args.overrides, args.docs, args.repeats, args.steps,
-                           args.model, not args.no_judge, args.out)  # fmt: skip
+                           args.model, not args.no_judge, args.out,
+                           tuple(args.shapes.split(",")))  # fmt: skip
         elif args.command == "bench-control-plane":
             from maga.bench.control_plane import render, render_sizing, simulate
 

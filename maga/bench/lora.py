@@ -15,8 +15,9 @@ prompts do not depend on the GA output):
 * ``one_lora_engine``: one engine on the base with ``enable_lora``; GA requests carry the
   GA adapter, rewrite requests the reformulation adapter.
 
-Each repeat runs every shape in a fresh ``EngineSession`` (as a shard task does), in an
-order rotated per repeat, and records engine starts, start-up seconds (process start to
+``--shapes`` picks some of them (``one_lora_engine`` always). Each repeat runs every
+shape in a fresh ``EngineSession`` (as a shard task does), in an order rotated per
+repeat, and records engine starts, start-up seconds (process start to
 engine ready), output tokens/s over the generation time, shard wall time, the GA JSON
 validity share (``parse_ga``: every rule kept) and, unless ``--no-judge``, the share of
 rewrites the teacher judges >= 3 (one judge engine per repeat over all shapes' rewrites).
@@ -90,8 +91,9 @@ def _sft_records(cfg: Any, docs: list[dict[str, str]]) -> dict[str, list[dict]]:
     return {"ga": ga_rows, "reform": rw_rows}
 
 
-def build_models(cfg: Any, base: str, work: Path, steps: int, docs: list) -> dict[str, Any]:
-    """Adapters (trained), merged full models and their int8 copies, in ``work``."""
+def build_models(cfg: Any, base: str, work: Path, steps: int, docs: list,
+                 int8: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Adapters (trained), merged full models and (``int8``) their int8 copies, in ``work``."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -115,9 +117,10 @@ def build_models(cfg: Any, base: str, work: Path, steps: int, docs: list) -> dic
         model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         model.save_pretrained(merged, safe_serialization=True)
         tok.save_pretrained(merged)
-        quantize_model(merged, work / f"{kind}-int8", "w8a8-int8")
-        out[kind] = {"adapter": str(adapter), "merged": str(merged),
-                     "int8": str(work / f"{kind}-int8")}  # fmt: skip
+        out[kind] = {"adapter": str(adapter), "merged": str(merged)}
+        if int8:
+            quantize_model(merged, work / f"{kind}-int8", "w8a8-int8")
+            out[kind]["int8"] = str(work / f"{kind}-int8")
     return out
 
 
@@ -181,12 +184,18 @@ def judge_shares(cfg: Any, docs: list, items: list[dict], runs: dict[str, dict])
 
 def run_bench_lora(profile: str = "tiny", overrides: list[str] | None = None, docs: int = 8,
                    repeats: int = 3, steps: int = 30, model: str = "builtin:tiny-random",
-                   judge: bool = True, out: str | None = None) -> dict[str, Any]:  # fmt: skip
+                   judge: bool = True, out: str | None = None,
+                   shapes: tuple[str, ...] = SHAPES) -> dict[str, Any]:  # fmt: skip
+    """``shapes``: the ones to measure, ``one_lora_engine`` and at least one other (the
+    suite's tiny run leaves out ``two_engines_int8``: two engine starts fewer)."""
     from maga.config import load_config
     from maga.models.builtin import resolve_model
 
     if repeats < 1 or docs < 1 or steps < 1:
         raise ValueError("bench-lora: --repeats, --docs and --steps must be at least 1")
+    if set(shapes) - set(SHAPES) or "one_lora_engine" not in shapes or len(set(shapes)) < 2:
+        raise ValueError(f"bench-lora: --shapes takes one_lora_engine and others of {SHAPES}")
+    shapes = tuple(s for s in SHAPES if s in shapes)
     cfg = load_config(profile, ["distill.adapter=lora", "quantize.scheme=none",
                                 *(overrides or [])])  # fmt: skip
     base = resolve_model(model)
@@ -195,10 +204,11 @@ def run_bench_lora(profile: str = "tiny", overrides: list[str] | None = None, do
     runs: list[dict[str, dict]] = []
     with tempfile.TemporaryDirectory(prefix="maga-bench-lora-") as tmp:
         began = time.perf_counter()
-        models = build_models(cfg, base, Path(tmp), steps, _docs(max(docs, 16)))
+        models = build_models(cfg, base, Path(tmp), steps, _docs(max(docs, 16)),
+                              int8="two_engines_int8" in shapes)  # fmt: skip
         setup_s = round(time.perf_counter() - began, 1)
         for rep in range(repeats):
-            order = SHAPES[rep % len(SHAPES) :] + SHAPES[: rep % len(SHAPES)]
+            order = shapes[rep % len(shapes) :] + shapes[: rep % len(shapes)]
             run: dict[str, dict] = {}
             for shape in order:
                 log.info("bench-lora %d/%d: %s", rep + 1, repeats, shape)
@@ -220,9 +230,10 @@ def _figures(model: str, docs: int, n_ga: int, n_rw: int, runs: list[dict], trai
     keys = ["engine_starts", "startup_s", "engine_build_s", "tokens_per_s", "ga_tokens_per_s",
             "rewrite_tokens_per_s", "shard_wall_s", "ga_json_valid",
             *(["judged_share_ge3"] if judged else [])]  # fmt: skip
-    shapes = {s: {k: spread([r[s][k] for r in runs]) for k in keys} for s in SHAPES}
+    measured = [s for s in SHAPES if s in runs[0]]
+    shapes = {s: {k: spread([r[s][k] for r in runs]) for k in keys} for s in measured}
     ratios: dict[str, dict] = {}
-    for other in SHAPES[:2]:
+    for other in measured[:-1]:  # one_lora_engine is last
         ratio = {}
         for k in ("tokens_per_s", "startup_s", "shard_wall_s", "engine_starts"):
             ratio[k] = spread([r["one_lora_engine"][k] / r[other][k] for r in runs])
@@ -231,13 +242,14 @@ def _figures(model: str, docs: int, n_ga: int, n_rw: int, runs: list[dict], trai
         ratios[f"one_lora_engine/{other}"] = ratio
     same = [sum(a == b for a, b in zip(r["one_lora_engine"]["rewrites"],
                                        r["two_engines"]["rewrites"], strict=True))
-            / max(1, len(r["two_engines"]["rewrites"])) for r in runs]  # fmt: skip
+            / max(1, len(r["two_engines"]["rewrites"])) for r in runs
+            if "two_engines" in r]  # fmt: skip
     return {
         "model": model, "docs": docs, "ga_requests": n_ga, "rewrite_requests": n_rw,
         "repeats": len(runs), "hardware": throughput.hardware(), "setup_s": setup_s,
         "adapter_training": train, "shapes": shapes, "ratios": ratios,
-        "rewrites_identical_lora_vs_merged": round(statistics.median(same), 4),
-        "loadavg": spread([r[s]["loadavg"] for r in runs for s in SHAPES]),
+        "rewrites_identical_lora_vs_merged": round(statistics.median(same), 4) if same else None,
+        "loadavg": spread([r[s]["loadavg"] for r in runs for s in measured]),
         "judged": judged,
     }  # fmt: skip
 
@@ -267,6 +279,6 @@ def render(f: dict[str, Any]) -> str:
         lines.append(f"ratio {name}: " + "; ".join(parts))
     lines.append(
         "rewrites byte-identical, LoRA engine vs merged models (median share): "
-        f"{f['rewrites_identical_lora_vs_merged']}"
+        f"{f['rewrites_identical_lora_vs_merged'] or 'not measured'}"
     )
     return "\n".join(lines)

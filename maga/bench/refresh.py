@@ -1,13 +1,14 @@
 """``maga bench``: the corpus stage against the best plain use of vLLM, side by side.
 
-Each repeat (``--repeats``, at least 3) uses a fresh storage root, so nothing staged is
-reused, and measures in this order:
+Each repeat (``--repeats``, 3 by default) uses a fresh storage root, so nothing staged
+is reused, and measures in this order:
 
-1. *Tasks*: a 1x shard (``--docs`` documents) and a ``--scale``x shard, each run by a
-   child process through gate, reformulate, clean and validate, one fresh engine
-   session per step as Airflow runs them (one mapped task per step). Recorded: wall
-   time, engine starts per step, peak resident memory of the task process and of its
-   largest engine process (``ru_maxrss``). On the large shard's engine, now warm, the
+1. *Tasks*: a 1x shard (``--docs`` documents) and a ``--scale``x shard (with ``--scale
+   1`` the one shard, once: the suite's tiny run), each run by a child process
+   through gate, reformulate, clean and validate, one fresh engine session per step as
+   Airflow runs them (one mapped task per step). Recorded: wall time, engine starts per
+   step, peak resident memory of the task process and of its largest engine process
+   (``ru_maxrss``). On the large shard's engine, now warm, the
    rewrite pass is then repeated ``WARM_ROUNDS`` times through the pipeline's resume
    path (chunks removed and regenerated; the rows must come out byte-identical),
    interleaved with one ``LLM.generate`` call over the same prompts on that engine.
@@ -252,7 +253,8 @@ def run_bench(profile: str, overrides: list[str], docs: int = 8, scale: int = 10
     storage = Storage()
     pool = list(wiki_records(["en", "fr", "es"], None))
     extra = ["refresh.judge=reformulation_slm", *overrides]
-    sizes = (("1x", docs), (f"{scale}x", docs * scale))
+    # --scale 1: the two shards would be the same; one task measures it (memory growth 1)
+    sizes = (("1x", docs),) if scale == 1 else (("1x", docs), (f"{scale}x", docs * scale))
     runs = []
     with tempfile.TemporaryDirectory(prefix="maga-bench-") as tmp:
         for rep in range(repeats):
@@ -271,7 +273,7 @@ def run_bench(profile: str, overrides: list[str], docs: int = 8, scale: int = 10
                         "overrides": extra, "run_id": f"bench-{name}"}  # fmt: skip
                 log.info("bench %d/%d: task for the %s shard (%d documents)",
                          rep + 1, repeats, name, n)  # fmt: skip
-                args["warm_pass"] = name != "1x"  # the large shard's pass, repeated warm
+                args["warm_pass"] = n == docs * scale  # the large shard's pass, repeated warm
                 results[name] = _child("task", args, work)
             big = results[f"{scale}x"]
             bare_args = {"profile": profile, "root": str(work), "source": big["shard"]["uri"],

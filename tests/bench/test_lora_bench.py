@@ -51,3 +51,16 @@ def test_ratios_are_taken_within_each_repeat(judged: bool):
     assert "| one_lora_engine | 1 |" in text
     assert ("not measured" in text) is not judged
     assert ("judged_share_ge3_diff" in r) is judged
+
+
+def test_figures_of_a_run_without_the_int8_shape():
+    """``--shapes two_engines,one_lora_engine`` (the suite's tiny run): ratios against the
+    shapes measured only, and the table renders."""
+    runs = [{"two_engines": _run(100, 40, 2, False), "one_lora_engine": _run(80, 20, 1, False)}]
+    f = bl._figures("m", 2, 2, 10, runs, {}, 1.0, False)
+    assert set(f["shapes"]) == {"two_engines", "one_lora_engine"}
+    assert list(f["ratios"]) == ["one_lora_engine/two_engines"]
+    assert f["ratios"]["one_lora_engine/two_engines"]["startup_s"]["median"] == 0.5
+    assert "two_engines_int8" not in bl.render(f)
+    with pytest.raises(ValueError, match="one_lora_engine"):
+        bl.run_bench_lora(shapes=("two_engines",))
