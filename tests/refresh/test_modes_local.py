@@ -105,7 +105,8 @@ def test_report_shows_megadoc_lengths_and_tokens_per_mode(source):
     mix = json.loads((source.output / "mixes" / "summary.json").read_text())
     tokens = mix["modes"]["stitch"]["tokens"]
     assert tokens > 0 and (f"{tokens:,}" in section or str(tokens) in section)
-    assert "maga_mix, repetition, upsample" in section
+    # a stitch corpus holds two forms: its megadocs and the rewrites they are made of
+    assert "maga_mix, maga_mix_documents, maga_mix_stitch, repetition, upsample" in section
 
 
 def test_each_output_form_gets_its_own_maga_mix(ws):
@@ -116,7 +117,7 @@ def test_each_output_form_gets_its_own_maga_mix(ws):
     settings = ("refresh.mix.token_budget=1000000", "refresh.shard_limit=1")
     for i, (name, mode) in enumerate((("c", "stretch"), ("b", "stitch"), ("a", "documents"))):
         ws.shard(name, docs(name, 3, start=3 * i))
-        ws.run(f"r-{name}", *settings, f"refresh.output_mode={mode}")
+        ctx = ws.run(f"r-{name}", *settings, f"refresh.output_mode={mode}")
     shards = {Path(u).stem: e for u, e in ws.manifest()["shards"].items()}
     assert {k: e["output_mode"] for k, e in shards.items()} == {
         "a": "documents", "b": "stitch", "c": "stretch"}  # fmt: skip
@@ -136,5 +137,7 @@ def test_each_output_form_gets_its_own_maga_mix(ws):
         assert parts["real"]["files"] == plain["components"][0]["files"]  # same real half
         assert sorted(parts["synthetic"]["files"]) == sorted(files), name
         assert parts["synthetic"]["token_share"] == 0.5
+    stats = json.loads(Path(ctx.uri("export_mix", "stats.json")).read_text())
+    assert (stats["docs_in"], stats["docs_out"], stats["dropped"]) == (6, 6, {})
     shares = check_mix(ws.output, "maga_mix_documents")  # data and generations files
     assert shares["synthetic"] == pytest.approx(0.5, abs=0.01)
