@@ -436,6 +436,10 @@ class HygieneConfig(_Strict):
 
 OutputMode = Literal["documents", "stitch", "stretch"]
 MixRecipe = Literal["maga_mix", "repetition", "upsample"]
+# What maga_mix_eval can evaluate: the recipes, and MAGA-Mix per output form (written
+# when the corpus holds more than one form, maga.mix.forms).
+MixArm = Literal["maga_mix", "repetition", "upsample", "maga_mix_documents", "maga_mix_stitch",
+                 "maga_mix_stretch"]  # fmt: skip
 
 
 class MegadocConfig(_Strict):
@@ -532,7 +536,7 @@ class MixEvalConfig(_Strict):
 
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)
     seeds: list[int] = Field(default_factory=lambda: [1, 2], min_length=2)
-    recipes: list[MixRecipe] | None = None  # None: every recipe export_mix wrote
+    recipes: list[MixArm] | None = None  # None: every recipe export_mix wrote
     # Held-out real documents (and the extra real data of the 2x/4x baseline) come from
     # this corpus, never from the sources or the labeling sample (checked by id and n-gram).
     reference_uri: str | None = None  # None: corpus.uri

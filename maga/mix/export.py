@@ -13,6 +13,10 @@ row counts were recorded when the shards were cleaned), builds each configured r
 * ``summary.json``: tokens and rows per output mode and per component, and which
   recipes could not be built and why.
 
+When the corpus holds more than one output form (rewrites as documents, stitched or
+stretched megadocs), ``maga_mix_<form>`` is also written for each
+(:mod:`maga.mix.forms`), so that the forms can be compared at equal tokens.
+
 The files depend only on the manifest and the settings, so rerunning changes nothing.
 """
 
@@ -23,6 +27,7 @@ from typing import Any
 
 from maga.config import MixConfig
 from maga.log import get_logger
+from maga.mix.forms import form_mixes
 from maga.mix.load import KIND
 from maga.mix.plan import Component, MixError, plan_recipe
 from maga.storage import Storage, join_uri
@@ -92,13 +97,17 @@ def export_mixes(
     comps, extra = components(manifest)
     root = mix_root(cfg, output)
     written, skipped = {}, {}
+    mixes = {}
     for recipe in cfg.recipes:
         try:
-            mix = plan_recipe(recipe, cfg, comps)
+            mixes[recipe] = plan_recipe(recipe, cfg, comps)
         except MixError as exc:
             skipped[recipe] = str(exc)
             log.warning("mix %s not written: %s", recipe, exc)
-            continue
+    by_form, form_skipped = form_mixes(cfg, comps, manifest)
+    mixes.update(by_form)
+    skipped.update(form_skipped)
+    for recipe, mix in mixes.items():
         mix["tokenizer"] = cfg.tokenizer
         mix["source_manifest"] = join_uri(output, "manifest.json")
         mix["manifest_updated_at"] = manifest.get("updated_at")

@@ -75,9 +75,12 @@ def component_dataset(comp: dict[str, Any], repeat: bool = True) -> Any:
     ``component``; endless when ``repeat`` (the mix's row count bounds it)."""
     from datasets import load_dataset
 
-    ds = load_dataset(comp["builder"], data_files=_local(comp["data_files"]), split="train",
-                      streaming=True)  # fmt: skip
     where = comp.get("where") or {}
+    # only the columns used: a component may join files of different schemas (published
+    # rows and the rewrites a megadoc is made of, maga.mix.forms)
+    columns = list(dict.fromkeys([*COLUMNS, *where]))
+    ds = load_dataset(comp["builder"], data_files=_local(comp["data_files"]), split="train",
+                      streaming=True, columns=columns)  # fmt: skip
     if where:
         ds = ds.filter(lambda row: all(row[k] == v for k, v in where.items()))
     name = comp["name"]

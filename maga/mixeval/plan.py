@@ -88,6 +88,21 @@ def _curve_recipe(base: dict[str, Any], uri: str, rows: list[dict[str, Any]],
     }
 
 
+def same_mixes(arms: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Arms whose mix is another arm's, to train once: in a corpus of stitched megadocs
+    ``maga_mix_stitch`` is ``maga_mix`` (the recipes first, then the per-form mixes)."""
+    keys = ("components", "probabilities", "seed", "sampling", "num_rows", "stopping_strategy")
+    first: dict[str, str] = {}
+    same = {}
+    for name in sorted(arms, key=lambda n: (n.startswith("maga_mix_"), n)):
+        key = dumps_json({k: arms[name].get(k) for k in keys})
+        if key in first:
+            same[name] = first[key]
+        else:
+            first[key] = name
+    return same
+
+
 def fingerprint(ctx: RunContext, recipes: dict[str, dict[str, Any]], picked: dict[str, Any]) -> str:
     h = hashlib.sha256()
     h.update(ctx.config.mix_eval.model_dump_json(exclude={"gate"}).encode())
@@ -145,12 +160,14 @@ class PlanStage:
                 uri = ctx.uri("plan", f"{curve_arm(m)}.parquet")
                 storage.write_bytes(uri, _parquet(rows))
                 arms[curve_arm(m)] = _curve_recipe(recipes[BASELINE], uri, rows, real_rows, m)
+        same = same_mixes(arms)
+        arms = {name: recipe for name, recipe in arms.items() if name not in same}
         fp = fingerprint(ctx, recipes, picked)
         earlier = join_uri(registry_root(ctx), fp, "result.json")
         skipped = storage.exists(earlier)
         storage.write_json(ctx.uri("plan", "heldout.json"), picked["heldout"])
         plan = {"fingerprint": fp, "output": output, "mixes": root, "recipes": sorted(recipes),
-                "arms": {} if skipped else arms, "skipped": skipped,
+                "arms": {} if skipped else arms, "same_as": same, "skipped": skipped,
                 "earlier_result": earlier if skipped else None, "real_tokens": real_tokens,
                 "extra_tokens": picked["extra_tokens"], "reference": picked["reference"],
                 "refused_candidates": picked["refused"], "disjointness": proof,
@@ -159,7 +176,7 @@ class PlanStage:
         stats.docs_in, stats.docs_out = len(recipes), len(plan["arms"])
         stats.extra.update({"unit": "arms", "fingerprint": fp, "skipped": skipped,
                             "heldout_docs": len(picked["heldout"]), "disjoint": proof["disjoint"],
-                            "arms": sorted(plan["arms"])})  # fmt: skip
+                            "arms": sorted(plan["arms"]), "same_as": same})  # fmt: skip
         if skipped:
             log.info("mix evaluation %s already done: %s; nothing to train", fp, earlier)
         return stats

@@ -10,7 +10,7 @@ import math
 from html import escape
 from typing import Any
 
-from maga.mixeval.results import BASELINE, curve_arm
+from maga.mixeval.results import BASELINE, MEGADOCS, curve_arm
 
 DEMO_NOTE = ("Demo models made this data and the proxy is tiny: the figures show the "
              "evaluation working, not what the method does at scale.")  # fmt: skip
@@ -72,7 +72,27 @@ def _facts(out: dict[str, Any], skipped: bool) -> list[tuple[str, str]]:
          f"tool models v{', v'.join(d['refresh']['tool_model_versions'])}"),
         ("fingerprint", out["fingerprint"] + (" (reused: same mixes and settings)" if skipped else "")),
         ("this evaluation", f"{out['run_uri']} ({out['created_at']})"),
+        *_forms(out),
     ]  # fmt: skip
+
+
+def _forms(out: dict[str, Any]) -> list[tuple[str, str]]:
+    """The output forms compared (megadocs against plain rewrites), when there are some."""
+    table, facts = out["table"], []
+    if any(a.startswith("maga_mix_") for a in table):
+        cells = {a: table.get(a, {}).get("all", {}) for a in MEGADOCS}
+        versus = "; ".join(f"{a.removeprefix('maga_mix_')} vs documents: {c['vs_documents']} "
+                           f"({c['gap_vs_documents']:+.4f} nats)"
+                           for a, c in cells.items() if "vs_documents" in c)  # fmt: skip
+        text = ("maga_mix_<form> is MAGA-Mix at maga_mix's budget and synthetic share with "
+                "only that form as the synthetic half (documents: every kept rewrite its own "
+                "row, those stitched megadocs are made of included); forms published by "
+                "different shards also differ in their sources")  # fmt: skip
+        facts.append(("output forms", text + (f". {versus}" if versus else "")))
+    same = sorted((out.get("same_as") or {}).items())
+    if same:
+        facts.append(("same mix, trained once", ", ".join(f"{a} = {b}" for a, b in same)))
+    return facts
 
 
 def render_markdown(out: dict[str, Any], skipped: bool = False) -> str:

@@ -9,6 +9,9 @@ verdict against repetition, the data-efficiency multiplier and the gate.
   off as ``k* = exp((a - L) / b)`` equivalent real tokens per real token. The figure is
   the mean over seeds with its range; outside the measured multiples it is marked as
   extrapolated, and with a curve that does not fall (``b <= 0``) it is undefined.
+* **output forms** (arXiv 2603.18534): when the corpus holds more than one, the
+  stitched and stretched megadoc mixes also get a verdict against the mix of plain
+  rewrites (``maga_mix_documents``), by the same rule.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import numpy as np
 from maga.config import MixEvalGate
 
 BASELINE = "repetition"
+DOCUMENTS = "maga_mix_documents"  # the rewrites as separate documents (maga.mix.forms)
+MEGADOCS = ("maga_mix_stitch", "maga_mix_stretch")
 
 
 def curve_arm(multiple: int) -> str:
@@ -56,6 +61,12 @@ def table(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         if base and arm != BASELINE and "all" in groups:
             groups["all"]["vs_repetition"] = verdict(groups["all"], base)
             groups["all"]["gap_vs_repetition"] = round(groups["all"]["mean"] - base["mean"], 5)
+    docs = out.get(DOCUMENTS, {}).get("all")
+    for arm in MEGADOCS:  # megadocs against the same budget of plain rewrites
+        if docs and "all" in out.get(arm, {}):
+            cell = out[arm]["all"]
+            cell["vs_documents"] = verdict(cell, docs)
+            cell["gap_vs_documents"] = round(cell["mean"] - docs["mean"], 5)
     return out
 
 

@@ -42,12 +42,15 @@ def settings(ctx: RunContext) -> dict[str, Any]:
 def collect(ctx: RunContext, plan: dict[str, Any]) -> dict[str, Any]:
     runs = {arm: ctx.storage.read_json(ctx.uri(f"train_{arm}", "runs.json"))
             for arm in sorted(plan["arms"])}  # fmt: skip
+    same = plan.get("same_as", {})
+    runs = dict(sorted({**runs, **{a: runs[b] for a, b in same.items()}}.items()))
     table = results.table(runs)
     others = [r for r in plan["recipes"] if r != results.BASELINE]
     return {
         "fingerprint": plan["fingerprint"], "run_uri": ctx.run_uri, "run_id": ctx.run_id,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "recipes": plan["recipes"], "arms": sorted(runs), "table": table, "runs": runs,
+        "recipes": plan["recipes"], "arms": sorted(runs), "same_as": same, "table": table,
+        "runs": runs,
         "efficiency": results.efficiency(runs, ctx.config.mix_eval.curve_multiples, others),
         "gate": results.gate(ctx.config.mix_eval.gate, table),
         "settings": settings(ctx), "data": {k: plan[k] for k in (

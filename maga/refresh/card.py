@@ -157,8 +157,8 @@ Consistency before a shard is published. Every row links back to its source docu
 - `generations/<shard>.parquet` (stitch and stretch): the kept generations a row is
   made of; `source/<shard>.parquet`: the accepted source documents, for training mixes.
 - `mixes/<recipe>.json` and `<recipe>.hf.json`: training mixes (MAGA-Mix, repetition and
-  upsampling baselines) with files and sampling weights; load one with
-  `maga.mix.load_mix`.
+  upsampling baselines; with more than one output form published, `maga_mix_<form>`
+  per form) with files and sampling weights; load one with `maga.mix.load_mix`.
 - `dedup/minhash-…/<shard>.parquet`: MinHash signatures of the published rows, the
   near-duplicate index that later refreshes check against.
 - `manifest.json`: processed source shards (URI, content hash, run, statistics,

@@ -25,7 +25,8 @@ class ExportMixStage:
         output = plan["output"]
         manifest = load_manifest(ctx.storage, output)
         summary = export_mixes(ctx.storage, ctx.config.refresh.mix, output, manifest)
-        stats.docs_in = len(ctx.config.refresh.mix.recipes)
+        # the configured recipes, and maga_mix per output form when there are several
+        stats.docs_in = len(summary["written"]) + len(summary["skipped"])
         stats.docs_out = len(summary["written"])
         for recipe in summary["skipped"]:
             stats.drop(f"{recipe}_not_buildable")

@@ -36,3 +36,8 @@ def test_profiles():
     gpu = load_config("gpu").mix_eval
     assert gpu.proxy.bf16 and gpu.proxy.device == "cuda" and gpu.proxy.token_budget >= 1e9
     assert 250e6 <= parameter_count(gpu.proxy, 49152) <= 320e6
+
+
+def test_a_per_form_mix_can_be_chosen():
+    ev = load_config("tiny", ["mix_eval.recipes=[maga_mix_stitch,maga_mix_documents]"]).mix_eval
+    assert ev.recipes == ["maga_mix_stitch", "maga_mix_documents"]

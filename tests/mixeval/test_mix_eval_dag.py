@@ -3,7 +3,10 @@
 and ``export_mix`` wrote its recipes (its model calls answered by the fast tests' fake
 session); the DAG reads them through ``load_mix``, trains the proxy per arm and seed,
 and records the results in the run summary, the report and the registry of
-evaluations. A second run of the same mix with the same settings trains nothing."""
+evaluations. The refresh wrote stitched megadocs (arXiv 2603.18534), so the corpus holds
+two output forms: the rewrites one per row and stitched; each is an arm of its own, and
+``maga_mix_stitch``, the same mix as ``maga_mix`` here, is trained once. A second run of
+the same mix with the same settings trains nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from tests.refresh.conftest import Workspace
 from tests.refresh.helpers import docs, register_via_stage
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-ARMS = {"maga_mix", "repetition", "repetition_x2", "repetition_x4", "upsample"}
+FORMS = {"maga_mix_documents", "maga_mix_stitch"}
+ARMS = {"maga_mix", "repetition", "repetition_x2", "repetition_x4", "upsample"} | FORMS
 FAST = ["mix_eval.proxy.steps=25", "mix_eval.heldout_docs=16"]
 
 
@@ -30,7 +34,7 @@ def refreshed(tmp_path_factory) -> Workspace:
     ws = Workspace(root, storage, register_via_stage(storage, str(root)))
     ws.shard("a", docs("a", 6))
     ws.shard("b", docs("b", 6, start=6))
-    ws.run("refresh-1")
+    ws.run("refresh-1", "refresh.output_mode=stitch")
     sample = [{"id": r["id"], "text": r["text"]} for r in wiki_records(["en", "fr", "es"])
               if len(r["text"]) >= 200][:8]  # fmt: skip
     (root / "runs" / "maga_tool_models" / "reg" / "sample").mkdir(parents=True)
@@ -56,8 +60,8 @@ def test_dag_evaluates_every_mix_and_skips_a_rerun(refreshed, tmp_path):
     folder = ws.root / "runs" / "maga_mix_eval"
     (first,) = [p for p in folder.iterdir() if p.is_dir()]
     out = json.loads((first / "results" / "results.json").read_text())
-    assert set(out["table"]) == ARMS and set(out["recipes"]) == {"maga_mix", "repetition",
-                                                                 "upsample"}  # fmt: skip
+    assert set(out["table"]) == ARMS
+    assert set(out["recipes"]) == {"maga_mix", "repetition", "upsample"} | FORMS
     for arm in ARMS:
         cell = out["table"][arm]["all"]
         assert cell["seeds"] == 2 and cell["min"] <= cell["mean"] <= cell["max"], arm
@@ -66,10 +70,18 @@ def test_dag_evaluates_every_mix_and_skips_a_rerun(refreshed, tmp_path):
         assert [r["seed"] for r in runs] == [1, 2]
         assert {r["train_tokens"] for r in runs} == {25 * 8 * 128}  # same budget everywhere
         assert 0 < cell["mean"] < 9  # nats over a 2048-token vocabulary: trained, finite
-    for recipe in ("maga_mix", "upsample"):
+    for recipe in ("maga_mix", "upsample", *FORMS):
         assert out["table"][recipe]["all"]["vs_repetition"] in ("better", "worse", "no difference")
-    assert out["efficiency"]["available"] and set(out["efficiency"]["recipes"]) == {"maga_mix",
-                                                                                  "upsample"}  # fmt: skip
+    assert out["efficiency"]["available"]
+    assert set(out["efficiency"]["recipes"]) == {"maga_mix", "upsample"} | FORMS
+    # the output forms: the same rewrites as separate documents and stitched, same budget
+    stitch = out["table"]["maga_mix_stitch"]["all"]
+    plain = out["table"]["maga_mix_documents"]["all"]
+    assert out["same_as"] == {"maga_mix_stitch": "maga_mix"}  # a stitch corpus: one mix
+    assert out["runs"]["maga_mix_stitch"] == out["runs"]["maga_mix"]
+    assert out["runs"]["maga_mix_documents"] != out["runs"]["maga_mix"]  # other text
+    assert stitch["vs_documents"] in ("better", "worse", "no difference")
+    assert stitch["gap_vs_documents"] == round(stitch["mean"] - plain["mean"], 5)
     assert not out["gate"]["enabled"] and out["gate"]["passed"]
     assert "advisory (gate off: random-weight" in out["gate"]["reason"]
     proof = out["data"]["disjointness"]
@@ -78,12 +90,16 @@ def test_dag_evaluates_every_mix_and_skips_a_rerun(refreshed, tmp_path):
     assert out["data"]["refresh"]["run_ids"] == ["refresh-1"]
 
     summary = json.loads((first / "summary.json").read_text())
-    assert {"plan", "results"} | {f"train_{a}" for a in ARMS} <= set(summary["stages"])
+    trained = {f"train_{a}" for a in ARMS - {"maga_mix_stitch"}}
+    assert {"plan", "results"} | trained <= set(summary["stages"])
+    assert "train_maga_mix_stitch" not in summary["stages"]
     assert summary["stages"]["results"]["loss"]["maga_mix"]["mean"] == out["table"][
         "maga_mix"]["all"]["mean"]  # fmt: skip
     page = (first / "mix_eval.html").read_text()
     assert page.count("<svg") == 2 and "repetition_x4" in page and out["fingerprint"] in page
     assert "training loss vs tokens" in page and len(runs[0]["train_curve"]) == 25
+    assert f"stitch vs documents: {stitch['vs_documents']}" in page
+    assert "maga_mix_stitch = maga_mix" in page
     assert "maga_mix" in (first / "mix_eval.md").read_text()
     registry = ws.root / "evaluations" / "mix_eval" / out["fingerprint"] / "result.json"
     assert json.loads(registry.read_text())["table"] == out["table"]

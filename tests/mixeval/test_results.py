@@ -57,3 +57,27 @@ def test_gate_blocks_only_when_enabled():
     assert off["passed"] and not off["would_pass"] and "advisory (gate off: demo)" in off["reason"]
     loose = results.gate(MixEvalGate(enabled=True, max_loss_gap=0.2), table)
     assert loose["passed"]
+
+
+def test_megadoc_forms_are_judged_against_the_plain_rewrites():
+    table = results.table(_runs({"repetition": [5.0, 5.1], "maga_mix_documents": [4.8, 4.9],
+                                 "maga_mix_stitch": [4.5, 4.6], "maga_mix_stretch": [4.85, 5.0]}))  # fmt: skip
+    stitch, stretch = table["maga_mix_stitch"]["all"], table["maga_mix_stretch"]["all"]
+    assert stitch["vs_documents"] == "better" and stitch["gap_vs_documents"] == pytest.approx(-0.3)
+    assert stretch["vs_documents"] == "no difference"  # ranges overlap
+    assert "vs_documents" not in table["maga_mix_documents"]["all"]
+    alone = results.table(_runs({"repetition": [5.0, 5.1], "maga_mix_stitch": [4.5, 4.6]}))
+    assert "vs_documents" not in alone["maga_mix_stitch"]["all"]  # nothing to compare with
+
+
+def test_the_same_mix_under_two_names_is_trained_once():
+    from maga.mixeval.plan import same_mixes
+
+    mix = {"recipe": "maga_mix", "components": [{"name": "real", "data_files": ["r"]},
+           {"name": "synthetic", "data_files": ["s"]}], "probabilities": [0.5, 0.5],
+           "seed": 1, "sampling": "stratified", "num_rows": 10}  # fmt: skip
+    docs = {**mix, "components": [mix["components"][0],
+                                  {"name": "synthetic", "data_files": ["g"]}]}  # fmt: skip
+    arms = {"maga_mix_stitch": {**mix, "recipe": "maga_mix_stitch"}, "maga_mix": mix,
+            "maga_mix_documents": docs}  # fmt: skip
+    assert same_mixes(arms) == {"maga_mix_stitch": "maga_mix"}

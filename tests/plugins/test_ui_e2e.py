@@ -699,3 +699,73 @@ def test_unanswered_review_times_out_rejects_and_a_viewer_cannot_answer(
     assert after["a.jsonl"] == before["a.jsonl"]  # unchanged, not reprocessed
     data = sorted(p.name for p in (root / "corpus" / "maga" / "data").glob("*.parquet"))
     assert data == [f"{before['a.jsonl']['key']}.parquet"]  # nothing new published
+
+
+# --- the mix evaluation of that refresh, from its form, read in its tab ------------------
+
+MIX_EVAL = "maga_mix_eval"
+
+
+def read_mix_eval_tab(page: Any, airflow: Airflow) -> str:
+    """Open the run page's 'Mix evaluation' tab; the report's text once it loaded."""
+    tab = ("Array.from(document.querySelectorAll('a')).find(e => e.innerText.trim() === "
+           "'Mix evaluation')")  # fmt: skip
+    page.wait_for(f"!!{tab}", 90, "the run's 'Mix evaluation' tab")
+    page.click(tab)
+    page.wait_for("!!document.querySelector('iframe[src*=\"/mix_eval.html\"]')", 30, "iframe")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            frame = page.frame_context("/mix_eval.html")
+            if page.eval("document.title", frame).startswith("Mix evaluation"):
+                return page.eval("document.body.innerText", frame)
+        except Exception:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"mix evaluation never loaded in the tab:\n{_log_tail(airflow.log)}")
+        time.sleep(1)
+
+
+@pytest.mark.timeout(900)
+def test_mix_eval_from_the_form_after_a_refresh_shows_its_table_in_its_tab(
+    airflow: Airflow, reviewed: dict
+) -> None:
+    """After the reviewed refresh published shard a and exported its mixes, a person
+    triggers maga_mix_eval from its form (tiny profile, that corpus, a short proxy run)
+    and reads the recipes x held-out loss table in the run's 'Mix evaluation' tab."""
+    from maga.runs.context import safe_run_id
+    from tests.plugins import review_ui as rv
+
+    root = reviewed["root"]
+    assert wait_final(airflow, rv.REFRESH, reviewed["run_id"], 600) == "success"
+    output = root / "corpus" / "maga"
+    assert (output / "mixes" / "maga_mix.hf.json").exists()
+    short = [f"storage.root={root}", "mix_eval.proxy.steps=10", "mix_eval.heldout_docs=8",
+             "mix_eval.recipes=[maga_mix,repetition]", "mix_eval.curve_multiples=[1,2]"]  # fmt: skip
+    began = time.monotonic()
+    with chromium() as page:
+        login(page, airflow)
+        open_trigger_form(page, airflow, MIX_EVAL)
+        rv.choose(page, "profile", "tiny")
+        page.type_into("input[name=element_output]", str(output))
+        page.type_into("textarea[name=element_overrides]", "\n".join(short))
+        assert form_problems(page) == []
+        run_id = submit(page, MIX_EVAL)
+        conf = run_info(airflow, MIX_EVAL, run_id)["conf"]
+        assert (conf["profile"], conf["output"], conf["overrides"]) == ("tiny", str(output), short)
+        assert wait_final(airflow, MIX_EVAL, run_id, 600) == "success"
+        page.goto(f"{airflow.base}/dags/{MIX_EVAL}/runs/{quote(run_id, safe='')}")
+        text = read_mix_eval_tab(page, airflow)
+        page.screenshot(ARTIFACTS / "mix-eval-tab.png")
+    (results,) = list((root / "runs" / MIX_EVAL).glob("*/results/results.json"))
+    out = json.loads(results.read_text())
+    assert set(out["table"]) == {"maga_mix", "repetition", "repetition_x2"}
+    assert "Mix evaluation: does the expanded corpus help?" in text and "Recipes" in text
+    for arm, groups in out["table"].items():  # every row of the table, with its figures
+        cell = groups["all"]
+        assert f"{arm}\t{cell['mean']:.4f} ± {cell['spread'] / 2:.4f}" in text, (arm, text[:2000])
+    verdict = out["table"]["maga_mix"]["all"]["vs_repetition"]
+    assert f"± {out['table']['maga_mix']['all']['spread'] / 2:.4f}" in text and verdict in text
+    made_by = safe_run_id(reviewed["run_id"])  # the refresh run that made the data
+    assert out["data"]["refresh"]["run_ids"] == [made_by] and made_by in text
+    print(f"mix evaluation from the form: {time.monotonic() - began:.0f} s to the tab")

@@ -105,4 +105,39 @@ def test_report_shows_megadoc_lengths_and_tokens_per_mode(source):
     mix = json.loads((source.output / "mixes" / "summary.json").read_text())
     tokens = mix["modes"]["stitch"]["tokens"]
     assert tokens > 0 and (f"{tokens:,}" in section or str(tokens) in section)
-    assert "maga_mix, repetition, upsample" in section
+    # a stitch corpus holds two forms: its megadocs and the rewrites they are made of
+    assert "maga_mix, maga_mix_documents, maga_mix_stitch, repetition, upsample" in section
+
+
+def test_each_output_form_gets_its_own_maga_mix(ws):
+    """A corpus whose output mode changed between refreshes holds three forms: shard c
+    in stretch, b in stitch, a in documents (one shard per run: the stale ones wait).
+    Besides maga_mix over all of them, export_mix writes maga_mix_<form> at the same
+    budget and share; the documents form also takes the rewrites of b's megadocs."""
+    settings = ("refresh.mix.token_budget=1000000", "refresh.shard_limit=1")
+    for i, (name, mode) in enumerate((("c", "stretch"), ("b", "stitch"), ("a", "documents"))):
+        ws.shard(name, docs(name, 3, start=3 * i))
+        ctx = ws.run(f"r-{name}", *settings, f"refresh.output_mode={mode}")
+    shards = {Path(u).stem: e for u, e in ws.manifest()["shards"].items()}
+    assert {k: e["output_mode"] for k, e in shards.items()} == {
+        "a": "documents", "b": "stitch", "c": "stretch"}  # fmt: skip
+    mixes = ws.output / "mixes"
+    summary = json.loads((mixes / "summary.json").read_text())
+    forms = {"maga_mix_documents", "maga_mix_stitch", "maga_mix_stretch"}
+    assert set(summary["written"]) == {"maga_mix", "repetition", "upsample"} | forms
+    plain = json.loads((mixes / "maga_mix.json").read_text())
+    expect = {"maga_mix_documents": [shards["a"]["output"], shards["b"]["generations"]],
+              "maga_mix_stitch": [shards["b"]["output"]],
+              "maga_mix_stretch": [shards["c"]["output"]]}  # fmt: skip
+    for name, files in expect.items():
+        mix = json.loads((mixes / f"{name}.json").read_text())
+        parts = {p["name"]: p for p in mix["components"]}
+        assert mix["token_budget"] == plain["token_budget"] == 1_000_000
+        assert mix["output_form"] == name.removeprefix("maga_mix_")
+        assert parts["real"]["files"] == plain["components"][0]["files"]  # same real half
+        assert sorted(parts["synthetic"]["files"]) == sorted(files), name
+        assert parts["synthetic"]["token_share"] == 0.5
+    stats = json.loads(Path(ctx.uri("export_mix", "stats.json")).read_text())
+    assert (stats["docs_in"], stats["docs_out"], stats["dropped"]) == (6, 6, {})
+    shares = check_mix(ws.output, "maga_mix_documents")  # data and generations files
+    assert shares["synthetic"] == pytest.approx(0.5, abs=0.01)
