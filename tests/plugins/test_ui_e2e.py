@@ -367,7 +367,7 @@ def submit(page: Any, dag_id: str) -> str:
     page.click(SUBMIT)
     try:
         path = page.wait_for(f"location.pathname.startsWith('/dags/{dag_id}/runs/') && "
-                             "location.pathname", 60, "the new run's page")  # fmt: skip
+                             "location.pathname", 180, "the new run's page")  # fmt: skip
     except Exception as exc:  # say what the user saw: an error toast, a form still open
         page.screenshot(ARTIFACTS / f"submit-{dag_id}.png")
         seen = page.eval("document.body.innerText")
