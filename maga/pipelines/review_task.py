@@ -9,12 +9,18 @@ rights on the DAG), and the scheduler applies ``defaults`` when ``response_timeo
 passes. Options and the request body depend on the run, so they are set in ``execute``
 from the run folder; the parse-time ``params`` (``shards``, ``comment``) only fix the
 form's field names, which the response must match.
+
+An answer the review cannot take (a rejection without comment, no shard selected) does
+not fail the task: it is kept (``review/refused.json``) and the task parks again in
+``awaiting_input`` (``_reopen``): the response is cleared, the request stays (Airflow
+keeps one request per try and does not rewrite its body, which says what an answer
+needs), and the deadline is the first one (at least a minute more).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 from airflow.providers.standard.operators.hitl import HITLOperator
@@ -46,7 +52,24 @@ def _form(shards: list[str], comment: str | None = None) -> dict[str, Param]:
     }  # fmt: skip
 
 
-class RefreshReviewOperator(HITLOperator):
+class _Reopens(HITLOperator):
+    def _reopen(self, context: Any, ctx: Any, request: dict[str, Any], result: dict[str, Any],
+                why: Exception) -> NoReturn:  # fmt: skip
+        """Keep the refused answer, clear the response and wait for the person again."""
+        from airflow.sdk.exceptions import TaskAwaitingInput
+        from airflow.sdk.execution_time.hitl import upsert_hitl_detail
+
+        from maga.refresh.review import refuse, remaining
+
+        refuse(ctx, result, str(why))
+        # the request exists and was answered: this clears the answer (the request as is)
+        upsert_hitl_detail(ti_id=context["task_instance"].id, options=self.options,
+                           subject=self.subject, body=self.body, defaults=self.defaults,
+                           multiple=self.multiple, params=self.serialized_params)  # fmt: skip
+        raise TaskAwaitingInput(method_name="execute_complete", timeout=remaining(request))
+
+
+class RefreshReviewOperator(_Reopens):
     """Asks a person between validation and publish when ``refresh.review`` says so;
     otherwise returns at once. Its result (XCom) is the decision; the decision is also
     written to the run folder, where publish reads it."""
@@ -91,20 +114,19 @@ class RefreshReviewOperator(HITLOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from maga.refresh.review import ReviewError, from_hitl, read
 
-        result = super().execute_complete(context=context, event=event)
+        result = dict(super().execute_complete(context=context, event=event))
         ctx = self._ctx(context)
+        request = read(ctx, "request") or {}
         try:
-            decision = from_hitl(ctx, read(ctx, "request") or {}, dict(result))
-        except ReviewError as exc:  # nothing is published; clear this task to ask again
-            raise AirflowFailException(f"review answer refused: {exc}") from None
+            decision = from_hitl(ctx, request, result)
+        except ReviewError as exc:  # nothing decided, nothing lost: ask again
+            self._reopen(context, ctx, request, result, exc)
         return {"required": True, **decision}
 
 
-class ToolModelsReviewOperator(HITLOperator):
+class ToolModelsReviewOperator(_Reopens):
     """``maga_tool_models``: asks a person to approve the tool models before they are
     registered when ``tool_models_review.mode`` is ``always``; otherwise returns at once."""
 
@@ -141,20 +163,19 @@ class ToolModelsReviewOperator(HITLOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from maga.pipelines.tool_models_review import APPROVE, decide
-        from maga.refresh.review import ReviewError
+        from maga.refresh.review import ReviewError, read
 
         result = dict(super().execute_complete(context=context, event=event))
         user = result.get("responded_by_user") or {}
         at = result.get("responded_at")
+        ctx = self._ctx(context)
         try:
-            decision = decide(self._ctx(context), result["chosen_options"] == [APPROVE],
+            decision = decide(ctx, result["chosen_options"] == [APPROVE],
                               reviewer=user.get("name") or user.get("id"),
                               comment=(result.get("params_input") or {}).get("comment"),
                               at=at.isoformat() if hasattr(at, "isoformat") else at,
                               timed_out=not user)  # fmt: skip
-        except ReviewError as exc:
-            raise AirflowFailException(f"review answer refused: {exc}") from None
+        except ReviewError as exc:  # nothing decided, nothing lost: ask again
+            self._reopen(context, ctx, read(ctx, "request") or {}, result, exc)
         return {"required": True, **decision}

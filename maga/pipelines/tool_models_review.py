@@ -17,6 +17,8 @@ from maga.runs.context import RunContext
 
 log = get_logger("tool_models.review")
 APPROVE, REJECT = "Approve", "Reject"  # Airflow's UI shows these two as an approval
+REOPENS = ("**Reject needs a comment.** A rejection without one is not taken: this review "
+           "opens again.")  # fmt: skip
 
 
 class ReviewRejected(ReviewError):
@@ -59,8 +61,7 @@ def render_body(request: dict[str, Any], report_url: str | None = None) -> str:
     ]
     if report_url:
         lines.append(f"[Data quality report of this run]({report_url})")
-    lines.append(f"A rejection needs a comment. Unanswered in {request['timeout_s']} s: "
-                 f"{request['on_timeout']}.")  # fmt: skip
+    lines.append(f"{REOPENS} Unanswered in {request['timeout_s']} s: {request['on_timeout']}.")
     return "\n\n".join(lines)
 
 

@@ -16,6 +16,10 @@ One module for the DAG (an Airflow human-in-the-loop task, see
    rejected with step ``review`` and their records go to ``rejects/`` with reason
    ``review_rejected``. Without a decision a review that was asked for publishes nothing.
 
+An answer the review cannot take (a rejection without comment, no or unknown shards
+selected) ends nothing: :func:`refuse` keeps it in ``<run>/review/refused.json`` and the
+review opens again, with the same request and deadline (:func:`remaining`).
+
 A review nobody answers within ``refresh.review.timeout`` follows
 ``refresh.review.on_timeout``: ``reject`` (a decision by ``timeout``) or ``fail``.
 """
@@ -32,6 +36,8 @@ log = get_logger("refresh.review")
 PUBLISH_ALL, PUBLISH_SELECTED, REJECT = "Publish all", "Publish selected shards", "Reject run"
 OPTIONS = [PUBLISH_ALL, PUBLISH_SELECTED, REJECT]
 TIMEOUT_REVIEWER = "timeout"
+REOPENS = ("**Reject run needs a comment.** A rejection without one is not taken: this review "
+           "opens again (so it does after Publish selected shards with none selected).")  # fmt: skip
 HYGIENE_DROPS = ("language_mismatch", "contaminated", "near_duplicate_corpus", "near_duplicate")
 
 
@@ -154,8 +160,7 @@ def render_body(request: dict[str, Any], report_url: str | None = None) -> str:
         lines.append(f"**Stopped by a gate (not reviewable):** {', '.join(request['not_passed'])}")
     if report_url:
         lines.append(f"[Data quality report of this run]({report_url})")
-    lines.append(f"A rejection needs a comment. Unanswered in {request['timeout_s']} s: "
-                 f"{request['on_timeout']}.")  # fmt: skip
+    lines.append(REOPENS + f" Unanswered in {request['timeout_s']} s: {request['on_timeout']}.")
     return "\n\n".join(lines)
 
 
@@ -205,6 +210,34 @@ def from_hitl(ctx: RunContext, request: dict[str, Any], result: dict[str, Any]) 
                   shards=params.get("shards") or [], reviewer=user.get("name") or user.get("id"),
                   comment=params.get("comment"), timed_out=not user,
                   responded_at=at.isoformat() if hasattr(at, "isoformat") else at)  # fmt: skip
+
+
+def refuse(ctx: RunContext, result: dict[str, Any], why: str) -> dict[str, Any]:
+    """Keep an answer the review could not take (Airflow's response, as for
+    :func:`from_hitl`) in ``<run>/review/refused.json``; the review then opens again."""
+    params = result.get("params_input") or {}
+    user = result.get("responded_by_user") or {}
+    at = result.get("responded_at")
+    entry = {"by": user.get("name") or user.get("id") or "unknown",
+             "at": at.isoformat() if hasattr(at, "isoformat") else at,
+             "action": (result.get("chosen_options") or [None])[0],
+             "shards": params.get("shards"), "comment": params.get("comment"), "why": why}  # fmt: skip
+    refused = read(ctx, "refused") or {"answers": []}
+    refused["answers"].append(entry)
+    ctx.storage.write_json(_uri(ctx, "refused.json"), refused)
+    log.warning("review %s: answer refused (%s), the review opens again: %s", ctx.run_id,
+                entry["action"], why)  # fmt: skip
+    return entry
+
+
+def remaining(request: dict[str, Any], at_least_s: float = 60) -> dt.timedelta:
+    """What is left of the request's answer window, at least ``at_least_s``: a refused
+    answer neither extends the wait nor leaves the reviewer no time to answer again."""
+    least = dt.timedelta(seconds=at_least_s)
+    if not request.get("requested_at") or not request.get("timeout_s"):
+        return least
+    asked = dt.datetime.fromisoformat(request["requested_at"])
+    return max(asked + dt.timedelta(seconds=request["timeout_s"]) - dt.datetime.now(dt.UTC), least)
 
 
 def read(ctx: RunContext, name: str) -> dict[str, Any] | None:

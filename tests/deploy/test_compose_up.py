@@ -13,7 +13,9 @@ On a real Docker engine (started here when none runs, see tests/deploy/engine.py
    the image variables, the secrets (generated) and the host addresses/ports change;
 4. every health check must pass, then through the authenticated REST API
    ``maga_tool_models`` (tiny) runs on one Celery worker, the workers are scaled to 2,
-   and ``maga_corpus_refresh`` runs on four source shards uploaded to the stack's S3;
+   and ``maga_corpus_refresh`` runs on four source shards uploaded to the stack's S3,
+   with a person's review before publish answered through the REST API (a rejection
+   without comment first, which must reopen the review; then Publish all);
 5. the registry and the published shards are checked in the S3 service, and both
    worker containers must have run shard tasks; ``docker compose down -v`` at the end.
 
@@ -36,7 +38,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -44,6 +46,7 @@ import pytest
 
 from tests.conftest import require
 from tests.deploy import engine
+from tests.deploy.compose_review import Review
 from tests.deploy.stack import http_json
 from tests.refresh.helpers import docs, shard_bytes
 from tests.test_compose import ENV_EXAMPLE, _compose_binary, read_env_file
@@ -326,8 +329,10 @@ def _s3(stack: dict):
     )  # fmt: skip
 
 
-def _run_dag(stack: dict, dag_id: str, conf: dict) -> tuple[str, list[dict]]:
-    """Unpause, trigger and wait for ``dag_id``; returns (run id, task instances)."""
+def _run_dag(stack: dict, dag_id: str, conf: dict,
+             review: Callable[[str], bool] | None = None) -> tuple[str, list[dict]]:  # fmt: skip
+    """Unpause, trigger and wait for ``dag_id``; returns (run id, task instances).
+    ``review(run_id)`` is called while the run runs, until it says it is done."""
     api: Api = stack["api"]
     deadline = time.monotonic() + 300
     while api("GET", f"/api/v2/dags/{dag_id}")[0] != 200:
@@ -347,7 +352,9 @@ def _run_dag(stack: dict, dag_id: str, conf: dict) -> tuple[str, list[dict]]:
         if time.monotonic() - began > RUN_TIMEOUT_S[dag_id]:
             pytest.fail(f"{dag_id} still {state} after {RUN_TIMEOUT_S[dag_id]}s\n"
                         f"{stack['compose'].logs()}")  # fmt: skip
-        time.sleep(5)
+        if review is not None and review(run_id):
+            review = None
+        time.sleep(1 if review else 5)
         status, body = api("GET", path)
         if status == 401:  # the token outlived its lifetime
             api.login()
@@ -408,9 +415,18 @@ def test_both_dags_run_in_containers(stack: dict) -> None:
         ids |= {r["id"] for r in records}
         s3.put_object(Bucket=bucket, Key=f"{source}/{name}.jsonl",
                       Body=shard_bytes(records, "jsonl"))  # fmt: skip
-    conf = {"profile": "tiny", "source": f"s3://{bucket}/{source}",
+    # A person reviews before publish (review=always), answered through the REST API:
+    # a rejection without comment first (the review opens again), then Publish all. On
+    # Airflow 3.3 the scheduler parks the waiting task; the stack's triggerer must run all
+    # the same (deferrable tasks), as compose declares it.
+    services = {c["Service"]: c for c in compose.containers()}
+    assert services["airflow-triggerer"]["State"] == "running", services["airflow-triggerer"]
+    conf = {"profile": "tiny", "source": f"s3://{bucket}/{source}", "review": "always",
             "overrides": REFRESH_OVERRIDES}  # fmt: skip
-    run_id, tis = _run_dag(stack, "maga_corpus_refresh", conf)
+    review = Review(api, len(SHARDS))
+    run_id, tis = _run_dag(stack, "maga_corpus_refresh", conf, review)
+    detail = review.finish(run_id, tis)
+    TIMINGS["review"] = review.timings
 
     shard_tis = [t for t in tis if t["task_id"].startswith("shard.")]
     assert len(shard_tis) == 4 * len(SHARDS), sorted(t["task_id"] for t in tis)
@@ -430,6 +446,8 @@ def test_both_dags_run_in_containers(stack: dict) -> None:
     produced, rejected = set(), set()
     for uri, entry in ((u, manifest["shards"][u]) for u in sorted(ours)):
         assert entry["status"] == "published" and entry["run_id"] == run_id, (uri, entry)
+        assert entry["review"]["reviewer"] == detail["responded_by_user"]["name"] == v[
+            "AIRFLOW_ADMIN_USER"], entry  # fmt: skip
         key = entry["output"][len(f"s3://{bucket}/") :]
         rows = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
         rows = rows.to_pylist()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -81,3 +87,60 @@ def query_db(env: dict[str, str], script: str, dag_id: str) -> dict:
 
 def last_run(env: dict[str, str], dag_id: str) -> dict:
     return query_db(env, QUERY, dag_id)
+
+
+class ApiServer:
+    """``airflow api-server`` on the test's metadata DB (SimpleAuthManager, user admin):
+    the real REST API, through which a person answers a review that ``airflow dags test``
+    waits for (the run's tasks stay in that process)."""
+
+    def __init__(self, env: dict[str, str], home: Path) -> None:
+        from tests.deploy.stack import http_json
+        from tests.s3server import free_ports
+
+        self.http_json, port = http_json, free_ports(1)[0]
+        self.base = f"http://127.0.0.1:{port}"
+        self.password = secrets.token_urlsafe(12)
+        passwords = home / "api_passwords.json"
+        passwords.write_text(json.dumps({"admin": self.password}))
+        self.env = {**env, "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__WORKERS": "1",
+                    "AIRFLOW__API__BASE_URL": self.base,
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords)}  # fmt: skip
+        self.log = home / "api-server.log"
+        self.token = ""
+
+    def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return self.http_json(method, self.base + path, body, self.token)
+
+    @contextlib.contextmanager
+    def running(self, timeout_s: float = 300) -> Iterator[ApiServer]:
+        with self.log.open("w") as out:
+            proc = subprocess.Popen([AIRFLOW, "api-server"], env=self.env, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not self._healthy():
+                assert proc.poll() is None, self.log.read_text()[-3000:]
+                assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+                time.sleep(1)
+            status, body = self("POST", "/auth/token",
+                                {"username": "admin", "password": self.password})  # fmt: skip
+            assert status == 201, body
+            self.token = body["access_token"]
+            yield self
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+
+    def _healthy(self) -> bool:
+        try:
+            return self("GET", "/api/v2/monitor/health")[0] == 200
+        except OSError:
+            return False

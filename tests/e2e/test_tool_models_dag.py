@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.airflow_env import airflow_env, dags_test, last_run, migrate
+from tests.e2e.airflow_env import AIRFLOW, ApiServer, airflow_env, dags_test, last_run, migrate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # a whole DAG on CPU
 
+DAG = "maga_tool_models"
 STEPS_AFTER_SAMPLE_GATE = ["teacher_genre_audience", "teacher_reformulate", "register_tool_models"]
 
 
@@ -57,13 +60,76 @@ def test_blocking_gate_stops_downstream(airflow):
     assert (gate_files[0].parents[2] / "report.html").exists()
 
 
+def _answer_review(api: ApiServer, proc: subprocess.Popen, store: Path, log: Path) -> dict:
+    """The review before register_tool_models, answered through the real REST API while
+    ``airflow dags test`` waits: Reject without a comment (not taken: the review opens
+    again, nothing decided), then Approve. What was seen on the way."""
+    hitl = f"/api/v2/dags/{DAG}/dagRuns/~/hitlDetails?task_id=review_tool_models"
+
+    def wait(what: str, ready) -> dict:
+        deadline = time.monotonic() + 2400  # the whole DAG runs before the review
+        while True:
+            status, body = api("GET", hitl)
+            assert status == 200, body
+            found = (body["hitl_details"] or [None])[-1]
+            if found and found["task_instance"]["state"] in ("failed", "upstream_failed"):
+                raise AssertionError(f"review {found['task_instance']['state']}: {_tail(log)}")
+            if found and ready(found):
+                return found
+            assert proc.poll() is None, f"dags test ended ({proc.returncode}): {_tail(log)}"
+            assert time.monotonic() < deadline, f"{what} not seen: {_tail(log)}"
+            time.sleep(1)
+
+    def waiting(d: dict) -> bool:
+        return d["task_instance"]["state"] == "awaiting_input" and not d["response_received"]
+
+    seen = {"asked": wait("the review", waiting)}
+    run_id = seen["asked"]["task_instance"]["dag_run_id"]
+    answer = f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/review_tool_models/-1/hitlDetails"
+    status, body = api("PATCH", answer, {"chosen_options": ["Reject"],
+                                         "params_input": {"comment": ""}})  # fmt: skip
+    assert status == 200, body
+    # the PATCH answered it (response received, task scheduled): waiting again = reopened
+    kept = f"runs/{DAG}/*/review/refused.json"
+    seen["reopened"] = wait("the review open again", lambda d: waiting(d) and any(store.glob(kept)))
+    refused = sorted(store.glob(kept))
+    seen["refused"] = json.loads(refused[0].read_text())
+    seen["decided_before_approval"] = (refused[0].parent / "decision.json").exists()
+    status, body = api("PATCH", answer, {"chosen_options": ["Approve"],
+                                         "params_input": {"comment": "tiny: figures read"}})  # fmt: skip
+    assert status == 200, body
+    seen["decision"] = refused[0].parent / "decision.json"
+    return seen
+
+
 def test_full_dag_builds_registers_and_reports(airflow):
+    """The whole DAG with review_registration=always: a person approves through the real
+    REST API (an ``airflow api-server`` on the same metadata DB) before registering."""
     env, store, home = airflow
     log = home / "full.log"
-    code = dags_test(env, "maga_tool_models", {"profile": "tiny"}, log)
+    conf = {"profile": "tiny", "review_registration": "always"}
+    with log.open("w") as out:  # the API server starts while the DAG's first steps run
+        proc = subprocess.Popen([AIRFLOW, "dags", "test", DAG, "--conf", json.dumps(conf)],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        with ApiServer(env, home).running() as api:
+            seen = _answer_review(api, proc, store, log)
+        code = proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
     run = last_run(env, "maga_tool_models")
     assert code == 0 and run["state"] == "success", _tail(log)
     assert set(run["tasks"].values()) == {"success"}
+    body = seen["asked"]["body"]
+    assert "Table 1 (judged share >= 3)" in body and "Quantization" in body, body
+    assert "Reject needs a comment" in body
+    assert [(e["by"], e["action"]) for e in seen["refused"]["answers"]] == [("admin", "Reject")]
+    assert seen["decided_before_approval"] is False
+    decision = json.loads(seen["decision"].read_text())
+    assert decision["approved"] and decision["reviewer"] == "admin", decision
+    assert decision["comment"] == "tiny: figures read"
 
     run_dir = next(
         p for p in store.glob("runs/maga_tool_models/*") if (p / "register" / "_SUCCESS").exists()

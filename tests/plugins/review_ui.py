@@ -61,7 +61,25 @@ def wait_task(airflow: Any, run_id: str, task_id: str, states: tuple[str, ...],
             raise AssertionError(f"{task_id} {body['state']}: {log_of(airflow, run_id)}")
         if time.monotonic() > deadline:
             raise AssertionError(f"{task_id} not in {states} after {timeout}s: {body}")
-        time.sleep(2)
+        time.sleep(1)
+
+
+def wait_reopened(airflow: Any, run_id: str, root: Path, timeout: float = 300) -> dict[str, Any]:
+    """After an answer the review cannot take: its task waits for input again (not failed)
+    and the answer is kept in the run folder. Returns what was kept."""
+    deadline = time.monotonic() + timeout
+    while True:
+        kept = list(root.glob("runs/*/*/review/refused.json"))
+        state = airflow.request("GET", f"/api/v2/dags/{REFRESH}/dagRuns/{quote(run_id)}"
+                                "/taskInstances/review", token=airflow.token())[1]["state"]  # fmt: skip
+        if state in ("failed", "upstream_failed", "success"):
+            raise AssertionError(
+                f"review {state} after a refused answer: {log_of(airflow, run_id)}"
+            )
+        if kept and state == "awaiting_input":
+            return json.loads(kept[0].read_text())
+        assert time.monotonic() < deadline, f"review not open again after {timeout}s: {state}"
+        time.sleep(0.5)
 
 
 def log_of(airflow: Any, run_id: str) -> str:
@@ -111,12 +129,27 @@ def review_in_the_ui(page: Any, airflow: Any, root: Path, artifacts: Path, open_
     keys = detail["params"]["shards"]["value"]
     key_b = next(k for k in keys if k.startswith("b-"))
 
-    page.goto(f"{airflow.base}/dags/{REFRESH}/runs/{quote(run_id, safe='')}/tasks/review/"
-              "required_actions")  # fmt: skip
+    review_page = (f"{airflow.base}/dags/{REFRESH}/runs/{quote(run_id, safe='')}/tasks/review/"
+                   "required_actions")  # fmt: skip
     option = "document.querySelector('[data-testid=\"hitl-option-Publish selected shards\"]')"
-    page.wait_for(f"!!{option} && document.body.innerText.includes('Shards: 2')", 90,
-                  "the review with its figures and options")  # fmt: skip
+    ready = f"!!{option} && document.body.innerText.includes('Shards: 2')"
+    page.goto(review_page)
+    page.wait_for(ready, 90, "the review with its figures and options")
     seen["body"] = page.eval("document.body.innerText")
+    # Reject run without a comment: not taken, the review opens again, nothing is lost
+    clicked = time.monotonic()
+    page.click("document.querySelector('[data-testid=\"hitl-option-Reject run\"]')")
+    seen["refused"] = wait_reopened(airflow, run_id, root)
+    seen["reopen_s"] = time.monotonic() - clicked
+    seen["after_refusal"] = {
+        "published": sorted(p.name for p in data.glob("*")) if data.exists() else [],
+        "manifest": (root / "corpus" / "maga" / "manifest.json").exists(),
+        "decision": list(root.glob("runs/*/*/review/decision.json")),
+    }  # fmt: skip
+    seen["detail_after_refusal"] = airflow.request(
+        "GET", f"/api/v2/dags/{REFRESH}/dagRuns/{quote(run_id)}{HITL}", token=airflow.token())[1]  # fmt: skip
+    page.goto(review_page)
+    page.wait_for(ready, 90, "the review, open again")
     link = ("Array.from(document.querySelectorAll('a')).find(a => "
             "a.innerText.includes('Data quality report of this run'))")  # fmt: skip
     seen["link"] = page.eval(f"{link}.href")

@@ -109,7 +109,10 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
            # a read-only user: may see a review, may not answer it
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer"}  # fmt: skip
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+           # the scheduler's sweep of timed-out reviews (and triggers) every 2 s, not 15 s:
+           # the timeout test then waits its 10 s review timeout, not up to 45 s
+           "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2"}  # fmt: skip
     env.pop("AIRFLOW_HOME", None)
     log = tmp / "standalone.log"
     with log.open("w") as out:
@@ -364,7 +367,7 @@ def submit(page: Any, dag_id: str) -> str:
     page.click(SUBMIT)
     try:
         path = page.wait_for(f"location.pathname.startsWith('/dags/{dag_id}/runs/') && "
-                             "location.pathname", 60, "the new run's page")  # fmt: skip
+                             "location.pathname", 180, "the new run's page")  # fmt: skip
     except Exception as exc:  # say what the user saw: an error toast, a form still open
         page.screenshot(ARTIFACTS / f"submit-{dag_id}.png")
         seen = page.eval("document.body.innerText")
@@ -632,8 +635,17 @@ def test_review_waits_then_publishes_only_the_approved_shard(airflow: Airflow, r
     assert reviewed["published_while_waiting"] == [] and reviewed["publish_state"] is None
     text = reviewed["body"]
     for part in ("Shards: 2", "Rows:", "Expansion:", "Judged share >= 3:", "Hygiene:",
-                 "language_mismatch", "Warnings:", "used for the first time"):  # fmt: skip
+                 "language_mismatch", "Warnings:", "used for the first time",
+                 "Reject run needs a comment."):  # fmt: skip
         assert part in text, part
+    # "Reject run" without a comment first: kept, not taken; the review opened again with
+    # nothing published, rejected or decided, and its response cleared for the next answer
+    refused = reviewed["refused"]["answers"]
+    assert [(e["by"], e["action"]) for e in refused] == [("admin", "Reject run")], refused
+    assert "needs a comment" in refused[0]["why"]
+    assert reviewed["after_refusal"] == {"published": [], "manifest": False, "decision": []}
+    detail = reviewed["detail_after_refusal"]
+    assert detail["response_received"] is False and not detail["chosen_options"], detail
     assert "/plugin/data-quality-report" in reviewed["link"]
     assert "Side-by-side samples" in reviewed["report"]  # the link's tab, loaded
     assert wait_final(airflow, rv.REFRESH, reviewed["run_id"], 600) == "success"
@@ -656,8 +668,12 @@ def test_review_waits_then_publishes_only_the_approved_shard(airflow: Airflow, r
     assert f"| {b['key']} | rejected | admin |" in card and "b: not for this mix" in card
     print(
         f"review: answer to published shard {reviewed['answer_to_published_s']:.1f} s; "
-        f"request to answer {reviewed['request_to_answer_s']:.1f} s"
+        f"request to answer {reviewed['request_to_answer_s']:.1f} s; comment-less rejection "
+        f"to the review open again {reviewed['reopen_s']:.1f} s"
     )
+
+
+TIMEOUT_S = 10  # the timeout test's review timeout
 
 
 @pytest.mark.timeout(900)
@@ -665,7 +681,7 @@ def test_unanswered_review_times_out_rejects_and_a_viewer_cannot_answer(
     airflow: Airflow, reviewed: dict
 ) -> None:
     """The shard the reviewer rejected is retried (retry_rejected: its staged work is
-    reused) with a 30 s review timeout. A viewer's answer is refused with 403 through the
+    reused) with a 10 s review timeout. A viewer's answer is refused with 403 through the
     real API; nobody else answers; the timeout rejects it and nothing is published."""
     from tests.plugins import review_ui as rv
 
@@ -673,19 +689,21 @@ def test_unanswered_review_times_out_rejects_and_a_viewer_cannot_answer(
     before = rv.manifest(root)
     conf = {"profile": "tiny", "review": "always", "source": str(root / "source"),
             "retry_rejected": True,
-            "overrides": rv.overrides(root, "refresh.review.timeout=30")}  # fmt: skip
+            "overrides": rv.overrides(root, f"refresh.review.timeout={TIMEOUT_S}")}  # fmt: skip
     run_id = "review_timeout"
     status, body = airflow.request("POST", f"/api/v2/dags/{rv.REFRESH}/dagRuns",
                                    {"dag_run_id": run_id, "logical_date": None, "conf": conf},
                                    airflow.token())  # fmt: skip
     assert status == 200, body
     rv.wait_task(airflow, run_id, "review", ("awaiting_input",), 600)
+    parked = time.monotonic()
     viewer = airflow.token("viewer")
     status, detail = airflow.request("GET", f"/api/v2/dags/{rv.REFRESH}/dagRuns/{run_id}{rv.HITL}",
                                      token=viewer)  # fmt: skip
     assert status == 200 and detail["params"]["shards"]["value"] == [before["b.jsonl"]["key"]]
     status, body = rv.answer(airflow, run_id, viewer, "Publish all", shards=[], comment="")
     assert status == 403, body
+    print(f"viewer refused {time.monotonic() - parked:.1f} s after the review was asked")
     assert wait_final(airflow, rv.REFRESH, run_id, 600) == "success"
     tis = task_instances(airflow, rv.REFRESH, run_id)
     assert tis["review"]["state"] == "success" and tis["publish"]["state"] == "success"

@@ -159,3 +159,28 @@ _REQ = {"shards": ["k1"], "not_passed": [], "warnings": [], "tool_model_version"
         "figures": {"shards": 1, "rows": 3, "kept": 3, "rewrites": 4, "records": 2,
                     "expansion": 1.5, "judged": 0, "judged_share_ge3": None,
                     "hygiene": {"language_mismatch": 0}}}  # fmt: skip
+
+
+def test_a_refused_answer_is_kept_and_the_deadline_stays(ws):
+    """What the review task does with an answer it cannot take (it then opens the review
+    again, see maga.pipelines.review_task): the answer is kept, no decision is written,
+    and the answer window keeps its first deadline, with at least a minute left."""
+    import datetime as dt
+
+    ctx = RunContext.create(ws.config("refresh.review.mode=always"), DAG_ID, "r1")
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    for comment in ("", None):
+        rv.refuse(ctx, {"chosen_options": [rv.REJECT], "params_input": {"shards": ["k1"],
+                        "comment": comment}, "responded_by_user": {"id": "1", "name": "ada"},
+                        "responded_at": at}, "a rejection needs a comment")  # fmt: skip
+    kept = rv.read(ctx, "refused")["answers"]
+    assert [(e["by"], e["action"], e["at"]) for e in kept] == [
+        ("ada", rv.REJECT, at.isoformat())] * 2  # fmt: skip
+    assert rv.read(ctx, "decision") is None
+    assert "Reject run needs a comment" in rv.render_body(_REQ) and "opens again" in rv.REOPENS
+    now = dt.datetime.now(dt.UTC)
+    asked = (now - dt.timedelta(seconds=100)).isoformat(timespec="seconds")
+    left = rv.remaining({"requested_at": asked, "timeout_s": 1000}).total_seconds()
+    assert 895 <= left <= 901
+    assert rv.remaining({"requested_at": asked, "timeout_s": 120}).total_seconds() == 60
+    assert rv.remaining({}).total_seconds() == 60
