@@ -33,7 +33,7 @@ demo: env
 test: env
 	scripts/ci-system-deps.sh || echo "system packages missing: the browser and multi-worker tests will be skipped"
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q --durations=40
 
 test-fast: env
 	$(BIN)/python -m pytest -q -m "not slow"
