@@ -7,7 +7,14 @@ registration's Asset event does; the scheduler's own runs are off so that no cro
 lands beside it), waits, and prints each run's wall time and its slowest tasks as JSON (also written to
 ``--out``). Nothing here is faster than the form: the form posts the same run request.
 
+``--form DIR`` does it as a person does instead (issue 26): headless Chromium logs in and
+presses each DAG's Trigger button with the form's defaults, then, after the refresh,
+switches ``maga_mix_eval`` on, triggers it from its form, and opens the refresh's
+"Data quality report" tab and the evaluation's "Mix evaluation" tab. Their text and
+screenshots go to DIR with the timings.
+
     .venv/bin/python scripts/airflow_demo_timing.py --out /tmp/af-demo.json
+    .venv/bin/python scripts/airflow_demo_timing.py --form /tmp/af-demo-ui
 """
 
 from __future__ import annotations
@@ -19,14 +26,21 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOL, REFRESH = "maga_tool_models", "maga_corpus_refresh"
+TOOL, REFRESH, MIX_EVAL = "maga_tool_models", "maga_corpus_refresh", "maga_mix_eval"
+SUBMIT = "document.querySelector('[data-testid=trigger-dag-submit]')"
+TABS = {REFRESH: ("Data quality report", "/maga-dq/runs/", ("Data quality:", "Run failed")),
+        MIX_EVAL: ("Mix evaluation", "/mix_eval.html", ("Mix evaluation",))}  # fmt: skip
 
 
 def _port() -> int:
@@ -79,10 +93,69 @@ def _summary(api: Api, dag: str, run: dict) -> dict:
             "tasks_s": dict(tasks)}  # fmt: skip
 
 
+class Form:
+    """The Airflow UI in headless Chromium, as a person uses it (tests/plugins/browser.py)."""
+
+    def __init__(self, page: Any, base: str, out: Path) -> None:
+        self.page, self.base, self.out = page, base, out
+
+    def login(self, password: str) -> None:
+        self.page.goto(f"{self.base}/")
+        self.page.wait_for("!!document.querySelector('input[name=username]')", 90, "login form")
+        self.page.type_into("input[name=username]", "admin")
+        self.page.type_into("input[name=password]", password)
+        self.page.click("document.querySelector('button[type=submit]')")
+        self.page.wait_for("!location.pathname.startsWith('/auth/login')", 60, "login")
+
+    def trigger(self, dag: str) -> str:
+        """Open the DAG's Trigger form, keep its defaults, press Trigger: the new run's id."""
+        page = self.page
+        page.goto(f"{self.base}/dags/{dag}")
+        button = "document.querySelector('[data-testid=trigger-dag-button]')"
+        page.wait_for(f"!!{button}", 120, f"{dag}'s Trigger button")
+        page.click(button)
+        page.wait_for(f"!!{SUBMIT} && !!document.querySelector('[name=element_profile]')", 60,
+                      "the Trigger form with its Run Parameters")  # fmt: skip
+        page.click(SUBMIT)
+        path = page.wait_for(f"location.pathname.startsWith('/dags/{dag}/runs/') && "
+                             "location.pathname", 180, "the new run's page")  # fmt: skip
+        self.page.goto("about:blank")  # no page polling the API on the cores while it runs
+        return unquote(path.rsplit("/runs/", 1)[1].split("/")[0])
+
+    def read_tab(self, dag: str, run_id: str) -> str:
+        """The run page's report tab: its text once loaded, and a screenshot beside it."""
+        label, src, titles = TABS[dag]
+        page = self.page
+        page.goto(f"{self.base}/dags/{dag}/runs/{quote(run_id, safe='')}")
+        tab = ("Array.from(document.querySelectorAll('a')).find(e => e.innerText.trim() === "
+               f"{json.dumps(label)})")  # fmt: skip
+        page.wait_for(f"!!{tab}", 90, f"the run's {label!r} tab")
+        page.click(tab)
+        page.wait_for(f"!!document.querySelector('iframe[src*={json.dumps(src)}]')", 60, "iframe")
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                frame = page.frame_context(src)
+                if page.eval("document.title", frame).startswith(titles):
+                    text = page.eval("document.body.innerText", frame)
+                    break
+            except Exception:  # noqa: BLE001 - the frame is still loading
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{dag}'s {label!r} tab never loaded")
+            time.sleep(1)
+        (self.out / f"{dag}-tab.txt").write_text(text)
+        page.screenshot(self.out / f"{dag}-tab.png")
+        return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--limit-s", type=float, default=3600)
+    ap.add_argument("--form", type=Path, default=None, metavar="DIR",
+                    help="trigger from the Trigger forms in headless Chromium, then run "
+                    "maga_mix_eval from its form; tab text and screenshots go to DIR")  # fmt: skip
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="af-demo-"))
     port = _port()
@@ -111,28 +184,46 @@ def main() -> None:
         password = json.loads((tmp / "airflow" / "simple_auth_manager_passwords.json").read_text())
         api.token = api("POST", "/auth/token", {"username": "admin",
                                                 "password": password["admin"]})[1]["access_token"]  # fmt: skip
-        for dag in (TOOL, REFRESH):
+        dags = (TOOL, REFRESH, MIX_EVAL) if args.form else (TOOL, REFRESH)
+        for dag in dags[:2]:
             while api("PATCH", f"/api/v2/dags/{dag}", {"is_paused": False})[0] != 200:
                 time.sleep(2)  # not parsed yet
-        status, run = api(
-            "POST", f"/api/v2/dags/{TOOL}/dagRuns", {"logical_date": None, "conf": {}}
-        )
-        assert status == 200, run
-        tool = _wait_run(api, TOOL, run["dag_run_id"], args.limit_s)
-        # the refresh the registration's Asset event would start (scheduling is off here,
-        # so that no cron run of the profile lands beside the demo): same conf, same tasks
-        status, refresh = api("POST", f"/api/v2/dags/{REFRESH}/dagRuns",
-                              {"logical_date": None, "conf": {}})  # fmt: skip
-        assert status == 200, refresh
-        out = {"machine": subprocess.run(["lscpu"], capture_output=True, text=True).stdout,
-               "loadavg": os.getloadavg(), "ui_ready_s": round(ui_s, 1),
-               TOOL: _summary(api, TOOL, tool)}  # fmt: skip
-        out[REFRESH] = _summary(api, REFRESH, _wait_run(api, REFRESH, refresh["dag_run_id"],
-                                                        args.limit_s))  # fmt: skip
+        with ExitStack() as stack:
+            if args.form:
+                sys.path.insert(0, str(ROOT))
+                from tests.plugins.browser import chromium
+
+                args.form.mkdir(parents=True, exist_ok=True)
+                form = Form(stack.enter_context(chromium()), api.base, args.form)
+                form.login(password["admin"])
+
+            def trigger(dag: str) -> str:
+                if args.form:
+                    return form.trigger(dag)
+                status, run = api("POST", f"/api/v2/dags/{dag}/dagRuns",
+                                  {"logical_date": None, "conf": {}})  # fmt: skip
+                assert status == 200, run
+                return run["dag_run_id"]
+
+            out: dict[str, Any] = {
+                "machine": subprocess.run(["lscpu"], capture_output=True, text=True).stdout,
+                "ui_ready_s": round(ui_s, 1), "loadavg": {}}  # fmt: skip
+            for dag in dags:
+                if dag == MIX_EVAL:  # switched on once there are published mixes to read
+                    assert api("PATCH", f"/api/v2/dags/{dag}", {"is_paused": False})[0] == 200
+                # the refresh is what the registration's Asset event would start (scheduling
+                # is off here, so that no cron run of the profile lands beside it): same conf
+                run = _wait_run(api, dag, trigger(dag), args.limit_s)
+                out[dag] = _summary(api, dag, run)
+                out["loadavg"][dag] = os.getloadavg()
+                if args.form and dag != TOOL:
+                    out[dag]["tab_chars"] = len(form.read_tab(dag, run["dag_run_id"]))
         text = json.dumps(out, indent=1)
         print(text)
         if args.out:
             args.out.write_text(text)
+        if args.form:
+            (args.form / "timing.json").write_text(text)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=120)
