@@ -260,6 +260,11 @@ class DistillConfig(_Strict):
 class QuantizeConfig(_Strict):
     scheme: Literal["w8a8-int8", "fp8-w8a8", "none"] = "w8a8-int8"  # none: publish as trained
     tool: Literal["builtin", "llm-compressor"] = "builtin"
+    # Which student the refresh serves (maga.quantize.serve): always the quantized one,
+    # or "faster": the trained one where the quantized one ran under (1 - serve_margin)
+    # of its tok/s in the evaluations on this machine (INT8 can lose to float32 on AVX2).
+    serve: Literal["quantized", "faster"] = "quantized"
+    serve_margin: float = Field(0.1, ge=0, lt=1)
     bench_prompts: int = Field(16, ge=1)
     bench_max_tokens: int = Field(64, ge=8)
 

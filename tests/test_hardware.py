@@ -1,6 +1,8 @@
 """The engine precision chosen from the processor's features (``maga.hardware``),
 with the features injected: the result must not depend on the machine the tests run on."""
 
+from pathlib import Path
+
 import pytest
 
 from maga import hardware, throughput
@@ -86,3 +88,39 @@ def test_doctor_names_the_isa_and_each_profiles_precision(monkeypatch, capsys):
     assert "native bf16: no" in out
     assert "demo   students: float32" in out and "gpu    teacher: float32" in out
     assert throughput.hardware_id() in out
+
+
+@pytest.mark.timeout(300)
+def test_the_precision_bench_runs_int8_with_the_activations_auto_picks(tmp_path, monkeypatch):
+    """doctor's INT8 row is the model quantized as the CPU profiles' students are, with
+    float32 activations on AVX2 and bf16 on AMX; it is built once."""
+    import json
+
+    from maga.bench.precision import INT8, candidate_specs
+
+    monkeypatch.setenv("MAGA_MODEL_CACHE", str(tmp_path))
+    avx2 = candidate_specs("builtin:tiny-random", {}, ("float32", INT8), "avx2")
+    assert avx2["float32"].engine == {"dtype": "float32"}
+    assert avx2[INT8].engine == {"dtype": "float32"} and avx2[INT8].path != avx2["float32"].path
+    cfg = json.loads((Path(avx2[INT8].path) / "config.json").read_text())
+    assert "quantization_config" in cfg
+    stamp = (Path(avx2[INT8].path) / "config.json").stat().st_mtime_ns
+    amx = candidate_specs("builtin:tiny-random", {}, (INT8,), "amx")
+    assert amx[INT8].engine == {"dtype": "bfloat16"} and amx[INT8].path == avx2[INT8].path
+    assert (Path(amx[INT8].path) / "config.json").stat().st_mtime_ns == stamp  # not rebuilt
+
+
+def test_doctor_advice_on_int8_and_on_a_faster_float():
+    from maga.doctor import advice
+
+    def fig(auto, **tps):
+        return {"auto": auto, "tokens_per_s": {k.replace("int8", "int8-w8a8"): {"median": v}
+                                               for k, v in tps.items()}}  # fmt: skip
+
+    slow = advice(fig("float32", float32=150.0, bfloat16=31.0, int8=60.0))
+    assert len(slow) == 1 and "INT8 W8A8 ran slower than float32" in slow[0]
+    ok = advice(fig("bfloat16", float32=85.0, bfloat16=126.0, int8=130.0))
+    assert len(ok) == 1 and "quantized students are served" in ok[0]
+    wrong_auto = advice(fig("bfloat16", float32=150.0, bfloat16=31.0))
+    assert wrong_auto == ["float32 measured faster than auto's bfloat16 here; set engine.dtype: "
+                          "float32 (and student_engine.dtype) to use it"]  # fmt: skip

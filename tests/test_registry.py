@@ -57,3 +57,38 @@ def test_round_trip_latest_and_clear_errors(tmp_path):
         read_manifest(ctx.storage, uri)
     with pytest.raises(ToolModelsNotFound, match="no model for reformulation_slm"):
         manifest(1, "").model_copy(update={"models": {}}).model_for("reformulation_slm")
+
+
+def test_the_refresh_serves_the_trained_student_where_the_quantized_one_ran_slower():
+    from maga.quantize.serve import choose_served
+
+    before = {"ga_slm": 100.0, "reform_slm": 100.0}
+    after = {"ga_slm": 95.0, "reform_slm": 60.0}  # INT8 on an AVX2 CPU: one role much slower
+    served = choose_served("faster", 0.1, before, after)
+    assert served["ga_slm"]["model"] == "quantized"  # within the margin: noise, keep INT8
+    assert served["reformulation_slm"]["model"] == "trained"
+    assert "60.0 tok/s" in served["reformulation_slm"]["why"]
+    always = choose_served("quantized", 0.1, before, after)
+    assert {p["model"] for p in always.values()} == {"quantized"}
+    unknown = choose_served("faster", 0.1, before, {"ga_slm": None})
+    assert {p["model"] for p in unknown.values()} == {"quantized"}
+
+
+def test_registered_models_follow_the_choice_full_and_lora(tmp_path):
+    from maga.registry.stage import _models
+
+    ctx = ctx_for(tmp_path, "a")
+    quant = {"artifacts": {"ga_slm": "/q/ga", "reformulation_slm": "/q/rf", "base": "/q/base"}}
+    served = {"ga_slm": {"model": "quantized"}, "reformulation_slm": {"model": "trained"}}
+    models = _models(ctx, quant, served)
+    assert models["ga_slm"].serving_uri == "/q/ga"
+    assert models["reformulation_slm"].serving_uri == ctx.uri("train_reformulation_slm", "model")
+    assert _models(ctx, quant, None)["reformulation_slm"].serving_uri == "/q/rf"  # older runs
+    from maga.distill.stage import SHARED_BASE
+
+    cfg = load_config("tiny", [f"storage.root={tmp_path}", "distill.adapter=lora",
+                              "quantize.scheme=none"])  # fmt: skip
+    lora = RunContext.create(cfg, "d", "b")
+    shared = _models(lora, quant, served)  # one base for both roles: quantized for both or none
+    assert {m.serving_uri for m in shared.values()} == {lora.uri(*SHARED_BASE)}
+    assert {m.serving_uri for m in _models(lora, quant, None).values()} == {"/q/base"}

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from maga.evaluation.students import evaluate_students
 from maga.jsonl import write_jsonl
+from maga.log import get_logger
 from maga.models.materialize import model_dir
+from maga.quantize.serve import choose_served
 from maga.runs.context import RunContext
 from maga.runs.stage import StageStats
+
+log = get_logger("evaluation")
 
 
 class EvalSLMStage:
@@ -53,6 +57,11 @@ class EvalQuantizedStage:
             "tokens_per_s_after": after["tokens_per_s"],
             "size_bytes": quant.get("models", {}),
         }
+        q = ctx.config.quantize
+        comparison["served"] = choose_served(q.serve, q.serve_margin, before["tokens_per_s"],
+                                             after["tokens_per_s"])  # fmt: skip
+        for role, pick in comparison["served"].items():
+            log.info("%s: serving the %s model (%s)", role, pick["model"], pick["why"])
         stats.extra["comparison"] = comparison
         _write_outputs(ctx, self.name, stats, ga_rows, slm_rows, "comparison", comparison)
         return stats

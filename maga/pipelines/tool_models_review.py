@@ -59,6 +59,14 @@ def render_body(request: dict[str, Any], report_url: str | None = None) -> str:
         f"JSON {_pct(q.get('ga_json_valid_before'))} -> {_pct(q.get('ga_json_valid_after'))}; "
         f"tokens/s {q.get('tokens_per_s_before', '-')} -> {q.get('tokens_per_s_after', '-')}",
     ]
+    served = q.get("served") or {}
+    if served:
+        lines.append(
+            "**The refresh will serve:** "
+            + "; ".join(
+                f"{role}: the {p['model']} model ({p['why']})" for role, p in served.items()
+            )
+        )
     if report_url:
         lines.append(f"[Data quality report of this run]({report_url})")
     lines.append(f"{REOPENS} Unanswered in {request['timeout_s']} s: {request['on_timeout']}.")

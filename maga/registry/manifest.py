@@ -31,11 +31,13 @@ class RegisteredModel(BaseModel):
     # A LoRA adapter (distill.adapter=lora): ``uri``/``quantized_uri`` are then the base
     # it is served on, shared by both roles, so one engine serves both.
     adapter: str | None = None
+    # False where the quantized model measured slower here (quantize.serve: faster)
+    serve_quantized: bool = True
 
     @property
     def serving_uri(self) -> str:
-        """What the refresh loads: the quantized model when there is one."""
-        return self.quantized_uri or self.uri
+        """What the refresh loads: the quantized model when there is one and it serves."""
+        return (self.quantized_uri if self.serve_quantized else None) or self.uri
 
 
 class ToolModelsManifest(BaseModel):

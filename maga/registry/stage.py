@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from maga.distill.stage import SHARED_BASE
+from maga.quantize.serve import serves_quantized
 from maga.registry.manifest import (
     RegisteredModel,
     ToolModelsManifest,
@@ -28,17 +29,20 @@ def choose_version(ctx: RunContext) -> int:
     return max(found, default=0) + 1
 
 
-def _models(ctx: RunContext, quant: dict) -> dict[str, RegisteredModel]:
+def _models(ctx: RunContext, quant: dict, served: dict | None) -> dict[str, RegisteredModel]:
     """Each role's model: its trained (and quantized) folder; with LoRA adapters, the
-    shared base (quantized when the quantize stage made one) plus the role's adapter."""
+    shared base (quantized when the quantize stage made one) plus the role's adapter.
+    ``served`` (the quantized evaluation's choice) says which of the two the refresh loads."""
     trained = {"ga_slm": "train_ga_slm", "reformulation_slm": "train_reformulation_slm"}
     if ctx.config.distill.adapter == "lora":
         base = ctx.uri(*SHARED_BASE)
+        both = serves_quantized(served, list(trained))
         return {role: RegisteredModel(uri=base, quantized_uri=quant["artifacts"].get("base"),
-                                      adapter=ctx.uri(stage, "model"))
+                                      adapter=ctx.uri(stage, "model"), serve_quantized=both)
                 for role, stage in trained.items()}  # fmt: skip
     return {role: RegisteredModel(uri=ctx.uri(stage, "model"),
-                                  quantized_uri=quant["artifacts"][role])
+                                  quantized_uri=quant["artifacts"][role],
+                                  serve_quantized=serves_quantized(served, [role]))
             for role, stage in trained.items()}  # fmt: skip
 
 
@@ -52,6 +56,7 @@ class RegisterStage:
         version = choose_version(ctx)
         quant = ctx.storage.read_json(ctx.uri("quantize", "stats.json"))
         summary = ctx.storage.read_json(ctx.uri("summary.json"))
+        comparison = ctx.storage.read_json(ctx.uri("eval_quantized", "comparison.json"))
         manifest = ToolModelsManifest(
             version=version,
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -60,8 +65,13 @@ class RegisterStage:
             run_id=ctx.run_id,
             profile=cfg.profile,
             demo_models=cfg.demo_models,
-            models=_models(ctx, quant),
-            quantization={"scheme": cfg.quantize.scheme, "tool": cfg.quantize.tool},
+            models=_models(ctx, quant, comparison.get("served")),
+            quantization={
+                "scheme": cfg.quantize.scheme,
+                "tool": cfg.quantize.tool,
+                "serve": cfg.quantize.serve,
+                "served": comparison.get("served"),
+            },
             config={
                 "teacher": cfg.teacher.path,
                 "generation": cfg.generation.model_dump(),
@@ -71,7 +81,7 @@ class RegisterStage:
             },
             eval={
                 "table1": ctx.storage.read_json(ctx.uri("eval_slm", "table1.json")),
-                "quantized": ctx.storage.read_json(ctx.uri("eval_quantized", "comparison.json")),
+                "quantized": comparison,
             },
             gates={k: v["passed"] for k, v in summary.get("gates", {}).items()},
         )

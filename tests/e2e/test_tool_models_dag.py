@@ -189,6 +189,15 @@ def test_full_dag_builds_registers_and_reports(airflow):
         qcfg = json.loads((Path(model["quantized_uri"]) / "config.json").read_text())
         assert "quantization_config" in qcfg
     assert manifest["eval"]["quantized"]["tokens_per_s_after"]["ga_slm"] > 0
+    # tiny serves the faster student (quantize.serve: faster): the choice follows the
+    # evaluations' tok/s on this machine and decides what the refresh loads
+    q, served = manifest["eval"]["quantized"], manifest["quantization"]["served"]
+    for role, key in (("ga_slm", "ga_slm"), ("reformulation_slm", "reform_slm")):
+        before, after = q["tokens_per_s_before"][key], q["tokens_per_s_after"][key]
+        slower = after < 0.9 * before
+        assert served[role]["model"] == ("trained" if slower else "quantized"), served
+        assert manifest["models"][role].get("serve_quantized", True) is not slower
     assert any(e.get("version") == 1 for e in run["asset_events"])
     report = (run_dir / "report.html").read_text()
     assert "demo-model" in report.lower() and "Limited Consistency" in report
+    assert f'id="served-ga_slm">the {served["ga_slm"]["model"]} model' in report

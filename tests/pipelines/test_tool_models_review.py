@@ -56,3 +56,15 @@ def test_register_step_refuses_without_the_asked_approval(tmp_path):
     tr.request_review(ctx)
     with pytest.raises(ReviewPending, match="not registered"):
         run_step(ctx, "register_tool_models")
+
+
+def test_the_review_says_which_student_the_refresh_will_serve():
+    served = {"ga_slm": {"model": "trained", "why": "quantized 12.8 tok/s < 0.90 x trained "
+                         "110.0 tok/s on this machine"},
+              "reformulation_slm": {"model": "quantized", "why": "quantized 237.8 tok/s >= "
+                                    "0.90 x trained 200.6 tok/s on this machine"}}  # fmt: skip
+    request = {"table1": {}, "quantized": {"scheme": "w8a8-int8", "served": served},
+               "timeout_s": 60, "on_timeout": "reject"}  # fmt: skip
+    body = tr.render_body(request)
+    assert "**The refresh will serve:** ga_slm: the trained model (quantized 12.8 tok/s" in body
+    assert "reformulation_slm: the quantized model" in body
