@@ -69,12 +69,12 @@ def test_runner_keeps_engines_across_stages_and_both_demo_pipelines(tmp_path, mo
     import maga.cli as cli
     import maga.pipelines.tool_models as tool_models
     import maga.refresh.pipeline as refresh
-    from maga.llm import jobs
+    from maga.llm import pool as engine_pool
 
     seen = []
 
     def record(ctx, *args, **kwargs):
-        seen.append((jobs._POOL, jobs._POOL.keep if jobs._POOL else None))
+        seen.append((engine_pool._POOL, engine_pool._POOL.keep if engine_pool._POOL else None))
         return {}
 
     monkeypatch.setattr(tool_models, "run_all", record)
@@ -84,7 +84,7 @@ def test_runner_keeps_engines_across_stages_and_both_demo_pipelines(tmp_path, mo
     assert main(["run", "tool-models", "--config", "tiny", "--set", root,
                  "--set", "runner.keep_engines=3"]) == 0  # fmt: skip
     assert main(["run", "corpus-refresh", "--config", "tiny", "--set", root]) == 0
-    assert [keep for _, keep in seen] == [3, 1] and jobs._POOL is None
+    assert [keep for _, keep in seen] == [3, 1] and engine_pool._POOL is None
     assert main(["run", "tool-models", "--config", "tiny", "--set", "runner.keep_engines=0"]) == 2
     assert "runner.keep_engines" in capsys.readouterr().err
 
@@ -105,4 +105,4 @@ def test_runner_keeps_engines_across_stages_and_both_demo_pipelines(tmp_path, mo
     assert main(["demo"]) == 0
     (pool_a, keep_a), (pool_b, _) = seen
     assert pool_a is pool_b and keep_a == 5  # one pool, sized by the demo profile
-    assert "0 engine starts (0 s summed" in capsys.readouterr().out and jobs._POOL is None
+    assert "0 engine starts (0 s summed" in capsys.readouterr().out and engine_pool._POOL is None

@@ -4,7 +4,7 @@ Reads ``spec.json`` and ``requests.jsonl`` from JOB_DIR, writes ``results.jsonl`
 ``meta.json`` (usage, engine start-up seconds, optional benchmark figures).
 
 ``python -m maga.llm.worker --session SPEC_JSON REPLY_FD`` keeps the engine for many
-batches instead (see :class:`maga.llm.jobs.EngineSession`): one JSON command per stdin
+batches instead (see :class:`maga.llm.session.EngineSession`): one JSON command per stdin
 line, one JSON reply per line on REPLY_FD, until ``close`` or the end of stdin.
 
 Requests reach the engine through a bounded window (``engine.window``): a finished

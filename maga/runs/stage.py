@@ -84,7 +84,7 @@ class Stage(Protocol):
     reads: tuple[str, ...]  # paths relative to the run folder
     writes: tuple[str, ...]
     # Optional (default False): the stage computes on the accelerator itself (training,
-    # quantization), so engines the runner keeps (maga.llm.jobs.keep_engines) end first.
+    # quantization), so engines the runner keeps (maga.llm.pool.keep_engines) end first.
     # uses_accelerator: bool
 
     def run(self, ctx: RunContext) -> StageStats: ...
@@ -109,10 +109,11 @@ def run_stage(ctx: RunContext, stage: Stage) -> dict[str, Any]:
         )
     log.info("%s: starting (reads %s)", stage.name, ", ".join(stage.reads) or "source corpus")
     if getattr(stage, "uses_accelerator", False):
-        from maga.llm import jobs
+        from maga.llm.engine_process import accelerator_visible
+        from maga.llm.pool import release_engines
 
-        if jobs.accelerator_visible():
-            jobs.release_engines(stage.name)
+        if accelerator_visible():
+            release_engines(stage.name)
     began, _ = time.perf_counter(), engine_facts.take()
     stats = stage.run(ctx).as_dict()
     stats.update(engine_facts.summary(engine_facts.take()))  # dtype, ISA, threads

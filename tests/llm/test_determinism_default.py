@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from maga.config import load_config
-from maga.llm import jobs
+from maga.llm import engine_process
 from maga.llm.jobs import EngineSession, ModelSpec, keep_engines, open_session
 
 pytestmark = pytest.mark.timeout(60)
@@ -22,16 +22,16 @@ def _modes(session: EngineSession) -> tuple[bool, bool]:
 
 
 def test_default_is_reproducible_on_cpu_and_fast_on_a_gpu(monkeypatch) -> None:
-    monkeypatch.setattr(jobs, "accelerator_visible", lambda: False)
+    monkeypatch.setattr(engine_process, "accelerator_visible", lambda: False)
     assert _modes(EngineSession()) == (True, True)
-    monkeypatch.setattr(jobs, "accelerator_visible", lambda: True)
+    monkeypatch.setattr(engine_process, "accelerator_visible", lambda: True)
     assert _modes(EngineSession()) == (False, False)
     assert _modes(EngineSession(deterministic=True)) == (True, True)  # asked for: honoured
     assert _modes(EngineSession(deterministic=False, seeds=True)) == (False, True)
 
 
 def test_runner_setting_reaches_pooled_and_own_sessions(monkeypatch) -> None:
-    monkeypatch.setattr(jobs, "accelerator_visible", lambda: True)
+    monkeypatch.setattr(engine_process, "accelerator_visible", lambda: True)
     cfg = load_config("gpu", ["runner.deterministic=true"])
     assert load_config("gpu").runner.deterministic is None
     own = open_session(cfg.runner.deterministic)
@@ -42,9 +42,9 @@ def test_runner_setting_reaches_pooled_and_own_sessions(monkeypatch) -> None:
 
 
 def test_the_worker_is_told_both_modes(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(jobs, "accelerator_visible", lambda: True)
+    monkeypatch.setattr(engine_process, "accelerator_visible", lambda: True)
     session = EngineSession()
-    monkeypatch.setattr(jobs.subprocess, "Popen", _Refuse)
+    monkeypatch.setattr(engine_process.subprocess, "Popen", _Refuse)
     with pytest.raises(RuntimeError, match="no engine here"):
         session.launch(ModelSpec(label="x", path="/nowhere"))
     spec = json.loads((Path(session._tmp.name) / "spec.json").read_text())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from maga.config import load_config
-from maga.llm import jobs
+from maga.llm import jobs, oneshot
 from maga.llm.base import GenRequest, UsageCounter
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,7 +30,7 @@ def test_http_jobs_keep_the_server_full(monkeypatch) -> None:
 
     monkeypatch.setattr("maga.llm.http_backend.OpenAIHTTPBackend", Backend)
     monkeypatch.setattr("maga.llm.connection.resolve_endpoint", lambda http: ("http://x", "k"))
-    monkeypatch.setattr(jobs, "run_batches", batches)
+    monkeypatch.setattr(oneshot, "run_batches", batches)
     spec = jobs.ModelSpec(label="t", path="Qwen/Qwen3-8B", backend="openai",
                           http=cfg.teacher.http.model_dump())  # fmt: skip
     jobs.run_generation(spec, [GenRequest(messages=[], max_tokens=1)])

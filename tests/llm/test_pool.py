@@ -124,7 +124,7 @@ class _TrainLike:
 @pytest.mark.timeout(300)
 def test_a_training_stage_ends_kept_engines_only_where_a_gpu_holds_them(tmp_path, monkeypatch):
     from maga.config import load_config
-    from maga.llm import jobs
+    from maga.llm import engine_process
     from maga.runs.context import RunContext
     from maga.runs.stage import run_stage
 
@@ -135,7 +135,7 @@ def test_a_training_stage_ends_kept_engines_only_where_a_gpu_holds_them(tmp_path
         pid = pool.session_for(a).worker_pid
         run_stage(ctx, _TrainLike())  # this machine: CPU build, engines stay (host memory)
         assert _alive(pid) and pool.engine_starts == 1
-        monkeypatch.setattr(jobs, "accelerator_visible", lambda: True)
+        monkeypatch.setattr(engine_process, "accelerator_visible", lambda: True)
         run_stage(RunContext.create(ctx.config, "t", "r2"), _TrainLike())
         assert not _alive(pid)  # on a GPU the kept engine ends before training
         pool.generate(a, _requests(1))  # and the next call starts it again
