@@ -95,20 +95,22 @@ def run(bench: bool = True, model: str = BENCH_MODEL, record: bool = True,
     from maga.bench import precision
     from maga.config import load_config
 
-    engine = load_config("demo").student_engine.model_dump()
+    demo = load_config("demo")
+    engine = demo.student_engine.model_dump()
     engine["kv_cache_space_gib"] = 1
     print("\nengine micro-benchmark (engine starts excluded; about 20 s of decoding):")
     fig = precision.measure(model, engine, repeats=repeats, prompts=8, max_tokens=48)
     print(precision.render(fig))
     if record:
         precision.record(fig, source="maga doctor")
-    for line in advice(fig):
+    for line in advice(fig, demo.quantize.serve_margin):
         print(f"note: {line}")
     return 0
 
 
-def advice(fig: dict[str, Any]) -> list[str]:
-    """What the micro-benchmark suggests changing here, if anything."""
+def advice(fig: dict[str, Any], serve_margin: float) -> list[str]:
+    """What the micro-benchmark suggests changing here, if anything. ``serve_margin``:
+    the CPU profiles' ``quantize.serve_margin``, the rule their serving choice applies."""
     from maga.bench.precision import INT8
 
     tps = {d: s["median"] for d, s in fig["tokens_per_s"].items()}
@@ -120,7 +122,7 @@ def advice(fig: dict[str, Any]) -> list[str]:
                    f"engine.dtype: {best} (and student_engine.dtype) to use it")  # fmt: skip
     if INT8 in tps and fig["auto"] in tps:
         native = tps[fig["auto"]]
-        if tps[INT8] < 0.9 * native:
+        if tps[INT8] < (1 - serve_margin) * native:
             out.append(f"INT8 W8A8 ran slower than {fig['auto']} here ({tps[INT8]:.1f} vs "
                        f"{native:.1f} tok/s): with quantize.serve: faster (the CPU profiles) "
                        "the refresh serves the trained students where the tool-model "

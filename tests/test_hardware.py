@@ -117,10 +117,10 @@ def test_doctor_advice_on_int8_and_on_a_faster_float():
         return {"auto": auto, "tokens_per_s": {k.replace("int8", "int8-w8a8"): {"median": v}
                                                for k, v in tps.items()}}  # fmt: skip
 
-    slow = advice(fig("float32", float32=150.0, bfloat16=31.0, int8=60.0))
+    slow = advice(fig("float32", float32=150.0, bfloat16=31.0, int8=60.0), 0.1)
     assert len(slow) == 1 and "INT8 W8A8 ran slower than float32" in slow[0]
-    ok = advice(fig("bfloat16", float32=85.0, bfloat16=126.0, int8=130.0))
+    ok = advice(fig("bfloat16", float32=85.0, bfloat16=126.0, int8=130.0), 0.1)
     assert len(ok) == 1 and "quantized students are served" in ok[0]
-    wrong_auto = advice(fig("bfloat16", float32=150.0, bfloat16=31.0))
+    wrong_auto = advice(fig("bfloat16", float32=150.0, bfloat16=31.0), 0.1)
     assert wrong_auto == ["float32 measured faster than auto's bfloat16 here; set engine.dtype: "
                           "float32 (and student_engine.dtype) to use it"]  # fmt: skip

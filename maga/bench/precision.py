@@ -23,6 +23,10 @@ from maga.log import get_logger
 log = get_logger("bench.precision")
 INT8 = "int8-w8a8"
 CANDIDATES = ("float32", "bfloat16", INT8)
+# ratios within each repeat: figure key, numerator, denominator, label
+RATIOS = (("float32_over_bfloat16", "float32", "bfloat16", "float32 / bfloat16"),
+          ("int8_over_float32", INT8, "float32", "int8 / float32"),
+          ("int8_over_bfloat16", INT8, "bfloat16", "int8 / bfloat16"))  # fmt: skip
 TOPICS = ("the history of bridges", "how tides work", "a recipe for bread",
           "why the sky is blue", "the rules of chess", "how vaccines are tested",
           "the life of bees", "building a wooden boat")  # fmt: skip
@@ -80,8 +84,7 @@ def measure(model: str, engine: dict[str, Any], *, repeats: int = 3, prompts: in
     specs = candidate_specs(model, engine, dtypes, cpu.isa)
     batch = requests(prompts, max_tokens)
     tps: dict[str, list[float]] = {d: [] for d in dtypes}
-    ratios: dict[str, list[float]] = {"float32_over_bfloat16": [], "int8_over_float32": [],
-                                      "int8_over_bfloat16": []}  # fmt: skip
+    ratios: dict[str, list[float]] = {key: [] for key, *_ in RATIOS}
     began = time.perf_counter()
     with keep_engines(len(dtypes)) as pool:
         pool.prepare(list(specs.values()))
@@ -91,11 +94,9 @@ def measure(model: str, engine: dict[str, Any], *, repeats: int = 3, prompts: in
             for d, spec in specs.items():
                 out = pool.generate(spec, batch, one_call=True)
                 tps[d].append(out.usage.tokens_per_s)
-            for name in ratios:
-                a, b = name.split("_over_")
-                a = INT8 if a == "int8" else a
+            for key, a, b, _ in RATIOS:
                 if a in tps and b in tps:
-                    ratios[name].append(tps[a][-1] / max(tps[b][-1], 1e-9))
+                    ratios[key].append(tps[a][-1] / max(tps[b][-1], 1e-9))
             log.info("precision bench %d/%d: %s", rep + 1, repeats,
                      ", ".join(f"{d} {v[-1]:.1f} tok/s" for d, v in tps.items()))  # fmt: skip
     return {
@@ -119,9 +120,7 @@ def render(fig: dict[str, Any]) -> str:
         mark = "yes" if d == fig["auto"] else ""
         name = f"{d} ({fig['int8_activations']} activations)" if d == INT8 else d
         lines.append(f"| {name} | {s['median']:.1f} [{s['min']:.1f}, {s['max']:.1f}] | {mark} |")
-    for key, label in (("float32_over_bfloat16", "float32 / bfloat16"),
-                       ("int8_over_float32", "int8 / float32"),
-                       ("int8_over_bfloat16", "int8 / bfloat16")):  # fmt: skip
+    for key, _, _, label in RATIOS:
         r = fig.get(key)
         if r:
             lines.append(f"{label} within each repeat: {r['median']:.2f} "

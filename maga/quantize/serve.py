@@ -28,21 +28,17 @@ def choose_served(
     out: dict[str, dict[str, Any]] = {}
     for role, key in BENCH_KEYS.items():
         b, a = (before or {}).get(key), (after or {}).get(key)
-        figures = {"trained": b, "quantized": a}
+        model = "quantized"
         if serve != "faster":
-            out[role] = {"model": "quantized", "tokens_per_s": figures,
-                         "why": "quantize.serve: quantized"}  # fmt: skip
+            why = "quantize.serve: quantized"
         elif not a or not b:
-            out[role] = {"model": "quantized", "tokens_per_s": figures,
-                         "why": "no tok/s figure for both models: kept the quantized one"}  # fmt: skip
-        elif a < (1 - margin) * b:
-            out[role] = {"model": "trained", "tokens_per_s": figures,
-                         "why": f"quantized {a:.1f} tok/s < {1 - margin:.2f} x trained "
-                         f"{b:.1f} tok/s on this machine"}  # fmt: skip
+            why = "no tok/s figure for both models: kept the quantized one"
         else:
-            out[role] = {"model": "quantized", "tokens_per_s": figures,
-                         "why": f"quantized {a:.1f} tok/s >= {1 - margin:.2f} x trained "
-                         f"{b:.1f} tok/s on this machine"}  # fmt: skip
+            slower = a < (1 - margin) * b
+            model = "trained" if slower else "quantized"
+            why = (f"quantized {a:.1f} tok/s {'<' if slower else '>='} {1 - margin:.2f} x "
+                   f"trained {b:.1f} tok/s on this machine")  # fmt: skip
+        out[role] = {"model": model, "tokens_per_s": {"trained": b, "quantized": a}, "why": why}
     return out
 
 
