@@ -34,11 +34,10 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL, REFRESH, MIX_EVAL = "maga_tool_models", "maga_corpus_refresh", "maga_mix_eval"
-SUBMIT = "document.querySelector('[data-testid=trigger-dag-submit]')"
 TABS = {REFRESH: ("Data quality report", "/maga-dq/runs/", ("Data quality:", "Run failed")),
         MIX_EVAL: ("Mix evaluation", "/mix_eval.html", ("Mix evaluation",))}  # fmt: skip
 
@@ -94,58 +93,28 @@ def _summary(api: Api, dag: str, run: dict) -> dict:
 
 
 class Form:
-    """The Airflow UI in headless Chromium, as a person uses it (tests/plugins/browser.py)."""
+    """The Airflow UI in headless Chromium, as a person uses it (tests/plugins/airflow_ui.py)."""
 
     def __init__(self, page: Any, base: str, out: Path) -> None:
         self.page, self.base, self.out = page, base, out
 
-    def login(self, password: str) -> None:
-        self.page.goto(f"{self.base}/")
-        self.page.wait_for("!!document.querySelector('input[name=username]')", 90, "login form")
-        self.page.type_into("input[name=username]", "admin")
-        self.page.type_into("input[name=password]", password)
-        self.page.click("document.querySelector('button[type=submit]')")
-        self.page.wait_for("!location.pathname.startsWith('/auth/login')", 60, "login")
-
     def trigger(self, dag: str) -> str:
         """Open the DAG's Trigger form, keep its defaults, press Trigger: the new run's id."""
-        page = self.page
-        page.goto(f"{self.base}/dags/{dag}")
-        button = "document.querySelector('[data-testid=trigger-dag-button]')"
-        page.wait_for(f"!!{button}", 120, f"{dag}'s Trigger button")
-        page.click(button)
-        page.wait_for(f"!!{SUBMIT} && !!document.querySelector('[name=element_profile]')", 60,
-                      "the Trigger form with its Run Parameters")  # fmt: skip
-        page.click(SUBMIT)
-        path = page.wait_for(f"location.pathname.startsWith('/dags/{dag}/runs/') && "
-                             "location.pathname", 180, "the new run's page")  # fmt: skip
+        from tests.plugins.airflow_ui import open_trigger_form, submit
+
+        open_trigger_form(self.page, self.base, dag)
+        run_id = submit(self.page, dag)
         self.page.goto("about:blank")  # no page polling the API on the cores while it runs
-        return unquote(path.rsplit("/runs/", 1)[1].split("/")[0])
+        return run_id
 
     def read_tab(self, dag: str, run_id: str) -> str:
         """The run page's report tab: its text once loaded, and a screenshot beside it."""
-        label, src, titles = TABS[dag]
-        page = self.page
-        page.goto(f"{self.base}/dags/{dag}/runs/{quote(run_id, safe='')}")
-        tab = ("Array.from(document.querySelectorAll('a')).find(e => e.innerText.trim() === "
-               f"{json.dumps(label)})")  # fmt: skip
-        page.wait_for(f"!!{tab}", 90, f"the run's {label!r} tab")
-        page.click(tab)
-        page.wait_for(f"!!document.querySelector('iframe[src*={json.dumps(src)}]')", 60, "iframe")
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                frame = page.frame_context(src)
-                if page.eval("document.title", frame).startswith(titles):
-                    text = page.eval("document.body.innerText", frame)
-                    break
-            except Exception:  # noqa: BLE001 - the frame is still loading
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{dag}'s {label!r} tab never loaded")
-            time.sleep(1)
+        from tests.plugins.airflow_ui import read_tab
+
+        self.page.goto(f"{self.base}/dags/{dag}/runs/{quote(run_id, safe='')}")
+        text = read_tab(self.page, *TABS[dag], timeout=300)
         (self.out / f"{dag}-tab.txt").write_text(text)
-        page.screenshot(self.out / f"{dag}-tab.png")
+        self.page.screenshot(self.out / f"{dag}-tab.png")
         return text
 
 
@@ -191,11 +160,12 @@ def main() -> None:
         with ExitStack() as stack:
             if args.form:
                 sys.path.insert(0, str(ROOT))
+                from tests.plugins.airflow_ui import login
                 from tests.plugins.browser import chromium
 
                 args.form.mkdir(parents=True, exist_ok=True)
                 form = Form(stack.enter_context(chromium()), api.base, args.form)
-                form.login(password["admin"])
+                login(form.page, api.base, password["admin"])
 
             def trigger(dag: str) -> str:
                 if args.form:

@@ -33,11 +33,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import pytest
 
 from tests.conftest import require
+from tests.plugins import airflow_ui as ui
+from tests.plugins.airflow_ui import SUBMIT
 from tests.plugins.browser import chromium, chromium_path, png_size
 
 pytestmark = pytest.mark.slow
@@ -262,12 +264,7 @@ def test_person_logs_in_and_reads_the_report_of_the_run(airflow: Airflow, dag_ru
         page.goto(f"{base}/maga-dq/")  # before logging in: refused
         assert "Login required" in page.eval("document.body.innerText")
 
-        page.goto(f"{base}/")
-        page.wait_for("!!document.querySelector('input[name=username]')", 90, "login form")
-        page.type_into("input[name=username]", "admin")
-        page.type_into("input[name=password]", airflow.password)
-        page.click("document.querySelector('button[type=submit]')")
-        page.wait_for("!location.pathname.startsWith('/auth/login')", 60, "login")
+        login(page, airflow)
 
         page.goto(f"{base}/dags/{DAG_ID}/runs/{quote(dag_run, safe='')}")
         tab = "Array.from(document.querySelectorAll('a')).find(e => e.innerText.trim() === " \
@@ -331,25 +328,13 @@ def test_person_logs_in_and_reads_the_report_of_the_run(airflow: Airflow, dag_ru
 
 # --- the UI as a newcomer uses it ---------------------------------------------------
 
-SUBMIT = "document.querySelector('[data-testid=trigger-dag-submit]')"
-
 
 def login(page: Any, airflow: Airflow) -> None:
-    page.goto(f"{airflow.base}/")
-    page.wait_for("!!document.querySelector('input[name=username]')", 90, "login form")
-    page.type_into("input[name=username]", "admin")
-    page.type_into("input[name=password]", airflow.password)
-    page.click("document.querySelector('button[type=submit]')")
-    page.wait_for("!location.pathname.startsWith('/auth/login')", 60, "login")
+    ui.login(page, airflow.base, airflow.password)
 
 
 def open_trigger_form(page: Any, airflow: Airflow, dag_id: str) -> None:
-    page.goto(f"{airflow.base}/dags/{dag_id}")
-    button = "document.querySelector('[data-testid=trigger-dag-button]')"
-    page.wait_for(f"!!{button}", 90, f"{dag_id}'s Trigger button")
-    page.click(button)
-    page.wait_for(f"!!{SUBMIT} && !!document.querySelector('[name=element_profile]')", 60,
-                  "the Trigger form with its Run Parameters")  # fmt: skip
+    ui.open_trigger_form(page, airflow.base, dag_id)
 
 
 def form_problems(page: Any) -> list[str]:
@@ -364,15 +349,12 @@ def form_problems(page: Any) -> list[str]:
 
 def submit(page: Any, dag_id: str) -> str:
     """Press Trigger; the UI moves to the new run's page. Returns its run id."""
-    page.click(SUBMIT)
     try:
-        path = page.wait_for(f"location.pathname.startsWith('/dags/{dag_id}/runs/') && "
-                             "location.pathname", 180, "the new run's page")  # fmt: skip
+        return ui.submit(page, dag_id)
     except Exception as exc:  # say what the user saw: an error toast, a form still open
         page.screenshot(ARTIFACTS / f"submit-{dag_id}.png")
         seen = page.eval("document.body.innerText")
         raise AssertionError(f"{exc}\nthe page read:\n{seen[-3000:]}") from None
-    return unquote(path.rsplit("/runs/", 1)[1].split("/")[0])
 
 
 def run_info(airflow: Airflow, dag_id: str, run_id: str) -> dict[str, Any]:
@@ -419,23 +401,11 @@ def defaults(airflow: Airflow, dag_id: str) -> dict[str, Any]:
 
 def read_report_tab(page: Any, airflow: Airflow) -> str:
     """Open the run page's 'Data quality report' tab; the report's text once it loaded."""
-    tab = ("Array.from(document.querySelectorAll('a')).find(e => e.innerText.trim() === "
-           "'Data quality report')")  # fmt: skip
-    page.wait_for(f"!!{tab}", 90, "the run's 'Data quality report' tab")
-    page.click(tab)
-    page.wait_for("!!document.querySelector('iframe[src*=\"/maga-dq/runs/\"]')", 30, "iframe")
-    deadline = time.monotonic() + 420
-    while True:
-        try:
-            frame = page.frame_context("/maga-dq/runs/")
-            title = page.eval("document.title", frame)
-            if title.startswith(("Data quality:", "Run failed")):
-                return page.eval("document.body.innerText", frame)
-        except Exception:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"report never loaded in the tab:\n{_log_tail(airflow.log)}")
-        time.sleep(2)
+    try:
+        return ui.read_tab(page, "Data quality report", "/maga-dq/runs/",
+                           ("Data quality:", "Run failed"), 420)  # fmt: skip
+    except ui.TabNotLoaded:
+        pytest.fail(f"report never loaded in the tab:\n{_log_tail(airflow.log)}")
 
 
 @pytest.mark.timeout(900)  # the module's Airflow is up already
@@ -726,22 +696,10 @@ MIX_EVAL = "maga_mix_eval"
 
 def read_mix_eval_tab(page: Any, airflow: Airflow) -> str:
     """Open the run page's 'Mix evaluation' tab; the report's text once it loaded."""
-    tab = ("Array.from(document.querySelectorAll('a')).find(e => e.innerText.trim() === "
-           "'Mix evaluation')")  # fmt: skip
-    page.wait_for(f"!!{tab}", 90, "the run's 'Mix evaluation' tab")
-    page.click(tab)
-    page.wait_for("!!document.querySelector('iframe[src*=\"/mix_eval.html\"]')", 30, "iframe")
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            frame = page.frame_context("/mix_eval.html")
-            if page.eval("document.title", frame).startswith("Mix evaluation"):
-                return page.eval("document.body.innerText", frame)
-        except Exception:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"mix evaluation never loaded in the tab:\n{_log_tail(airflow.log)}")
-        time.sleep(1)
+    try:
+        return ui.read_tab(page, "Mix evaluation", "/mix_eval.html", ("Mix evaluation",), 60)
+    except ui.TabNotLoaded:
+        pytest.fail(f"mix evaluation never loaded in the tab:\n{_log_tail(airflow.log)}")
 
 
 @pytest.mark.timeout(900)
