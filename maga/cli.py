@@ -34,6 +34,17 @@ log = get_logger("cli")
 PIPELINES = ("tool-models", "corpus-refresh")
 
 
+def _at_least_one(text: str) -> int:
+    """argparse type of a count that must be 1 or more (a benchmark's --repeats)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
 def _new_run_id() -> str:
     return "cli__" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
 
@@ -136,19 +147,21 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--set", dest="overrides", action="append", default=[])
     bench.add_argument("--docs", type=int, default=8, help="documents in the 1x shard")
     bench.add_argument("--scale", type=int, default=10, help="size of the large shard (x)")
-    bench.add_argument("--repeats", type=int, default=3, help="measure this many times")
+    bench.add_argument("--repeats", type=_at_least_one, default=3, help="measure this many times")
     bench.add_argument("--out", help="also write the figures as JSON to this path")
     doc = sub.add_parser("doctor", help="why is this slow here? CPU, ISA, precision, tok/s")
     doc.add_argument("--no-bench", action="store_true", help="facts only, no engine start")
     doc.add_argument("--model", default="builtin:smollm2-135m-instruct")
-    doc.add_argument("--repeats", type=int, default=1, help="benchmark repeats (interleaved)")
+    doc.add_argument(
+        "--repeats", type=_at_least_one, default=1, help="benchmark repeats (interleaved)"
+    )
     sub.add_parser("bench-gpu", help="tool-model tok/s per GPU (bf16/FP8, speculation)")
     bs = sub.add_parser("bench-speculation", help="ngram speculation on rewrite requests")
     bs.add_argument("--config", default="demo", help="profile name or YAML path")
     bs.add_argument("--set", dest="overrides", action="append", default=[])
     bs.add_argument("--model", default="builtin:smollm2-135m-instruct", help="real weights")
     bs.add_argument("--docs", type=int, default=8, help="documents (x4 genre-audience pairs)")
-    bs.add_argument("--repeats", type=int, default=3, help="measure this many times")
+    bs.add_argument("--repeats", type=_at_least_one, default=3, help="measure this many times")
     bs.add_argument("--temperature", type=float, help="override the profile's sampling")
     bs.add_argument("--out", help="also write the figures as JSON to this path")
     bl = sub.add_parser("bench-lora", help="one LoRA engine for both SLMs vs two engines")
@@ -156,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     bl.add_argument("--set", dest="overrides", action="append", default=[])
     bl.add_argument("--model", default="builtin:tiny-random", help="the adapters' base")
     bl.add_argument("--docs", type=int, default=8, help="documents in the shard")
-    bl.add_argument("--repeats", type=int, default=3, help="measure this many times")
+    bl.add_argument("--repeats", type=_at_least_one, default=3, help="measure this many times")
     bl.add_argument("--steps", type=int, default=30, help="training steps per adapter")
     bl.add_argument("--no-judge", action="store_true", help="skip the judged share >= 3")
     bl.add_argument("--shapes", default="two_engines_int8,two_engines,one_lora_engine",
@@ -173,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     bd = sub.add_parser("bench-dedup", help="near-dup index lookup/publish at 1M, 10M rows")
     bd.add_argument("--sizes", default="1000000,10000000", help="index rows, comma-separated")
     bd.add_argument("--shard-rows", type=int, default=1000, help="signatures per shard")
-    bd.add_argument("--repeats", type=int, default=3, help="fresh processes per figure")
+    bd.add_argument("--repeats", type=_at_least_one, default=3, help="fresh processes per figure")
     bd.add_argument("--scratch", help="folder for the synthetic indexes (default: temp)")
     bd.add_argument("--out", help="also write the figures as JSON to this path")
     demo = sub.add_parser("demo", help="run the demo profile on the built-in corpus")

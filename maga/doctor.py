@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from maga import hardware, throughput
@@ -85,9 +86,25 @@ def render(f: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _check_model(model: str) -> None:
+    """A model folder to benchmark, or FileNotFoundError naming what was given."""
+    from maga.models.builtin import resolve_model
+
+    try:
+        path = resolve_model(model)
+    except ValueError as exc:  # an unknown builtin: name
+        raise FileNotFoundError(f"--model {model}: {exc}") from None
+    if not (Path(path) / "config.json").exists():
+        raise FileNotFoundError(f"--model {model}: not a model folder (no config.json at "
+                                f"{path}); give a builtin: name, a local Hugging Face model "
+                                "folder, or a hub id already in the cache")  # fmt: skip
+
+
 def run(bench: bool = True, model: str = BENCH_MODEL, record: bool = True,
         repeats: int = 1) -> int:  # fmt: skip
     """Print the facts, then (``bench``) about 20 s of engine decode in each precision."""
+    if bench:
+        _check_model(model)
     f = facts()
     print(render(f))
     if not bench:

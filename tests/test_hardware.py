@@ -124,3 +124,19 @@ def test_doctor_advice_on_int8_and_on_a_faster_float():
     wrong_auto = advice(fig("bfloat16", float32=150.0, bfloat16=31.0), 0.1)
     assert wrong_auto == ["float32 measured faster than auto's bfloat16 here; set engine.dtype: "
                           "float32 (and student_engine.dtype) to use it"]  # fmt: skip
+
+
+def test_doctor_refuses_a_missing_model_and_zero_repeats_in_one_line(tmp_path, capsys):
+    from maga.cli import main
+
+    assert main(["doctor", "--model", str(tmp_path / "nope")]) == 4  # before any engine start
+    err = capsys.readouterr().err
+    assert f"maga: --model {tmp_path / 'nope'}: not a model folder (no config.json" in err
+    assert "Traceback" not in err
+    assert main(["doctor", "--model", "builtin:nope"]) == 4
+    assert "unknown built-in model 'builtin:nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["doctor", "--repeats", "0"])
+    assert (
+        stop.value.code == 2 and "argument --repeats: 0 is less than 1" in capsys.readouterr().err
+    )
