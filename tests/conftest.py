@@ -72,6 +72,31 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         )  # fmt: skip
 
 
+# --- engine hosts: Airflow tasks of the tiny profile keep engines in one (maga.llm.host) --
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_host_folder() -> Iterator[Path]:
+    """Hosts that tasks of this session start (Airflow runs, the deployment tests) put
+    their sockets in one folder of the session's, inherited by every process the tests
+    start; all of them end with the session instead of after their idle timeout."""
+    import tempfile
+
+    from maga.llm import host_client
+
+    folder = Path(tempfile.mkdtemp(prefix="maga-eh-"))  # short: a socket path has 107 bytes
+    before = os.environ.get(host_client.DIR_ENV)
+    os.environ[host_client.DIR_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        host_client.stop_hosts(folder)
+        if before is None:
+            os.environ.pop(host_client.DIR_ENV, None)
+        else:
+            os.environ[host_client.DIR_ENV] = before
+
+
 # --- S3: a real SeaweedFS server (tests/s3server.py), one per test session -----------
 
 

@@ -106,6 +106,11 @@ class RunnerConfig(_Strict):
     # engine at a time, reused while consecutive stages ask for the same model (what one
     # GPU holds). Airflow tasks run in processes of their own and start their own engines.
     keep_engines: int = Field(1, ge=1)
+    # Airflow: seconds an engine host keeps engines after its last task (maga.llm.host),
+    # so the next model task reuses them as the CLI's stages do; 0: each task starts its
+    # own. Never on a GPU (training tasks need that memory). MAGA_ENGINE_HOST_IDLE_S
+    # overrides it.
+    engine_host_idle_s: float = Field(0.0, ge=0)
     # Byte-identical regenerated chunks (README "Determinism"): per-request seeds and, on
     # a GPU, an in-process engine core. None: on for CPU engines (free there), off on a
     # GPU, where both cost throughput (docs/gpu-check.md).

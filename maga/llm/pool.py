@@ -157,6 +157,13 @@ class EnginePool:
             return
         yield from self.session_for(spec).stream(spec, groups)
 
+    def release(self, why: str) -> None:
+        """End every kept engine now, saying why (a stage that needs the accelerator)."""
+        if self._sessions:
+            log.info("%s: ending %d kept engine(s) to free the accelerator", why,
+                     len(self._sessions))  # fmt: skip
+            self.close()
+
     def close(self) -> None:
         """End every kept engine."""
         while self._sessions:
@@ -206,16 +213,14 @@ _POOL: EnginePool | None = None
 
 
 @contextlib.contextmanager
-def keep_engines(keep: int, deterministic: bool | None = None) -> Iterator[EnginePool]:
-    """Within this block, stages of this process share engines (:class:`EnginePool`);
-    every engine ends when the block does. Inside an active block, the outer pool goes
-    on serving (and keeps its size). Start it from the thread the stages run in: an
-    engine process dies with the thread that started it (``lifecycle.py``)."""
+def active_pool(pool: Any) -> Iterator[Any]:
+    """Within this block, stages of this process get their engines from ``pool`` (an
+    :class:`EnginePool`, or the engine host's ``HostedPool``); it is closed when the block
+    ends. Inside an active block, the outer pool goes on serving."""
     global _POOL
     if _POOL is not None:
         yield _POOL
         return
-    pool = EnginePool(keep, deterministic)
     _POOL = pool
     try:
         yield pool
@@ -224,13 +229,21 @@ def keep_engines(keep: int, deterministic: bool | None = None) -> Iterator[Engin
         pool.close()
 
 
+def keep_engines(keep: int, deterministic: bool | None = None) -> Any:
+    """Within this block, stages of this process share engines (:class:`EnginePool`);
+    every engine ends when the block does. Inside an active block, the outer pool goes
+    on serving (and keeps its size). Start it from the thread the stages run in: an
+    engine process dies with the thread that started it (``lifecycle.py``)."""
+    if _POOL is not None:
+        return active_pool(_POOL)
+    return active_pool(EnginePool(keep, deterministic))
+
+
 def release_engines(why: str) -> None:
     """End every engine the active pool keeps (a later call starts what it needs again);
     nothing to do without a pool."""
-    if _POOL is not None and _POOL._sessions:
-        log.info("%s: ending %d kept engine(s) to free the accelerator", why,
-                 len(_POOL._sessions))  # fmt: skip
-        _POOL.close()
+    if _POOL is not None:
+        _POOL.release(why)
 
 
 def prepare_engines(specs: list[ModelSpec]) -> None:

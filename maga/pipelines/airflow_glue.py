@@ -223,12 +223,15 @@ def prepare_run(params: dict[str, Any], run_id: str) -> str:
 
 
 def with_task_engines(ctx: Any, fn: Callable[[], Any]) -> Any:
-    """Run one task's step as ``maga run`` runs every step: inside the runner's engine
-    pool (``runner.keep_engines``), so a step that needs several engines starts them side
-    by side and a model it asks for twice starts once. The engines end with the task."""
-    from maga.llm.jobs import keep_engines
+    """Run one task's step as ``maga run`` runs every step: inside an engine pool
+    (``runner.keep_engines``), so a step that needs several engines starts them side by
+    side and a model it asks for twice starts once. On a CPU with
+    ``runner.engine_host_idle_s`` set, the engine host keeps them for the next task;
+    otherwise the engines end with the task."""
+    from maga.llm.host_client import task_engines
 
-    with keep_engines(ctx.config.runner.keep_engines, ctx.config.runner.deterministic):
+    runner = ctx.config.runner
+    with task_engines(runner.keep_engines, runner.deterministic, runner.engine_host_idle_s):
         return fn()
 
 

@@ -218,7 +218,8 @@ def test_refresh_runs_on_both_workers_and_publishes_to_s3(stack: Stack, s3_world
 def _check_engine_threads(world: dict, run_id: str) -> None:
     """Under Celery, too, each shard step's engines used every core the worker has
     (vLLM's OpenMP binding inside a task process), and the engine its pool started is
-    counted as the step's in its stats: one, since both roles are the one tiny model."""
+    counted as the step's in its stats: one for the whole run, since both roles are the
+    one tiny model and the engine host keeps it across tasks."""
     storage: Storage = world["storage"]
     shards = join_uri(world["root"], "runs", DAG_ID, run_id, "shards")
     steps = storage.list(shards, (".json",))
@@ -226,7 +227,9 @@ def _check_engine_threads(world: dict, run_id: str) -> None:
              if o.uri.endswith("/reformulate.json")]  # fmt: skip
     assert len(stats) == len(SHARDS), [o.uri for o in steps]
     assert {s.get("engine_threads") for s in stats} == {os.cpu_count()}, stats[0]
-    assert {s.get("engine_starts") for s in stats} == {1}, stats[0]
+    # One engine in all: the engine host on the model worker keeps the one a shard's
+    # step started for the next shard's (maga.llm.host).
+    assert sum(s.get("engine_starts") or 0 for s in stats) == 1, stats
 
 
 def _check_outputs(world: dict, stack: Stack, run_id: str, token: str) -> None:
