@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     bd.add_argument("--repeats", type=_at_least_one, default=3, help="fresh processes per figure")
     bd.add_argument("--scratch", help="folder for the synthetic indexes (default: temp)")
     bd.add_argument("--out", help="also write the figures as JSON to this path")
+    eh = sub.add_parser("engine-hosts", help="engines kept between Airflow tasks: list or stop")
+    eh.add_argument("--stop", action="store_true", help="end every engine host now")
     demo = sub.add_parser("demo", help="run the demo profile on the built-in corpus")
     demo.add_argument("--set", dest="overrides", action="append", default=[])
     show = sub.add_parser("summary", help="print a run summary")
@@ -255,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
 
             bench_dedup([int(x) for x in args.sizes.split(",")], args.shard_rows, args.repeats,
                         args.scratch, args.out)  # fmt: skip
+        elif args.command == "engine-hosts":
+            from maga.llm.host_find import print_hosts
+
+            print_hosts(stop=args.stop)
         elif args.command == "demo":
             from pathlib import Path
 

@@ -130,6 +130,7 @@ def main() -> None:
     port = _port()
     env = {**os.environ, "MAGA_AIRFLOW_HOME": str(tmp / "airflow"), "MAGA_AIRFLOW_PORT": str(port),
            "MAGA_STORAGE_ROOT": str(tmp / "store"), "MAGA_HOME": str(tmp),
+           "MAGA_ENGINE_HOST_DIR": str(tmp / "engine-hosts"),  # this run's hosts only
            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # no cron run beside the demo
            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_port()),
            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_port())}  # fmt: skip
@@ -197,6 +198,10 @@ def main() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=120)
+        sys.path.insert(0, str(ROOT))
+        from maga.llm.host_find import stop_hosts
+
+        print(f"engine hosts stopped: {stop_hosts(tmp / 'engine-hosts')}", file=sys.stderr)
 
 
 if __name__ == "__main__":

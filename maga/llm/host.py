@@ -67,6 +67,7 @@ class Host:
         self.pool = EnginePool(1, deterministic)
         self._lock = threading.Lock()  # one writer on the socket at a time
         self._conn: socket.socket | None = None
+        self.stopping = False
 
     # --- the socket ---------------------------------------------------------------
     def send(self, obj: dict[str, Any]) -> None:
@@ -105,8 +106,9 @@ class Host:
                 self.serve_client(conn)
         finally:
             listener.close()
-            log.info("engine host %d: idle for %.0f s; ending %d engine(s)", os.getpid(),
-                     self.idle_s, len(self.pool._sessions))  # fmt: skip
+            why = "asked to stop" if self.stopping else f"no task for {self.idle_s:.0f} s"
+            log.info("engine host %d: %s; ending %d engine(s)", os.getpid(), why,
+                     len(self.pool._sessions))  # fmt: skip
             self.pool.close()
         return 0
 
@@ -126,8 +128,10 @@ class Host:
                 except Exception as exc:  # the client raises it with this text
                     text = "".join(traceback.format_exception_only(exc)).strip()
                     self.send({"ok": False, "error": text, **self.counters()})
+        except ConnectionResetError:
+            pass  # the task ended with relayed log lines unread: it was done
         except (ClientGone, OSError, ValueError) as exc:
-            log.info("engine host: client left mid-command (%s)", exc)
+            log.info("engine host: the task left mid-command (%s)", exc)
         finally:
             logging.getLogger(LOGGER_NAME).removeHandler(relay)
             with self._lock:
@@ -151,12 +155,16 @@ class Host:
             self._generate(cmd)
         elif op == "stream":
             self._stream(cmd)
+        elif op == "status":
+            kept = [json.loads(k)[0] for k in self.pool._sessions]  # the models' paths
+            self.send({"ok": True, "pid": os.getpid(), "kept": kept, "idle_s": self.idle_s,
+                       **self.counters()})  # fmt: skip
         elif op == "release":
             self.pool.close()
             self.send({"ok": True, **self.counters()})
         elif op == "shutdown":
             self.send({"ok": True})
-            self.idle_s = 0.0  # leave as soon as this client is gone
+            self.idle_s, self.stopping = 0.0, True  # leave as soon as this client is gone
             return True
         else:
             raise ValueError(f"unknown engine host command {op!r}")

@@ -103,18 +103,58 @@ def connect(deterministic: bool, idle_s: float) -> tuple[socket.socket, Path, bo
         return sock, path, True
 
 
-def stop_hosts(folder: Path | None = None) -> int:
-    """Ask every host with a socket in ``folder`` (default :func:`host_dir`) to end now;
-    how many answered."""
-    stopped = 0
+def _ask(path: Path, op: str, timeout_s: float) -> dict | None:
+    """One command to the host at ``path`` and its reply (relayed log lines skipped);
+    None when no host answers there (gone, or busy with a task past ``timeout_s``)."""
+    sock = _connect(path)
+    if sock is None:
+        return None
+    with contextlib.closing(sock):
+        sock.settimeout(timeout_s)
+        try:
+            sock.sendall((json.dumps({"op": op}) + "\n").encode())
+            for line in sock.makefile("r", encoding="utf-8"):
+                reply = json.loads(line)
+                if "log" not in reply:
+                    return reply
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def list_hosts(folder: Path | None = None, timeout_s: float = 2.0) -> list[dict]:
+    """Each socket in ``folder`` (default :func:`host_dir`) with its host's status:
+    ``{"socket", "pid", "kept" (model paths), "idle_s", "engine_starts", ...}``, or
+    ``{"socket", "busy": True}`` for a host serving a task, ``"gone"`` for a dead one."""
+    out = []
     for path in sorted((folder or host_dir()).glob("*.sock")):
-        sock = _connect(path)
-        if sock is None:
-            continue
-        with contextlib.closing(sock):
-            sock.settimeout(15.0)
-            with contextlib.suppress(OSError):
-                sock.sendall(b'{"op": "shutdown"}\n')
-                sock.makefile("r").readline()
-                stopped += 1
-    return stopped
+        reply = _ask(path, "status", timeout_s)
+        if reply is None:
+            state = "busy" if _connect(path) is not None else "gone"
+            out.append({"socket": str(path), state: True})
+        else:
+            out.append({"socket": str(path), **reply})
+    return out
+
+
+def stop_hosts(folder: Path | None = None, timeout_s: float = 15.0) -> int:
+    """Ask every host with a socket in ``folder`` (default :func:`host_dir`) to end now
+    (one serving a task ends when that task is done); how many answered."""
+    return sum(_ask(p, "shutdown", timeout_s) is not None
+               for p in sorted((folder or host_dir()).glob("*.sock")))  # fmt: skip
+
+
+def print_hosts(stop: bool = False) -> None:
+    """``maga engine-hosts [--stop]``: a line per host, then stop them all if asked."""
+    hosts = list_hosts()
+    for h in hosts:
+        if h.get("busy") or h.get("gone"):
+            state = "busy: serving a task" if h.get("busy") else "gone: no process answers"
+        else:
+            state = (f"pid {h['pid']}, {h['engine_starts']} engine start(s), keeps "
+                     f"{len(h['kept'])}: {', '.join(h['kept']) or '-'}; ends "
+                     f"{h['idle_s']:.0f} s after its last task")  # fmt: skip
+        print(f"{Path(h['socket']).name}  {state}")
+    print(f"{len(hosts)} engine host(s) in {host_dir()}")
+    if stop:
+        print(f"stopped {stop_hosts()}")

@@ -114,6 +114,13 @@ def test_a_second_task_reuses_the_engine_and_writes_the_same_text(hostdir: Path)
     assert "engine kept from an earlier call" in log2 and "running" in log2
     assert _host_pid(hostdir) == host
 
+    maga = [sys.executable, "-m", "maga.cli", "engine-hosts"]  # what a user asks
+    listed = subprocess.run(maga, capture_output=True, text=True, timeout=120).stdout
+    assert f"pid {host}, 1 engine start(s), keeps 1: {_spec().path};" in listed, listed
+    stopped = subprocess.run([*maga, "--stop"], capture_output=True, text=True, timeout=120)
+    assert "stopped 1" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert not wait_gone({host, *engines}, 60), "the stopped host or its engine still runs"
+
 
 @pytest.mark.timeout(600)
 def test_a_task_killed_mid_stream_leaves_a_host_that_serves_the_next(hostdir: Path):
