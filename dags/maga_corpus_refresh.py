@@ -169,7 +169,7 @@ def maga_corpus_refresh():
 
     def shard_task(step: str):
         extra = {"queue": MODEL_QUEUE, "pool": MODEL_POOL, "pool_slots": ROUTING.slots}
-        extra = extra if step in MODEL_STEPS else {}
+        extra = extra if step in MODEL_STEPS else ROUTING.cpu_step()
 
         @task(task_id=step, **extra)
         def run_step(run_uri: str, shard: dict, **context) -> dict:

@@ -86,6 +86,9 @@ def _spawn(path: Path, idle_s: float, deterministic: bool) -> subprocess.Popen:
 def connect(deterministic: bool, idle_s: float) -> tuple[socket.socket, Path, bool]:
     """A socket to the matching host, started here if none runs: (socket, path, started)."""
     path = host_dir() / f"{fingerprint(deterministic)}.sock"
+    if len(str(path).encode()) > 107:  # what a Unix socket's address holds on Linux
+        raise ValueError(f"{DIR_ENV}={path.parent}: too long a folder for an engine host's "
+                         "socket; pick a path under 80 characters")  # fmt: skip
     with host_lock(path):
         sock = _connect(path)
         if sock is not None:

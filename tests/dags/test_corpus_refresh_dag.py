@@ -123,6 +123,12 @@ def test_queue_and_pool_come_from_the_profile(monkeypatch):
     tiny = load_dag(monkeypatch, MAGA_PROFILE="tiny", MAGA_MODEL_QUEUE="big")
     assert tiny.get_task("shard.reformulate_shard").queue == "big"
     assert tiny.get_task("shard.reformulate_shard").pool == "cpu_models"
+    # On a CPU pool a shard's gate and clean take one core's slot, so they never run
+    # beside an engine task that holds every core; on a GPU they stay out of its pool.
+    for tid in ("shard.gate_shard", "shard.clean_shard"):
+        task = tiny.get_task(tid)
+        assert (task.queue, task.pool, task.pool_slots) == ("default", "cpu_models", 1)
+        assert gpu.get_task(tid).pool == "default_pool"
 
 
 def test_parsing_imports_nothing_heavy():

@@ -181,3 +181,6 @@ def test_a_stale_socket_is_replaced_and_bad_settings_are_refused(hostdir: Path, 
         host_client.host_idle_s(300)
     monkeypatch.setenv(host_client.IDLE_ENV, "0")
     assert host_client.host_idle_s(300) == 0.0
+    monkeypatch.setenv(host_client.DIR_ENV, str(hostdir / ("x" * 120)))
+    with pytest.raises(ValueError, match="MAGA_ENGINE_HOST_DIR=.*too long a folder"):
+        host_client.HostedPool(1, True, 30).prepare([])
