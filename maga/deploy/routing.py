@@ -12,7 +12,8 @@ On a CPU the pool counts cores (``cpu_models``: one slot per core of the machine
 engines bind, so tasks whose engines would fight over the same cores run one after the
 other instead of side by side (two mapped shard tasks on 2 cores, each starting two
 engines that bind both cores, made a demo refresh 3x slower than the CLI). A task that
-trains with one thread (a mix-evaluation proxy) holds one slot.
+trains with one thread (a mix-evaluation proxy) holds one slot, and so does a refresh
+shard's gate or clean step (:meth:`Routing.cpu_step`).
 Cheap: it reads one YAML file and imports nothing heavy.
 """
 
