@@ -20,6 +20,7 @@ TOOL_MODEL_TASKS = {
     "train_reformulation_slm", "evaluate_slm_vs_teacher", "quantize_slms", "evaluate_quantized",
 }  # fmt: skip
 REFRESH_MODEL_TASKS = {"shard.reformulate_shard", "shard.validate_shard"}
+CPU_SHARD_TASKS = {"shard.gate_shard", "shard.clean_shard"}  # one core in cpu_models
 ROUTING_ENV = (
     "MAGA_PROFILE",
     "MAGA_MODEL_QUEUE",
@@ -63,16 +64,18 @@ def test_gpu_profile_alone_routes_model_tasks_of_both_dags(monkeypatch) -> None:
 
 def test_cpu_profiles_give_each_model_task_the_cores_its_engines_bind(monkeypatch) -> None:
     """tiny/demo: model tasks share the `cpu_models` pool (one slot per core) and each holds
-    every core its engines bind, so two shards' engines never fight over 2 cores; the
-    other tasks stay in default_pool, and a one-thread proxy training holds one core."""
+    every core its engines bind, so two shards' engines never fight over 2 cores; a
+    shard's gate and clean hold one core there (never beside an engine task), the other
+    tasks stay in default_pool, and a one-thread proxy training holds one core."""
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     dags = _dags(monkeypatch, MAGA_PROFILE="tiny")
     expected = {"maga_tool_models": TOOL_MODEL_TASKS, "maga_corpus_refresh": REFRESH_MODEL_TASKS}
     for name, dag in dags.items():
         routes, slots = _routes(dag), _slots(dag)
         for task_id, route in routes.items():
-            model = task_id in expected[name]
-            assert route == (("default", "cpu_models") if model else ("default", "default_pool"))
+            model, one_core = task_id in expected[name], task_id in CPU_SHARD_TASKS
+            pool = "cpu_models" if model or one_core else "default_pool"
+            assert route == ("default", pool), (name, task_id, route)
             assert slots[task_id] == (4 if model else 1), (name, task_id)
     assert pools_to_create("tiny") == {"cpu_models": 4, "gpu": 1}
     mix = runpy.run_path(str(ROOT / "dags" / "maga_mix_eval.py"))["maga_mix_eval"]()
