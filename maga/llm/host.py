@@ -37,7 +37,7 @@ from typing import Any
 
 from maga.llm import facts as engine_facts
 from maga.llm.pool import EnginePool
-from maga.llm.specs import ModelSpec, request_from_dict
+from maga.llm.specs import ModelSpec, request_from_dict, write_results
 from maga.log import LOGGER_NAME, get_logger
 
 log = get_logger("llm.host")
@@ -175,7 +175,7 @@ class Host:
         with open(cmd["requests"], encoding="utf-8") as fh:
             requests = [request_from_dict(json.loads(row)) for row in fh]
         out = self.pool.generate(spec, requests, bool(cmd.get("one_call")))
-        _write(Path(cmd["results"]), out.results)
+        write_results(Path(cmd["results"]), out.results)
         self.send({"ok": True, "usage": asdict(out.usage), "startup": out.startup_seconds,
                    "facts": engine_facts.take(), **self.counters()})  # fmt: skip
 
@@ -185,7 +185,7 @@ class Host:
         try:
             for group, out in stream:
                 path = out_dir / f"group-{group}.jsonl"
-                _write(path, out.results)
+                write_results(path, out.results)
                 self.send({"ok": True, "group": group, "results": str(path),
                            "usage": asdict(out.usage), "startup": out.startup_seconds,
                            "facts": engine_facts.take()})  # fmt: skip
@@ -207,12 +207,6 @@ def _groups(path: str) -> Any:
             batch.append(request_from_dict(row["request"]))
     if batch:
         yield group, batch
-
-
-def _write(path: Path, results: list) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for r in results:
-            fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":  # python -m maga.llm.host SOCKET IDLE_S DETERMINISTIC

@@ -85,6 +85,13 @@ def write_requests(path: Path, requests: list[GenRequest]) -> None:
             fh.write(json.dumps(request_to_dict(req), ensure_ascii=False) + "\n")
 
 
+def write_results(path: Path, results: list[GenResult]) -> None:
+    """The result file an engine process writes for its parent, in request order."""
+    with path.open("w", encoding="utf-8") as fh:
+        for r in results:
+            fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
+
+
 def read_results(path: Path) -> list[GenResult]:
     """The results a vLLM worker process wrote, in request order."""
     with path.open(encoding="utf-8") as fh:

@@ -37,6 +37,7 @@ from maga.llm.jobs import (  # noqa: E402
     bench_requests,
     request_from_dict,
 )
+from maga.llm.specs import write_results  # noqa: E402
 from maga.llm.vllm_backend import VLLMBackend  # noqa: E402
 from maga.log import get_logger  # noqa: E402
 
@@ -62,7 +63,7 @@ def main(job_dir: str) -> int:
             log.info("%s: benchmark %.1f tok/s", spec.label, bench["tokens_per_s"])
     finally:
         backend.close()
-    _write_results(job / "results.jsonl", results)
+    write_results(job / "results.jsonl", results)
     meta = {
         # the UsageCounter's own fields: the parent rebuilds it with UsageCounter(**usage)
         "usage": asdict(usage),
@@ -134,7 +135,7 @@ def stream_groups(backend: VLLMBackend, cmd: dict, window: int, answer: Any) -> 
             usage.add(results, now - last)  # time since the previous group finished
             last = now
             path = out_dir / f"group-{group}.jsonl"
-            _write_results(path, results)
+            write_results(path, results)
             answer({"ok": True, "group": group, "results": str(path), "usage": asdict(usage)})
 
     source = _grouped(cmd["requests"], pending)
@@ -149,12 +150,6 @@ def stream_groups(backend: VLLMBackend, cmd: dict, window: int, answer: Any) -> 
         flush()
     flush()  # groups whose size became known only at the end of the file
     answer({"ok": True, "done": True})
-
-
-def _write_results(path: Path, results: list) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for r in results:
-            fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
 
 
 def session(spec_file: str, reply_fd: int) -> int:
@@ -197,7 +192,7 @@ def session(spec_file: str, reply_fd: int) -> int:
                     usage.add(results, time.perf_counter() - began)
                 else:
                     results, usage = feed(backend, requests, label, engine.window, cmd.get("lora"))
-                _write_results(Path(cmd["results"]), results)
+                write_results(Path(cmd["results"]), results)
                 answer({"ok": True, "usage": asdict(usage)})
             except Exception as exc:  # the parent raises it with this text
                 answer({"ok": False, "error": "".join(traceback.format_exception_only(exc))})
