@@ -284,9 +284,11 @@ def main(argv: list[str] | None = None) -> int:
                 build_run_report(refresh[: -len("/summary.json")])
                 _print_summary(refresh)
                 starts, spawn, reused = pool.engine_starts, pool.spawn_seconds, pool.reused
-            total_s = time.perf_counter() - began
+                total_s = time.perf_counter() - began
+            stop_s = time.perf_counter() - began - total_s
             print(f"\nDemo pipelines took {total_s:.0f} s: maga_tool_models {tool_s:.0f} s, "
-                  f"maga_corpus_refresh {total_s - tool_s:.0f} s (stage times above); "
+                  f"maga_corpus_refresh {total_s - tool_s:.0f} s (stage times above), then "
+                  f"{stop_s:.0f} s to stop the engines; "
                   f"{starts} engine starts ({spawn:.0f} s summed over engines; side-by-side "
                   f"starts overlap), {reused} calls reused a running engine "
                   f"(runner.keep_engines={runner.keep_engines})")  # fmt: skip

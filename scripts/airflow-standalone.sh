@@ -26,7 +26,9 @@ export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
-export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+# The LocalExecutor, with great-expectations, pandas and transformers imported once in the
+# scheduler, so task processes start with them (maga/deploy/executor.py; MAGA_AIRFLOW_PRELOAD).
+export AIRFLOW__CORE__EXECUTOR=maga.deploy.executor.WarmLocalExecutor
 export AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 # More users as name:role (viewer, user, op, admin); their passwords are added to the file.
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"

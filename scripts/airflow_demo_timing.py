@@ -87,9 +87,32 @@ def _summary(api: Api, dag: str, run: dict) -> dict:
     tasks = sorted(((t["task_id"] + (f"[{t['map_index']}]" if t["map_index"] >= 0 else ""),
                      _seconds(t["start_date"], t["end_date"])) for t in body["task_instances"]),
                    key=lambda kv: -(kv[1] or 0))  # fmt: skip
-    return {"run_id": run["dag_run_id"], "state": run["state"],
-            "wall_s": _seconds(run["start_date"], run["end_date"]),
+    spans = sorted((t["start_date"], t["end_date"]) for t in body["task_instances"]
+                   if t["start_date"] and t["end_date"])  # fmt: skip
+    busy, end = 0.0, None  # the union of the task spans: the rest is waiting on the scheduler
+    for a, b in spans:
+        a = max(a, end) if end else a
+        if b > a:
+            busy, end = busy + _seconds(a, b), b
+    wall = _seconds(run["start_date"], run["end_date"])
+    return {"run_id": run["dag_run_id"], "state": run["state"], "wall_s": wall,
+            "no_task_running_s": round(wall - busy, 1) if wall else None,
             "tasks_s": dict(tasks)}  # fmt: skip
+
+
+def _scheduler_cpu_s(session: int) -> float:
+    """CPU seconds the scheduler of this standalone (its process group) has used so far."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if os.getsid(int(proc.name)) != session:
+                continue
+            if b"scheduler" not in (proc / "cmdline").read_bytes():
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (ValueError, OSError):
+            continue
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
 
 
 class Form:
@@ -184,8 +207,10 @@ def main() -> None:
                     assert api("PATCH", f"/api/v2/dags/{dag}", {"is_paused": False})[0] == 200
                 # the refresh is what the registration's Asset event would start (scheduling
                 # is off here, so that no cron run of the profile lands beside it): same conf
+                cpu = _scheduler_cpu_s(proc.pid)
                 run = _wait_run(api, dag, trigger(dag), args.limit_s)
                 out[dag] = _summary(api, dag, run)
+                out[dag]["scheduler_cpu_s"] = round(_scheduler_cpu_s(proc.pid) - cpu, 1)
                 out["loadavg"][dag] = os.getloadavg()
                 if args.form and dag != TOOL:
                     out[dag]["tab_chars"] = len(form.read_tab(dag, run["dag_run_id"]))

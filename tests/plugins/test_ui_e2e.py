@@ -257,6 +257,27 @@ def test_a_real_task_log_leads_with_stage_lines_and_no_library_chatter(
     assert "gate" in first["event"] or "sample" in first["event"], first
 
 
+def test_task_processes_fork_from_workers_with_the_heavy_libraries_loaded(
+    airflow: Airflow, dag_run: str
+) -> None:
+    """The script's executor (maga.deploy.executor) imported torch, transformers and
+    great-expectations in the scheduler before forking its workers; every task process
+    is a fork of one of these workers (issue 22: a task no longer pays them itself)."""
+    workers = []
+    for proc in Path("/proc").iterdir():
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+            cmd = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # gone, or not ours
+        if f"MAGA_AIRFLOW_HOME={airflow.home}".encode() in env and b"LocalExecutor" in cmd:
+            workers.append(proc)
+    assert workers, "no LocalExecutor worker of this standalone found"
+    for proc in workers:
+        assert "libtorch_cpu" in (proc / "maps").read_text(), proc
+    assert "already imported" in airflow.log.read_text()
+
+
 def test_person_logs_in_and_reads_the_report_of_the_run(airflow: Airflow, dag_run: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     base = airflow.base
