@@ -66,6 +66,7 @@ class Airflow:
     store: Path
     xcom_store: Path
     log: Path
+    session: int = 0  # the standalone's process group: every Airflow process of this instance
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, Any]:  # fmt: skip
@@ -122,7 +123,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
                                 env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
     af = Airflow(f"http://127.0.0.1:{port}", "", tmp / "home", tmp / "store",
-                 tmp / "xcom_store", log)  # fmt: skip
+                 tmp / "xcom_store", log, proc.pid)  # fmt: skip
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -266,11 +267,11 @@ def test_task_processes_fork_from_workers_with_the_heavy_libraries_loaded(
     workers = []
     for proc in Path("/proc").iterdir():
         try:
-            env = (proc / "environ").read_bytes().split(b"\0")
+            ours = os.getsid(int(proc.name)) == airflow.session
             cmd = (proc / "cmdline").read_bytes()
         except (OSError, ValueError):
-            continue  # gone, or not ours
-        if f"MAGA_AIRFLOW_HOME={airflow.home}".encode() in env and b"LocalExecutor" in cmd:
+            continue  # gone, or not a process
+        if ours and b"LocalExecutor" in cmd:  # the title Airflow gives its workers
             workers.append(proc)
     assert workers, "no LocalExecutor worker of this standalone found"
     for proc in workers:
