@@ -18,16 +18,19 @@ maga audit OUTPUT --source SOURCE [--config demo] [--json]
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
-import time
 
 from maga.config import ConfigError, load_config
 from maga.corpus.reader import CorpusError
-from maga.llm.jobs import keep_engines
 from maga.log import get_logger
+from maga.pipelines.cli_runs import (
+    print_summary,
+    run_corpus_refresh,
+    run_demo,
+    run_tool_models,
+)
 from maga.runs.context import RunConfigMismatch
 
 log = get_logger("cli")
@@ -43,73 +46,6 @@ def _at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is less than 1")
     return value
-
-
-def _new_run_id() -> str:
-    return "cli__" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-
-
-def run_tool_models(config: str, overrides: list[str], run_id: str | None) -> str:
-    from maga.pipelines.tool_models import run_all, start_run
-
-    run_id = run_id or _new_run_id()
-    ctx = start_run(config, overrides, run_id)
-    try:
-        with keep_engines(ctx.config.runner.keep_engines, ctx.config.runner.deterministic):
-            run_all(ctx)
-    except Exception:
-        print(
-            f"maga: run {ctx.run_uri} stopped; finished steps are kept. After fixing the "
-            f"cause, resume with: maga run tool-models --config {config} --run-id {run_id}",
-            file=sys.stderr,
-        )
-        raise
-    return ctx.uri("summary.json")
-
-
-def run_corpus_refresh(config: str, overrides: list[str], run_id: str | None,
-                       dry_run: bool = False, answer: object = None) -> tuple[str, bool]:  # fmt: skip
-    """Run (or resume) a corpus refresh; (summary path, every shard published).
-    ``answer``: request -> the review's answer (see maga.refresh.review_cli)."""
-    from maga.refresh.pipeline import RefreshIncomplete, run_all, start_run
-    from maga.refresh.review import ReviewPending
-
-    run_id = run_id or _new_run_id()
-    ctx = start_run(config, [*overrides, *(["refresh.dry_run=true"] if dry_run else [])], run_id)
-    complete = True
-    try:
-        with keep_engines(ctx.config.runner.keep_engines, ctx.config.runner.deterministic):
-            run_all(ctx, answer=answer)  # type: ignore[arg-type]
-    except RefreshIncomplete as exc:
-        print(f"maga: {exc}", file=sys.stderr)
-        complete = False
-    except ReviewPending as exc:
-        print(f"maga: {exc}. Answer: the same command with --run-id {run_id} and --review, "
-              "--approve or --reject", file=sys.stderr)  # fmt: skip
-        complete = False
-    print(f"report: {ctx.uri('report.md')}")
-    return ctx.uri("summary.json"), complete
-
-
-def _print_summary(path: str) -> None:
-    from maga.storage import Storage
-
-    summary = Storage().read_json(path)
-    print(f"\nRun summary: {path}")
-    if summary.get("demo_models"):
-        print("  (demo-model output: the models are small or random; see summary 'note')")
-    for name, st in summary["stages"].items():
-        print(
-            f"  {name:28s} in={st.get('docs_in', '-')!s:<5} out={st.get('docs_out', '-')!s:<5} "
-            f"{float(st.get('seconds', 0)):>8.1f}s  dropped={st.get('dropped', {})}"
-        )
-    for name, g in summary["gates"].items():
-        print(f"  gate {name:23s} {'PASSED' if g['passed'] else 'FAILED'}  {g.get('reason', '')}")
-        if g.get("report"):
-            print(f"       report: {g['report']}")
-    report = path[: -len("summary.json")] + "report.html"
-    if Storage().exists(report):
-        print(f"Data-quality report: {report}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,12 +156,12 @@ def main(argv: list[str] | None = None) -> int:
             path, complete = run_corpus_refresh(
                 args.config, [*args.overrides, *extra], args.run_id, args.dry_run, answer
             )
-            _print_summary(path)
+            print_summary(path)
             if not complete:
                 return 5
         elif args.command == "run":
             path = run_tool_models(args.config, args.overrides, args.run_id)
-            _print_summary(path)
+            print_summary(path)
         elif args.command == "bench":
             from maga.bench.refresh import run_bench
 
@@ -262,42 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print_hosts(stop=args.stop)
         elif args.command == "demo":
-            from pathlib import Path
-
-            from maga.demo import write_demo_shards
-            from maga.pipelines.tool_models import build_run_report
-            from maga.runs.context import resolve_root
-
-            began = time.perf_counter()
-            runner = load_config("demo", args.overrides).runner
-            # one teacher engine for both pipelines
-            with keep_engines(runner.keep_engines, runner.deterministic) as pool:
-                path = run_tool_models("demo", args.overrides, None)
-                _print_summary(path)
-                tool_s = time.perf_counter() - began
-                source = Path(resolve_root("var")) / "demo-corpus"
-                write_demo_shards(source)
-                print(f"\nCorpus refresh of {source} with the tool models just registered:")
-                refresh, complete = run_corpus_refresh(
-                    "demo", [*args.overrides, f"refresh.source_uri={source}"], None
-                )
-                build_run_report(refresh[: -len("/summary.json")])
-                _print_summary(refresh)
-                starts, spawn, reused = pool.engine_starts, pool.spawn_seconds, pool.reused
-                total_s = time.perf_counter() - began
-            stop_s = time.perf_counter() - began - total_s
-            print(f"\nDemo pipelines took {total_s:.0f} s: maga_tool_models {tool_s:.0f} s, "
-                  f"maga_corpus_refresh {total_s - tool_s:.0f} s (stage times above), then "
-                  f"{stop_s:.0f} s to stop the engines; "
-                  f"{starts} engine starts ({spawn:.0f} s summed over engines; side-by-side "
-                  f"starts overlap), {reused} calls reused a running engine "
-                  f"(runner.keep_engines={runner.keep_engines})")  # fmt: skip
-            print(
-                "\nDemo models are a 135M teacher and students distilled from it: "
-                "their text is demo-model output, weak by design."
-            )
-            if not complete:
-                return 5
+            return run_demo(args.overrides)
         elif args.command == "report":
             from maga.report import build_report
 
@@ -323,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 print(json.dumps(Storage().read_json(args.path), indent=2))
             else:
-                _print_summary(args.path)
+                print_summary(args.path)
     except ConfigError as exc:
         print(f"maga: {exc}", file=sys.stderr)
         return 2

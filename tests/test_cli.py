@@ -67,6 +67,7 @@ def test_runner_keeps_engines_across_stages_and_both_demo_pipelines(tmp_path, mo
     """``maga run`` wraps every stage in one engine pool sized by ``runner.keep_engines``;
     ``maga demo`` spans both pipelines with one pool (the engines themselves: tests/llm)."""
     import maga.cli as cli
+    import maga.pipelines.cli_runs as cli_runs
     import maga.pipelines.tool_models as tool_models
     import maga.refresh.pipeline as refresh
     from maga.llm import pool as engine_pool
@@ -79,7 +80,8 @@ def test_runner_keeps_engines_across_stages_and_both_demo_pipelines(tmp_path, mo
 
     monkeypatch.setattr(tool_models, "run_all", record)
     monkeypatch.setattr(refresh, "run_all", record)
-    monkeypatch.setattr(cli, "_print_summary", lambda path: None)
+    monkeypatch.setattr(cli, "print_summary", lambda path: None)
+    monkeypatch.setattr(cli_runs, "print_summary", lambda path: None)
     root = f"storage.root={tmp_path}"
     assert main(["run", "tool-models", "--config", "tiny", "--set", root,
                  "--set", "runner.keep_engines=3"]) == 0  # fmt: skip
@@ -98,8 +100,8 @@ def test_runner_keeps_engines_across_stages_and_both_demo_pipelines(tmp_path, mo
         record(None)
         return "y/summary.json", True
 
-    monkeypatch.setattr(cli, "run_tool_models", tool_run)
-    monkeypatch.setattr(cli, "run_corpus_refresh", refresh_run)
+    monkeypatch.setattr(cli_runs, "run_tool_models", tool_run)
+    monkeypatch.setattr(cli_runs, "run_corpus_refresh", refresh_run)
     monkeypatch.setattr("maga.demo.write_demo_shards", lambda folder: [])
     monkeypatch.setattr(tool_models, "build_run_report", lambda uri: None)
     assert main(["demo"]) == 0

@@ -23,6 +23,7 @@ from an engine an earlier task started when one is kept, else starts it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ from typing import Any
 
 from maga.llm import facts as engine_facts
 from maga.llm.pool import EnginePool
-from maga.llm.specs import ModelSpec, request_from_dict, write_results
+from maga.llm.specs import ModelSpec, read_requests, read_stream_rows, write_results
 from maga.log import LOGGER_NAME, get_logger
 
 log = get_logger("llm.host")
@@ -172,8 +173,7 @@ class Host:
 
     def _generate(self, cmd: dict[str, Any]) -> None:
         spec = ModelSpec(**cmd["spec"])
-        with open(cmd["requests"], encoding="utf-8") as fh:
-            requests = [request_from_dict(json.loads(row)) for row in fh]
+        requests = read_requests(cmd["requests"])
         out = self.pool.generate(spec, requests, bool(cmd.get("one_call")))
         write_results(Path(cmd["results"]), out.results)
         self.send({"ok": True, "usage": asdict(out.usage), "startup": out.startup_seconds,
@@ -196,17 +196,8 @@ class Host:
 
 def _groups(path: str) -> Any:
     """``(group, requests)`` of a stream request file (rows of one group are adjacent)."""
-    group, batch = None, []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if row["group"] != group and batch:
-                yield group, batch
-                batch = []
-            group = row["group"]
-            batch.append(request_from_dict(row["request"]))
-    if batch:
-        yield group, batch
+    for group, rows in itertools.groupby(read_stream_rows(path), key=lambda row: row[0]):
+        yield group, [request for _, request in rows]
 
 
 if __name__ == "__main__":  # python -m maga.llm.host SOCKET IDLE_S DETERMINISTIC

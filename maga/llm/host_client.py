@@ -25,7 +25,7 @@ from maga.llm.specs import (
     JobOutcome,
     ModelSpec,
     read_results,
-    request_to_dict,
+    stream_rows,
     write_requests,
 )
 from maga.log import get_logger
@@ -181,9 +181,7 @@ class HostedPool:
                     yield group, JobOutcome([], UsageCounter())
                     continue
                 sent += 1
-                for r in requests:
-                    fh.write(json.dumps({"group": group, "request": request_to_dict(r)},
-                                        ensure_ascii=False) + "\n")  # fmt: skip
+                fh.write(stream_rows(group, requests))
         if sent:
             self._send({"op": "stream", "spec": asdict(spec), "requests": str(req),
                         "results_dir": str(out_dir)})  # fmt: skip

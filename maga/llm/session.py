@@ -40,7 +40,7 @@ from maga.llm.specs import (
     ModelSpec,
     engine_key,
     read_results,
-    request_to_dict,
+    stream_rows,
     write_requests,
 )
 from maga.log import get_logger
@@ -175,9 +175,7 @@ class EngineSession:
                     yield group, JobOutcome([], UsageCounter())
                     continue
                 sent, total = sent + 1, total + len(requests)
-                for req in requests:
-                    row = {"group": group, "request": request_to_dict(req)}
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                fh.write(stream_rows(group, requests))
         if not sent:
             req_path.unlink()
             return

@@ -7,6 +7,7 @@ Public names are re-exported by :mod:`maga.llm.jobs`, the entry point stages imp
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,26 @@ def write_requests(path: Path, requests: list[GenRequest]) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for req in requests:
             fh.write(json.dumps(request_to_dict(req), ensure_ascii=False) + "\n")
+
+
+def read_requests(path: str | Path) -> list[GenRequest]:
+    """The requests ``write_requests`` wrote, in order."""
+    with open(path, encoding="utf-8") as fh:
+        return [request_from_dict(json.loads(line)) for line in fh]
+
+
+def stream_rows(group: int, requests: list[GenRequest]) -> str:
+    """One group's lines of a stream request file (a group's rows are adjacent)."""
+    return "".join(json.dumps({"group": group, "request": request_to_dict(r)},
+                              ensure_ascii=False) + "\n" for r in requests)  # fmt: skip
+
+
+def read_stream_rows(path: str | Path) -> Iterator[tuple[int, GenRequest]]:
+    """``(group, request)`` of a stream request file, in file order, read lazily."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            yield int(row["group"]), request_from_dict(row["request"])
 
 
 def write_results(path: Path, results: list[GenResult]) -> None:

@@ -35,9 +35,8 @@ from maga.llm.jobs import (  # noqa: E402
     ModelSpec,
     bench_figures,
     bench_requests,
-    request_from_dict,
 )
-from maga.llm.specs import write_results  # noqa: E402
+from maga.llm.specs import read_requests, read_stream_rows, write_results  # noqa: E402
 from maga.llm.vllm_backend import VLLMBackend  # noqa: E402
 from maga.log import get_logger  # noqa: E402
 
@@ -47,8 +46,7 @@ log = get_logger("llm.worker")
 def main(job_dir: str) -> int:
     job = Path(job_dir)
     spec = ModelSpec(**json.loads((job / "spec.json").read_text()))
-    with (job / "requests.jsonl").open(encoding="utf-8") as fh:
-        requests = [request_from_dict(json.loads(line)) for line in fh]
+    requests = read_requests(job / "requests.jsonl")
     engine = VLLMEngineConfig.model_validate(spec.engine)
     backend = VLLMBackend(spec.path, engine, seed=spec.seed)
     try:
@@ -98,20 +96,17 @@ def _grouped(path: str, pending: dict[int, dict]) -> Any:
     """``((group, index), request)`` from a stream request file, read lazily; notes each
     group's size in ``pending`` once the reader has moved past it."""
     current = None
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            group = int(row["group"])
-            if group != current:
-                if current is not None:
-                    pending[current]["size"] = pending[current]["seen"]
-                if group in pending:
-                    raise ValueError(f"stream request file: group {group} is not contiguous")
-                current = group
-                pending[group] = {"seen": 0, "size": None, "results": {}}
-            idx = pending[group]["seen"]
-            pending[group]["seen"] += 1
-            yield (group, idx), request_from_dict(row["request"])
+    for group, request in read_stream_rows(path):
+        if group != current:
+            if current is not None:
+                pending[current]["size"] = pending[current]["seen"]
+            if group in pending:
+                raise ValueError(f"stream request file: group {group} is not contiguous")
+            current = group
+            pending[group] = {"seen": 0, "size": None, "results": {}}
+        idx = pending[group]["seen"]
+        pending[group]["seen"] += 1
+        yield (group, idx), request
     if current is not None:
         pending[current]["size"] = pending[current]["seen"]
 
@@ -183,8 +178,7 @@ def session(spec_file: str, reply_fd: int) -> int:
                 if cmd.get("op") == "stream":
                     stream_groups(backend, cmd, engine.window, answer)
                     continue
-                with open(cmd["requests"], encoding="utf-8") as fh:
-                    requests = [request_from_dict(json.loads(row)) for row in fh]
+                requests = read_requests(cmd["requests"])
                 label = cmd.get("label", spec.label)
                 if cmd.get("one_call"):  # one LLM.generate over all: a benchmark's reference
                     began = time.perf_counter()
