@@ -26,7 +26,7 @@ import time
 
 from airflow.executors.local_executor import LocalExecutor
 
-from maga.log import get_logger
+from maga.log import get_logger, quiet_libraries
 
 ENV = "MAGA_AIRFLOW_PRELOAD"
 # What the demo's task bodies import first, each costing seconds on 2 cores.
@@ -50,8 +50,6 @@ def preload_names() -> tuple[str, ...]:
 def preload(names: tuple[str, ...]) -> dict[str, float]:
     """Import each ``module[:attribute]``: the seconds each took. A failure is logged,
     not raised: the scheduler must start whatever a task library does."""
-    from maga.log import quiet_libraries
-
     quiet_libraries()
     took: dict[str, float] = {}
     for name in names:
