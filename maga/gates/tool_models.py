@@ -16,7 +16,7 @@ from maga.gates.core import Expect, GateResult, Metric, run_gate
 
 SAMPLE_COLUMNS = ["id", "text", "lang", "n_chars", "length_bucket", "split"]
 GA_COLUMNS = ["id", "valid", "reject_reason", "pairs"]
-SFT_COLUMNS = ["id", "source_id", "genre", "audience", "text", "score", "kept"]
+SFT_COLUMNS = ["id", "source_id", "genre", "audience", "text", "score", "kept", "split"]
 SPLITS = ["train", "heldout"]
 
 Records = pd.DataFrame | Iterable[Mapping[str, Any]]
@@ -178,8 +178,12 @@ def gate_sft(
         frame["kept_mismatch"] = kept != (scores >= keep_threshold).fillna(False)
         exps.append(_col("kept_matches_threshold", "kept_mismatch", "be_in_set", value_set=[False]))
     n_scored = int(scores.notna().sum())
+    # The students train on kept rows of the train split only (held-out rows are for
+    # the evaluations): counting every kept row passed a gate whose training then had
+    # nothing to train on. Rows without a split (older runs) all count.
+    trains = kept & df["split"].isin(["train"]).where(df["split"].notna(), True).astype(bool)
     metrics = {
-        "kept_rows": Metric.limit(int(kept.sum()), thresholds, "sft_min_rows", ">="),
+        "kept_train_rows": Metric.limit(int(trains.sum()), thresholds, "sft_min_rows", ">="),
         "kept_share": Metric.limit(
             _share(int(kept.sum()), len(df)), thresholds, "sft_min_kept_share", ">="
         ),

@@ -137,7 +137,13 @@ def test_good_sft_passes_with_histogram_warning_only() -> None:
 @pytest.mark.parametrize(
     ("change", "check"),
     [
-        (lambda rows: rows[:20], "kept_rows"),
+        (lambda rows: rows[:20], "kept_train_rows"),
+        (
+            lambda rows: [
+                dict(r, split="heldout" if i < 30 else "train") for i, r in enumerate(rows)
+            ],
+            "kept_train_rows",
+        ),  # kept, but held out: nothing left to train on
         (
             lambda rows: [
                 dict(r, score=1 if i % 2 else r["score"], kept=r["kept"] and i % 2 == 0)
@@ -196,4 +202,4 @@ def test_gate_files_beside_the_artifact(tmp_path) -> None:
     write_gate_result(result, tmp_path)
     assert GateResult.from_dict(json.loads((tmp_path / "gate.json").read_text())) == result
     md = (tmp_path / "gate.md").read_text()
-    assert "FAILED" in md and "kept_rows" in md.split("| pass |")[0]
+    assert "FAILED" in md and "kept_train_rows" in md.split("| pass |")[0]

@@ -86,3 +86,29 @@ def test_rationale_prompts_carry_document_passage_and_rationale():
     judged = judge_rationale_messages(DOC, "PASSAGE-X", "RATIONALE-Y")
     assert judged[0]["content"] == judge_messages(DOC, "g", "a", "r")[0]["content"]
     assert all(s in judged[1]["content"] for s in (DOC, "PASSAGE-X", "RATIONALE-Y"))
+
+
+def _shared_prefix(a: list[dict[str, str]], b: list[dict[str, str]]) -> str:
+    """The text two chats share from their start (as an engine's prefix cache sees it)."""
+    flat_a = "".join(m["role"] + m["content"] for m in a)
+    flat_b = "".join(m["role"] + m["content"] for m in b)
+    n = 0
+    while n < min(len(flat_a), len(flat_b)) and flat_a[n] == flat_b[n]:
+        n += 1
+    return flat_a[:n]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pairs_of_one_document_share_the_document_as_prefix(variant):
+    """Every (genre, audience) pair of a document renders the document before the pair,
+    so vLLM's prefix cache computes the document's prefill once per document, not once
+    per pair (half the prefill of the demo's rewrites on an AVX2 CPU; see README)."""
+    one = reformulate_messages(DOC, "A limerick.", "Children.", variant)
+    two = reformulate_messages(DOC, "A court transcript.", "Lawyers.", variant)
+    assert DOC in _shared_prefix(one, two)
+
+
+def test_judgments_of_one_document_share_the_document_as_prefix():
+    one = judge_messages(DOC, "A limerick.", "Children.", "R1")
+    two = judge_messages(DOC, "A court transcript.", "Lawyers.", "R2")
+    assert DOC in _shared_prefix(one, two)
