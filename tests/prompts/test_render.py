@@ -107,8 +107,3 @@ def test_pairs_of_one_document_share_the_document_as_prefix(variant):
     two = reformulate_messages(DOC, "A court transcript.", "Lawyers.", variant)
     assert DOC in _shared_prefix(one, two)
 
-
-def test_judgments_of_one_document_share_the_document_as_prefix():
-    one = judge_messages(DOC, "A limerick.", "Children.", "R1")
-    two = judge_messages(DOC, "A court transcript.", "Lawyers.", "R2")
-    assert DOC in _shared_prefix(one, two)
