@@ -151,7 +151,8 @@ class FakeSession:
             text = f"{BOILER_HEAD}\n{text}" if self.boilerplate else text
         else:
             k = int(req.key.rsplit("#", 1)[1])
-            words = user.split("Document:", 1)[1].split()
+            # the document sits between "Document:" and the pair that follows it
+            words = user.split("Document:", 1)[1].split("\n\nGenre:", 1)[0].split()
             m = 5 + k // 5  # pairs beyond the fifth drop every 6th, 7th... word
             body = " ".join(w for i, w in enumerate(words) if (i + k) % m)
             text = f"{BOILER_HEAD}\n{body}\n{BOILER_TAIL}" if self.boilerplate else body
