@@ -106,4 +106,3 @@ def test_pairs_of_one_document_share_the_document_as_prefix(variant):
     one = reformulate_messages(DOC, "A limerick.", "Children.", variant)
     two = reformulate_messages(DOC, "A court transcript.", "Lawyers.", variant)
     assert DOC in _shared_prefix(one, two)
-
