@@ -181,7 +181,7 @@ def gate_sft(
     # The students train on kept rows of the train split only (held-out rows are for
     # the evaluations): counting every kept row passed a gate whose training then had
     # nothing to train on. Rows without a split (older runs) all count.
-    trains = kept & df["split"].isin(["train"]).where(df["split"].notna(), True).astype(bool)
+    trains = kept & (df["split"].isna() | (df["split"] == "train"))
     metrics = {
         "kept_train_rows": Metric.limit(int(trains.sum()), thresholds, "sft_min_rows", ">="),
         "kept_share": Metric.limit(

@@ -90,12 +90,7 @@ def test_rationale_prompts_carry_document_passage_and_rationale():
 
 def _shared_prefix(a: list[dict[str, str]], b: list[dict[str, str]]) -> str:
     """The text two chats share from their start (as an engine's prefix cache sees it)."""
-    flat_a = "".join(m["role"] + m["content"] for m in a)
-    flat_b = "".join(m["role"] + m["content"] for m in b)
-    n = 0
-    while n < min(len(flat_a), len(flat_b)) and flat_a[n] == flat_b[n]:
-        n += 1
-    return flat_a[:n]
+    return os.path.commonprefix(["".join(m["role"] + m["content"] for m in c) for c in (a, b)])
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
